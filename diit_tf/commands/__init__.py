@@ -1,0 +1,1 @@
+"""Subcommands of `diit`: one module each, with `register(subparsers)`."""
