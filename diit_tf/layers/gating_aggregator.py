@@ -1,0 +1,160 @@
+"""Gating aggregator: the domain-level extractor that mixes the frozen source models per example."""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from diit_tf.layers.mapper import check_activation, check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="diit_tf")
+class GatingAggregator(keras.layers.Layer):
+    """Aggregates K source models' representations and logits with a gate computed from the target model.
+
+    The gate reads the target model's representation and outputs one weight per source,
+    `g(x) = softmax(Dense_K(a(Dense_hidden(e_T(x)))))` (two layers, softmax over the K sources). The aggregates
+    are the gate-weighted sums `ē_S(x) = Σ_k g_k(x) · P_k(e_{S_k}(x))` and `z̄_S(x) = Σ_k g_k(x) · z_{S_k}(x)`.
+    `P_k` is a bias-free linear projection `Dense(projection_dim, use_bias=False)`, one per source, created for
+    **every** source when `projection_dim` is given or when the source widths differ (then projecting to the
+    target width d_T unless `projection_dim` is given); when all sources have the same width and
+    `projection_dim` is None, `P_k` is the identity and no weight is created. `uniform=True` is the "no gate"
+    ablation: `g_k = 1/K` and no gate weight is created. This is DIIT's domain-level extractor (Huang et al.,
+    "DIIT: A Domain-Invariant Information Transfer Method for Industrial Cross-Domain Recommendation", CIKM 2024,
+    arXiv 2410.10835).
+
+    Example:
+    ```python
+    gate = GatingAggregator(num_sources=2, hidden_units=64)
+    e_bar, z_bar, g = gate(e_target, [e_source_1, e_source_2], [z_source_1, z_source_2])
+    # e_bar: (B, d), z_bar: (B, 1), g: (B, 2) with rows summing to 1
+    kd = logit_spot_kl(z_bar, z_target, temperature=2.0)
+    ```
+
+    Args:
+        num_sources: K >= 1, the number of source models.
+        hidden_units: positive int, width of the gate's hidden layer.
+        projection_dim: None or positive int, the common width of the projected source representations.
+        activation: activation of the gate's hidden layer (name or callable).
+        uniform: bool; if True, every source gets weight 1/K (ablation without a gate).
+        **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        target_representation: (B, d_T) target model's (student's) representation.
+        source_representations: list of K tensors (B, d_k); widths may differ.
+        source_logits: list of K tensors (B, 1).
+
+    Returns:
+        Tuple `(aggregated_representation (B, d), aggregated_logit (B, 1), gate_weights (B, K))`, where d is
+        `projection_dim` if given, else d_T when source widths differ, else the common source width.
+    """
+
+    def __init__(
+        self,
+        num_sources: int,
+        hidden_units: int = 64,
+        projection_dim: int | None = None,
+        activation="relu",
+        uniform: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(num_sources, bool) or not isinstance(num_sources, int) or num_sources < 1:
+            raise ValueError(f"`num_sources` should be >= 1 (an integer). Received: num_sources={num_sources!r}")
+        self.num_sources = num_sources
+        self.hidden_units = check_positive_int(hidden_units, "hidden_units")
+        self.projection_dim = None if projection_dim is None else check_positive_int(projection_dim, "projection_dim")
+        self.activation = check_activation(activation)
+        if not isinstance(uniform, bool):
+            raise ValueError(f"`uniform` should be a bool. Received: uniform={uniform!r}")
+        self.uniform = uniform
+        self.gate_hidden = None
+        self.gate_output = None
+        self.projections = None
+
+    def _check_list(self, value, name: str) -> list:
+        if not isinstance(value, (list, tuple)) or len(value) != self.num_sources:
+            received = f"a list of length {len(value)}" if isinstance(value, (list, tuple)) else type(value).__name__
+            raise ValueError(
+                f"`{name}` should be a list of num_sources={self.num_sources} tensors (one per source). "
+                f"Received: {received}"
+            )
+        return list(value)
+
+    def build(self, target_representation_shape, source_representations_shape, source_logits_shape):
+        source_shapes = self._check_list(source_representations_shape, "source_representations")
+        self._check_list(source_logits_shape, "source_logits")
+        target_dim = target_representation_shape[-1]
+        widths = [shape[-1] for shape in source_shapes]
+        if not self.uniform:
+            self.gate_hidden = keras.layers.Dense(
+                self.hidden_units, activation=self.activation, name="gate_hidden", dtype=self.dtype_policy
+            )
+            self.gate_hidden.build(target_representation_shape)
+            self.gate_output = keras.layers.Dense(self.num_sources, name="gate_output", dtype=self.dtype_policy)
+            self.gate_output.build(tuple(target_representation_shape)[:-1] + (self.hidden_units,))
+        if self.projection_dim is not None or len(set(widths)) > 1:
+            out_dim = self.projection_dim if self.projection_dim is not None else target_dim
+            if out_dim is None:
+                raise ValueError(
+                    "`target_representation` should have a known last dimension when source widths differ. "
+                    f"Received: shape={target_representation_shape}"
+                )
+            self.projections = []
+            for k, shape in enumerate(source_shapes):
+                projection = keras.layers.Dense(
+                    out_dim, use_bias=False, name=f"projection_{k}", dtype=self.dtype_policy
+                )
+                projection.build(shape)
+                self.projections.append(projection)
+
+    def gate(self, target_representation):
+        """The gate weights g(x), (B, K), rows summing to 1."""
+        if self.uniform:
+            batch = ops.shape(target_representation)[0]
+            return ops.ones((batch, self.num_sources), dtype=self.compute_dtype) / self.num_sources
+        return ops.softmax(self.gate_output(self.gate_hidden(target_representation)), axis=-1)
+
+    def call(self, target_representation, source_representations, source_logits):
+        source_representations = self._check_list(source_representations, "source_representations")
+        source_logits = self._check_list(source_logits, "source_logits")
+        gate_weights = self.gate(target_representation)  # (B, K)
+        if self.projections is not None:
+            source_representations = [p(e) for p, e in zip(self.projections, source_representations)]
+        stacked = ops.stack(source_representations, axis=1)  # (B, K, d)
+        aggregated_representation = ops.sum(ops.expand_dims(gate_weights, -1) * stacked, axis=1)
+        logits = ops.concatenate([ops.reshape(z, (-1, 1)) for z in source_logits], axis=-1)  # (B, K)
+        aggregated_logit = ops.sum(gate_weights * logits, axis=-1, keepdims=True)
+        return aggregated_representation, aggregated_logit, gate_weights
+
+    def compute_output_shape(self, target_representation_shape, source_representations_shape, source_logits_shape):
+        batch = target_representation_shape[0]
+        widths = [shape[-1] for shape in source_representations_shape]
+        if self.projection_dim is not None:
+            dim = self.projection_dim
+        elif len(set(widths)) > 1:
+            dim = target_representation_shape[-1]
+        else:
+            dim = widths[0]
+        return (batch, dim), (batch, 1), (batch, self.num_sources)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "num_sources": self.num_sources,
+                "hidden_units": self.hidden_units,
+                "projection_dim": self.projection_dim,
+                "activation": keras.saving.serialize_keras_object(self.activation)
+                if callable(self.activation)
+                else self.activation,
+                "uniform": self.uniform,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("activation"), dict):
+            config["activation"] = keras.saving.deserialize_keras_object(config["activation"])
+        return cls(**config)
