@@ -1,0 +1,71 @@
+"""DIIT's hyperparameters and the open choices of method.md, as one named, validated configuration.
+
+Defaults and why (see docs/results.md for the measurements behind them):
+- `alpha=0.5` weighs middle spot (MSE) against logit spot (KL) in `L_KD = α·L_MSE + (1-α)·L_KL`.
+- `beta1=0.01` weighs the adversarial loss, `beta2=0.5` the distillation loss (the prototype's setting).
+- `tau=2.0` softens both Bernoullis in the logit spot; the KL is scaled by τ².
+- `grl_lambda=1.0`: strength of the gradient reversal between the mapper and the discriminator.
+- `gate_supervision=0.0`: weight of the auxiliary `BCE(y, σ(z̄_S))` on labelled target rows that teaches the gate
+  which sources predict the target (0 = the gate learns only through the KD losses).
+- `symmetric_adversarial=False`: reverse only the mapper side; True also pushes the student's `e_T` to fool D.
+- `use_gate / use_adversarial / use_middle / use_logit`: the paper's ablations (uniform average instead of the
+  gate, no adversarial part, no middle spot, no logit spot).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+
+@dataclasses.dataclass(frozen=True)
+class DIITConfig:
+    alpha: float = 0.5
+    beta1: float = 0.01
+    beta2: float = 0.5
+    tau: float = 2.0
+    grl_lambda: float = 1.0
+    gate_supervision: float = 0.0
+    symmetric_adversarial: bool = False
+    use_gate: bool = True
+    use_adversarial: bool = True
+    use_middle: bool = True
+    use_logit: bool = True
+    gate_hidden: int = 64
+    mapper_hidden: tuple = (64,)
+    discriminator_hidden: tuple = (64,)
+
+    def __post_init__(self):
+        object.__setattr__(self, "mapper_hidden", tuple(self.mapper_hidden))
+        object.__setattr__(self, "discriminator_hidden", tuple(self.discriminator_hidden))
+        if not self.tau > 0:
+            raise ValueError(f"`tau` (temperature) should be > 0. Received: {self.tau!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"`alpha` should be in [0, 1]. Received: {self.alpha!r}")
+        for name in ("beta1", "beta2", "grl_lambda", "gate_supervision"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ValueError(f"`{name}` should be >= 0. Received: {value!r}")
+        if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
+            raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
+
+    def replace(self, **changes) -> "DIITConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["mapper_hidden"] = list(self.mapper_hidden)
+        d["discriminator_hidden"] = list(self.discriminator_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d) -> "DIITConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"Unknown DIIT option(s) {unknown}; known options: {sorted(known)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path) -> "DIITConfig":
+        with open(path) as f:
+            return cls.from_dict(json.load(f))

@@ -1,0 +1,297 @@
+"""The DIIT model: a target (student) backbone learning from K frozen source (teacher) backbones.
+
+Huang et al., "DIIT: A Domain-Invariant Information Transfer Method for Industrial Cross-Domain Recommendation",
+CIKM 2024 (arXiv 2410.10835); formulas as read in docs/method.md.
+
+Per training step the model consumes a labelled **target batch** `(x_t, y_t)` and a **mix batch** `x_m` (period-p
+rows of all domains). On the mix batch:
+- extractor 1 (domain level): `g = softmax(MLP(e_T))`, `ē_S = Σ g_k P_k(e_Sk)`, `z̄_S = Σ g_k z_Sk`;
+- extractor 2 (representation level): `h_S = Mapper(ē_S)` and a discriminator D telling `h_S` from `e_T`;
+- the migrator: `L_KD = α·MSE(e_T, h_S) + (1-α)·τ²·KL(p_τ(z̄_S) ‖ p_τ(z_T))`.
+Phase 1 updates D alone on `L_adv1 = BCE(D(sg(e_T)), 1) + BCE(D(sg(h_S)), 0)`. Phase 2 updates student, gate
+(and its projections) and mapper on `L_CE(y_t, z_T(x_t)) + β1·L_adv2 + β2·L_KD (+ γ·BCE(y_t, z̄_S(x_t)))`, where
+`L_adv2 = BCE(D(GRL(h_S)), 0)` goes through a gradient reversal layer, so lowering it through the GRL raises D's
+confusion, with D frozen. Teachers are called with `training=False`, their outputs are stop-gradiented and their
+variables are never handed to an optimizer: they stay bit-identical.
+
+Both phases share one forward pass: phase 1 runs under `tape.stop_recording()` inside phase 2's tape, and phase 2's
+adversarial term is computed with the discriminator *after* its update, exactly as if the phases ran one after the
+other. Only the CTR loss sees target rows' labels; KD and the adversarial game see the mix batch.
+
+Example:
+    teachers = [build_backbone("dnn", spec, name=f"teacher_{k}") for k in range(2)]   # trained, loaded
+    model = DIITModel(teachers, build_backbone("dnn", spec, name="student"), DIITConfig(beta2=1.0))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), discriminator_optimizer=keras.optimizers.Adam(1e-3))
+    model.fit(tf.data.Dataset.zip((target_ds, mix_ds)), epochs=1)     # elements ((x_t, y_t), x_m)
+    export_student(model.student, spec, "serving/diit/1")
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from diit_tf.config import DIITConfig
+from diit_tf.layers.discriminator import DomainDiscriminator
+from diit_tf.layers.gating_aggregator import GatingAggregator
+from diit_tf.layers.gradient_reversal import GradientReversal
+from diit_tf.layers.mapper import Mapper
+from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_mse
+
+LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce")
+
+
+def check_backbone_inputs(backbone: keras.Model, features, where: str) -> None:
+    """Raise a ValueError naming the problem if `features` does not fit `backbone`'s named inputs."""
+    if not isinstance(features, Mapping):
+        raise ValueError(f"{where} should be a dict of feature name to tensor. Received: {type(features).__name__}")
+    expected = backbone.input if isinstance(backbone.input, Mapping) else {t.name: t for t in backbone.inputs}
+    missing = [name for name in expected if name not in features]
+    if missing:
+        raise ValueError(f"{where} is missing feature(s) {missing}; the backbone expects {sorted(expected)}")
+    for name, spec in expected.items():
+        value = features[name]
+        dtype = tf.as_dtype(value.dtype)
+        want = tf.as_dtype(spec.dtype)
+        if dtype.is_integer != want.is_integer or dtype.is_floating != want.is_floating:
+            raise ValueError(f"{where}[{name!r}] should have dtype {want.name}. Received: {dtype.name}")
+        rank = len(value.shape)
+        if rank != len(spec.shape):
+            raise ValueError(f"{where}[{name!r}] should have shape {tuple(spec.shape)} (batch first). "
+                             f"Received: {tuple(value.shape)}")
+
+
+def _check_backbone(model, role: str) -> int:
+    out = getattr(model, "output", None)
+    if not isinstance(out, Mapping) or "representation" not in out or "logit" not in out:
+        raise ValueError(f"The {role} should be a backbone from `build_backbone` with outputs "
+                         f"{{'representation', 'logit'}}. Received: {type(model).__name__} with output {out!r}")
+    return int(out["representation"].shape[-1])
+
+
+def _dummy_batch(backbone: keras.Model) -> dict:
+    expected = backbone.input if isinstance(backbone.input, Mapping) else {t.name: t for t in backbone.inputs}
+    return {name: tf.zeros((1,) + tuple(spec.shape[1:]), dtype=spec.dtype) for name, spec in expected.items()}
+
+
+@keras.saving.register_keras_serializable(package="diit_tf")
+class DIITModel(keras.Model):
+    """DIIT training harness around a student backbone; `model.student` is what gets exported.
+
+    Args:
+      teachers: list of K >= 1 trained source backbones (frozen here).
+      student: the target backbone (trained here; may be warm-started).
+      config: a `DIITConfig` (or dict of its fields).
+    """
+
+    def __init__(self, teachers, student, config=None, **kwargs):
+        kwargs.setdefault("name", "diit")
+        super().__init__(**kwargs)
+        teachers = list(teachers or [])
+        if not teachers:
+            raise ValueError("`teachers` should hold at least one source backbone (K >= 1). Received: K=0")
+        if isinstance(config, Mapping):
+            config = DIITConfig.from_dict(config)
+        self.diit_config = config or DIITConfig()
+        student_dim = _check_backbone(student, "student")
+        teacher_dims = [_check_backbone(t, f"teacher {k}") for k, t in enumerate(teachers)]
+        for teacher in teachers:
+            teacher.trainable = False
+        self.teachers = teachers
+        self.student = student
+        cfg = self.diit_config
+        self.gate = GatingAggregator(num_sources=len(teachers), hidden_units=cfg.gate_hidden,
+                                     uniform=not cfg.use_gate, name="gate")
+        self.mapper = Mapper(output_dim=student_dim, hidden_units=cfg.mapper_hidden, name="mapper")
+        self.grl = GradientReversal(cfg.grl_lambda, name="grl")
+        self.discriminator = DomainDiscriminator(hidden_units=cfg.discriminator_hidden, name="discriminator")
+        self.teacher_dims = teacher_dims
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+        self.gate_trackers = [keras.metrics.Mean(name=f"gate_w{k}") for k in range(len(teachers))]
+        self.auc = keras.metrics.AUC(name="auc", num_thresholds=1000)
+        self.logloss = keras.metrics.BinaryCrossentropy(name="logloss", from_logits=True)
+        self._build_eagerly()
+
+    # ------------------------------------------------------------------ building
+    def _build_eagerly(self):
+        """Create every variable now (one forward pass on a dummy row), so optimizers see them at compile."""
+        dummy = _dummy_batch(self.student)
+        forward = self._mix_forward(dummy, training=False)
+        self.discriminator(forward["e_mix"])
+        self.grl(forward["h_s"])
+        self.built = True
+
+    def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
+        """`optimizer` trains student, gate and mapper; `discriminator_optimizer` trains the discriminator."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer or "adam")
+        if self.discriminator_optimizer is self.optimizer:
+            raise ValueError("`discriminator_optimizer` should be a different optimizer object from `optimizer`.")
+        self.optimizer.build(self.phase2_variables)
+        self.discriminator_optimizer.build(self.phase1_variables)
+
+    @property
+    def phase1_variables(self):
+        """What phase 1 updates: the discriminator only."""
+        return list(self.discriminator.trainable_variables)
+
+    @property
+    def phase2_variables(self):
+        """What phase 2 updates: student, gate (with projections) and mapper. Never teachers or D."""
+        return (list(self.student.trainable_variables) + list(self.gate.trainable_variables)
+                + list(self.mapper.trainable_variables))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values()) + self.gate_trackers + [self.auc, self.logloss]
+
+    # ------------------------------------------------------------------ forward
+    def call(self, inputs, training=False):
+        """The student's prediction, `{"representation", "logit"}`: what is served."""
+        return self.student(inputs, training=training)
+
+    def _teachers(self, x):
+        outs = [t(x, training=False) for t in self.teachers]
+        reps = [tf.stop_gradient(o["representation"]) for o in outs]
+        logits = [tf.stop_gradient(o["logit"]) for o in outs]
+        return reps, logits
+
+    def _mix_forward(self, x_mix, training):
+        student = self.student(x_mix, training=training)
+        reps, logits = self._teachers(x_mix)
+        # The gate reads the student's representation but does not shape it (stop gradient into e_T).
+        e_bar, z_bar, gate_weights = self.gate(tf.stop_gradient(student["representation"]), reps, logits)
+        return {
+            "e_mix": student["representation"],
+            "z_mix": student["logit"],
+            "z_bar": z_bar,
+            "gate": gate_weights,
+            "h_s": self.mapper(e_bar),
+        }
+
+    # ------------------------------------------------------------------ losses
+    def discriminator_loss(self, forward):
+        """Phase 1: `BCE(D(sg(e_T)), 1) + BCE(D(sg(h_S)), 0)`."""
+        d_target = self.discriminator(tf.stop_gradient(forward["e_mix"]))
+        d_source = self.discriminator(tf.stop_gradient(forward["h_s"]))
+        return adversarial_bce(d_target, True) + adversarial_bce(d_source, False)
+
+    def student_losses(self, x_t, y_t, forward, training=True):
+        """Phase 2 losses by name; `loss` is the total the student, gate and mapper minimise."""
+        cfg = self.diit_config
+        z_t = self.student(x_t, training=training)["logit"]
+        losses = {"ce": ctr_bce(y_t, z_t)}
+        total = losses["ce"]
+        if cfg.use_adversarial:
+            adv2 = adversarial_bce(self.discriminator(self.grl(forward["h_s"])), False)
+            if cfg.symmetric_adversarial:
+                adv2 = adv2 + adversarial_bce(self.discriminator(self.grl(forward["e_mix"])), True)
+            losses["adv2"] = adv2
+            total = total + cfg.beta1 * adv2
+        losses["mse"] = middle_spot_mse(forward["e_mix"], forward["h_s"])
+        losses["kl"] = logit_spot_kl(forward["z_bar"], forward["z_mix"], cfg.tau)
+        kd = 0.0
+        if cfg.use_middle:
+            kd = kd + cfg.alpha * losses["mse"]
+        if cfg.use_logit:
+            kd = kd + (1.0 - cfg.alpha) * losses["kl"]
+        losses["kd"] = tf.convert_to_tensor(kd, tf.float32)
+        total = total + cfg.beta2 * losses["kd"]
+        if cfg.gate_supervision > 0:
+            reps, logits = self._teachers(x_t)
+            e_t = tf.stop_gradient(self.student(x_t, training=training)["representation"])
+            _, z_bar_t, _ = self.gate(e_t, reps, logits)
+            losses["gate_bce"] = ctr_bce(y_t, z_bar_t)
+            total = total + cfg.gate_supervision * losses["gate_bce"]
+        losses["loss"] = total
+        return losses
+
+    # ------------------------------------------------------------------ steps
+    def _unpack(self, data):
+        try:
+            (x_t, y_t), x_m = data
+        except (TypeError, ValueError):
+            raise ValueError("DIITModel.fit expects elements ((target_features, target_labels), mix_features). "
+                             f"Received: {type(data).__name__} of length {len(data) if hasattr(data, '__len__') else '?'}") from None
+        check_backbone_inputs(self.student, x_t, "target batch")
+        check_backbone_inputs(self.student, x_m, "mix batch")
+        return x_t, tf.cast(y_t, tf.float32), x_m
+
+    def train_step(self, data):
+        x_t, y_t, x_m = self._unpack(data)
+        cfg = self.diit_config
+        with tf.GradientTape() as tape:
+            forward = self._mix_forward(x_m, training=True)
+            if cfg.use_adversarial:
+                with tape.stop_recording():
+                    adv1 = self.discriminator_step(forward)
+                self.trackers["adv1"].update_state(adv1)
+            losses = self.student_losses(x_t, y_t, forward)
+        variables = self.phase2_variables
+        grads = tape.gradient(losses["loss"], variables)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        for name, value in losses.items():
+            self.trackers[name].update_state(value)
+        mean_gate = tf.reduce_mean(forward["gate"], axis=0)
+        for k, tracker in enumerate(self.gate_trackers):
+            tracker.update_state(mean_gate[k])
+        return self._results(train=True)
+
+    def discriminator_step(self, forward):
+        """Phase 1: one update of the discriminator on `L_adv1`; returns the loss."""
+        variables = self.phase1_variables
+        with tf.GradientTape() as tape:
+            loss = self.discriminator_loss(forward)
+        grads = tape.gradient(loss, variables)
+        self.discriminator_optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    def test_step(self, data):
+        """Target-domain evaluation: `(features, labels)` -> `auc`, `logloss`."""
+        if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Mapping):
+            x, y = data
+        else:
+            raise ValueError("DIITModel.evaluate expects (target_features, target_labels) batches.")
+        check_backbone_inputs(self.student, x, "evaluation batch")
+        y = tf.reshape(tf.cast(y, tf.float32), (-1, 1))
+        logit = self.student(x, training=False)["logit"]
+        self.auc.update_state(y, tf.sigmoid(logit))
+        self.logloss.update_state(y, logit)
+        return {"auc": self.auc.result(), "logloss": self.logloss.result()}
+
+    def _results(self, train):
+        out = {name: t.result() for name, t in self.trackers.items() if name != "gate_bce" or
+               self.diit_config.gate_supervision > 0}
+        if not self.diit_config.use_adversarial:
+            out.pop("adv1"), out.pop("adv2")
+        out.update({t.name: t.result() for t in self.gate_trackers})
+        return out
+
+    def get_config(self):
+        return {"name": self.name, "config": self.diit_config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        raise NotImplementedError("DIITModel is a training harness: save and reload `model.student` (and the "
+                                  "teachers) instead of the whole model.")
+
+
+def make_diit_dataset(target_features, target_labels, mix_features, batch_size=256, mix_batch_size=None, seed=0):
+    """Zip a shuffled target dataset with a repeated, shuffled mix dataset into DIIT's `((x_t, y_t), x_m)` batches.
+
+    One pass over the target rows is one epoch; the mix batches cycle as needed.
+    """
+    mix_batch_size = mix_batch_size or batch_size
+    n_target = len(target_labels)
+    if n_target == 0:
+        raise ValueError("The target dataset is empty: DIIT needs labelled target rows to train on.")
+    n_mix = len(next(iter(mix_features.values())))
+    if n_mix == 0:
+        raise ValueError("The mix dataset is empty: DIIT needs rows of the source domains.")
+    target = tf.data.Dataset.from_tensor_slices((dict(target_features), np.asarray(target_labels, np.float32)))
+    target = target.shuffle(min(n_target, 100_000), seed=seed).batch(batch_size)
+    mix = tf.data.Dataset.from_tensor_slices(dict(mix_features)).shuffle(min(n_mix, 100_000), seed=seed + 1)
+    mix = mix.repeat().batch(mix_batch_size, drop_remainder=True)
+    return tf.data.Dataset.zip((target, mix)).prefetch(tf.data.AUTOTUNE)
