@@ -1,0 +1,273 @@
+"""The embedded synthetic cross-domain CTR dataset: deterministic by seed, sized for quick simulations.
+
+Ground truth. Users and items live in global pools; each belongs to a random subset of domains (`overlap`), so
+source domains see many of the target's users and items. In domain `d`, the click logit of user `u` on item `i` is
+
+    logit = signal * ( sqrt(w) * [<U_u, V_i>/sqrt(k) + b_u + b_i + g_grp + c_cat]            # shared part
+                     + sqrt(1-w) * [<U_u^d, V_i^d>/sqrt(k) + b_u^d + b_i^d + g_grp^d + c_cat^d]  # domain part
+                     + numeric_effect * freshness ) + bias_d
+
+with `w = shared_weight`. Every latent factor is standard normal (biases are scaled down) and drifts from period
+to period as a stationary random walk, `x_p = sqrt(1 - drift^2) x_{p-1} + drift * noise`. `bias_d` is set so the
+domain's CTR in period 1 is `ctr`. The label is Bernoulli(sigmoid(logit)).
+
+Why transfer helps without being trivial: the target domain is small (few rows per user and item per period), so a
+target-only model is data-starved; the shared part is learnable from the large sources, but the domain part (weight
+`1 - w`) is only learnable from the target, and naive pooling mixes in the sources' own domain parts as noise.
+
+Example:
+  >>> config = SyntheticConfig(seed=0, periods=4)
+  >>> spec, spans, truth = generate(config)        # spans: list of DataFrames (raw columns), truth: dict
+  >>> build_synthetic("data/synthetic", config)    # writes the span layout (see layout.py)
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from diit_tf.data.layout import DatasetWriter, progress
+
+TARGET = "target"
+
+
+def source_names(count: int) -> list:
+    """`source_a`, `source_b`, ... (then `source_aa` ... past 26)."""
+    names = []
+    for i in range(count):
+        letters, j = "", i
+        while True:
+            letters = chr(ord("a") + j % 26) + letters
+            j = j // 26 - 1
+            if j < 0:
+                break
+        names.append(f"source_{letters}")
+    return names
+
+
+def buckets_for(cardinality: int, minimum: int = 16, maximum: int = 1 << 22) -> int:
+    """Hash buckets for a categorical feature: the power of two at least twice its cardinality (few collisions)."""
+    want = max(int(cardinality), 1) * 2
+    return int(min(max(minimum, 1 << math.ceil(math.log2(want))), maximum))
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    """Knobs of the synthetic generator (the CLI flags of `diit data synthetic`).
+
+    Args:
+      seed: everything is a deterministic function of the seed and these knobs.
+      periods: number of periods (spans).
+      rows_target: target rows per period (the target is the smallest domain).
+      rows_source: rows per period of each source domain; its length is the number of sources.
+      users, items: sizes of the global user and item pools.
+      user_groups, item_categories: cardinalities of the side features `user_group`, `item_category`.
+      dim: latent dimension k.
+      shared_weight: w in [0, 1], the share of logit variance common to all domains.
+      drift: per-period random-walk step of every latent factor, in [0, 1).
+      overlap: probability that a user/item belongs to a domain it is not home to.
+      signal: scale of the logit (higher: more predictable labels).
+      ctr: click rate of each domain in period 1.
+      numeric_effect: coefficient of the numeric feature `freshness` (uniform in [0, 1]) on the logit.
+    """
+
+    seed: int = 0
+    periods: int = 8
+    rows_target: int = 3000
+    rows_source: tuple = (15000, 12000)
+    users: int = 4000
+    items: int = 2000
+    user_groups: int = 16
+    item_categories: int = 32
+    dim: int = 8
+    shared_weight: float = 0.6
+    drift: float = 0.15
+    overlap: float = 0.7
+    signal: float = 1.6
+    ctr: float = 0.3
+    numeric_effect: float = -0.8
+
+    def __post_init__(self):
+        object.__setattr__(self, "rows_source", tuple(int(r) for r in self.rows_source))
+        checks = [
+            ("periods", self.periods >= 1, "a positive integer"),
+            ("rows_target", self.rows_target >= 1, "a positive integer"),
+            ("rows_source", len(self.rows_source) >= 1 and min(self.rows_source) >= 1,
+             "one or more positive integers"),
+            ("users", self.users >= 2, "at least 2"),
+            ("items", self.items >= 2, "at least 2"),
+            ("user_groups", self.user_groups >= 1, "a positive integer"),
+            ("item_categories", self.item_categories >= 1, "a positive integer"),
+            ("dim", self.dim >= 1, "a positive integer"),
+            ("shared_weight", 0.0 <= self.shared_weight <= 1.0, "in [0, 1]"),
+            ("drift", 0.0 <= self.drift < 1.0, "in [0, 1)"),
+            ("overlap", 0.0 <= self.overlap <= 1.0, "in [0, 1]"),
+            ("signal", self.signal >= 0.0, "non-negative"),
+            ("ctr", 0.0 < self.ctr < 1.0, "in (0, 1)"),
+        ]
+        for name, ok, what in checks:
+            if not ok:
+                raise ValueError(f"`{name}` should be {what}. Received: {getattr(self, name)!r}")
+
+    @property
+    def domains(self) -> list:
+        return [TARGET] + source_names(len(self.rows_source))
+
+    @property
+    def rows_per_domain(self) -> dict:
+        return dict(zip(self.domains, (self.rows_target,) + self.rows_source))
+
+    def spec(self):
+        """The FeatureSpec of the generated data."""
+        from diit_tf.features import FeatureSpec
+
+        return FeatureSpec(
+            categorical={
+                "user_id": buckets_for(self.users),
+                "item_id": buckets_for(self.items),
+                "user_group": buckets_for(self.user_groups),
+                "item_category": buckets_for(self.item_categories),
+            },
+            numeric=("freshness",),
+            label="click",
+            domain="domain",
+            domains=tuple(self.domains),
+            target=TARGET,
+        )
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["rows_source"] = list(self.rows_source)
+        return d
+
+
+class _Factors:
+    """Latent factors of one population (users or items): shared + one block per domain, drifting together."""
+
+    def __init__(self, rng, size: int, n_domains: int, dim: int, bias_scale: float, side: np.ndarray, n_side: int):
+        self.dim = dim
+        self.bias_scale = bias_scale
+        self.vec = rng.standard_normal((n_domains + 1, size, dim))  # index 0: shared; 1..D: domain-specific
+        self.bias = rng.standard_normal((n_domains + 1, size)) * bias_scale
+        self.side_effect = rng.standard_normal((n_domains + 1, n_side)) * 0.4
+        self.side = side
+
+    def step(self, rng, drift: float) -> None:
+        keep = math.sqrt(1.0 - drift * drift)
+        self.vec = keep * self.vec + drift * rng.standard_normal(self.vec.shape)
+        self.bias = keep * self.bias + drift * rng.standard_normal(self.bias.shape) * self.bias_scale
+        self.side_effect = keep * self.side_effect + drift * rng.standard_normal(self.side_effect.shape) * 0.4
+
+
+def generate(config: SyntheticConfig, log=None):
+    """Return `(spec, spans, truth)`: the FeatureSpec, one DataFrame of raw columns per period (all domains,
+    rows shuffled) and ground-truth facts (true click probabilities' AUC on each domain per period)."""
+    log = log or (lambda line: None)
+    rng = np.random.default_rng(config.seed)
+    domains = config.domains
+    n_dom = len(domains)
+    spec = config.spec()
+
+    user_group = rng.integers(0, config.user_groups, config.users)
+    item_category = rng.integers(0, config.item_categories, config.items)
+    users = _Factors(rng, config.users, n_dom, config.dim, 0.5, user_group, config.user_groups)
+    items = _Factors(rng, config.items, n_dom, config.dim, 0.7, item_category, config.item_categories)
+
+    # Domain membership: a home domain plus each other domain with probability `overlap`.
+    def membership(size):
+        member = rng.random((n_dom, size)) < config.overlap
+        member[rng.integers(0, n_dom, size), np.arange(size)] = True
+        return member
+
+    user_member, item_member = membership(config.users), membership(config.items)
+    # Activity / popularity: heavy-tailed and shared across domains (a popular item is popular everywhere).
+    user_activity = rng.lognormal(0.0, 1.0, config.users)
+    item_popularity = 1.0 / np.arange(1, config.items + 1) ** 0.8
+    item_popularity = item_popularity[rng.permutation(config.items)]
+
+    w_shared, w_domain = math.sqrt(config.shared_weight), math.sqrt(1.0 - config.shared_weight)
+    biases = np.zeros(n_dom)
+    spans, truth = [], {"auc_of_true_ctr": {}, "mean_true_ctr": {}}
+    for period in range(1, config.periods + 1):
+        if period > 1:
+            users.step(rng, config.drift)
+            items.step(rng, config.drift)
+        parts = []
+        for d, name in enumerate(domains):
+            n = config.rows_per_domain[name]
+            u = _draw(rng, n, user_activity, user_member[d])
+            i = _draw(rng, n, item_popularity, item_member[d])
+            freshness = rng.random(n)
+            logit = config.signal * (
+                w_shared * _part(users, items, 0, u, i) + w_domain * _part(users, items, d + 1, u, i)
+                + config.numeric_effect * (freshness - 0.5)
+            )
+            if period == 1:
+                biases[d] = _calibrate(logit, config.ctr)
+            prob = 1.0 / (1.0 + np.exp(-(logit + biases[d])))
+            click = (rng.random(n) < prob).astype(np.int64)
+            truth["auc_of_true_ctr"].setdefault(str(period), {})[name] = round(auc(click, prob), 4)
+            truth["mean_true_ctr"].setdefault(str(period), {})[name] = round(float(prob.mean()), 4)
+            parts.append(pd.DataFrame({
+                "user_id": u, "item_id": i, "user_group": user_group[u], "item_category": item_category[i],
+                "freshness": np.round(freshness, 4), "click": click, "domain": name,
+            }))
+        frame = pd.concat(parts, ignore_index=True)
+        frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
+        spans.append(frame)
+        log(f"  generated period {period}/{config.periods}: {len(frame):,} rows")
+    truth["domain_bias"] = {name: round(float(b), 4) for name, b in zip(domains, biases)}
+    return spec, spans, truth
+
+
+def _draw(rng, n: int, weights: np.ndarray, member: np.ndarray) -> np.ndarray:
+    ids = np.flatnonzero(member)
+    p = weights[ids] / weights[ids].sum()
+    return ids[rng.choice(len(ids), size=n, p=p)]
+
+
+def _part(users: _Factors, items: _Factors, block: int, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    dot = np.einsum("nk,nk->n", users.vec[block][u], items.vec[block][i]) / math.sqrt(users.dim)
+    return (dot + users.bias[block][u] + items.bias[block][i]
+            + users.side_effect[block][users.side[u]] + items.side_effect[block][items.side[i]])
+
+
+def _calibrate(logit: np.ndarray, ctr: float) -> float:
+    """The bias b with mean(sigmoid(logit + b)) == ctr (bisection; monotone in b)."""
+    lo, hi = -30.0, 30.0
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if np.mean(1.0 / (1.0 + np.exp(-(logit + mid)))) < ctr:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def auc(labels, scores) -> float:
+    """ROC AUC by the rank-sum formula (ties get average ranks). NaN if one class is absent."""
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    pos, neg = labels.sum(), (~labels).sum()
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = pd.Series(scores).rank(method="average").to_numpy()
+    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite: bool = False, log=None) -> dict:
+    """Generate the synthetic dataset and write it in the span layout at `out_dir`. Returns the metadata."""
+    config = config or SyntheticConfig()
+    log = log or progress
+    spec = config.spec()
+    with DatasetWriter(out_dir, spec, dataset="synthetic", overwrite=overwrite, log=log) as writer:
+        log(f"generating synthetic data: {config.periods} periods, rows/period {config.rows_per_domain}, "
+            f"seed {config.seed}")
+        _, spans, truth = generate(config)
+        for n, frame in enumerate(spans, start=1):
+            writer.write_span(n, frame)
+        return writer.finish(built_with={"generator": "diit_tf.data.synthetic", **config.to_dict()},
+                             bad_rows={}, extra={"ground_truth": truth})
