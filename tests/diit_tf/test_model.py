@@ -1,0 +1,208 @@
+"""DIITModel: the two-phase update, frozen teachers, the exported student, and clear errors on bad input."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from diit_tf.backbones import build_backbone
+from diit_tf.config import DIITConfig
+from diit_tf.model import DIITModel, make_diit_dataset
+
+HIDDEN = dict(hidden_units=(16, 8), embedding_dim=4)
+
+
+def _rows(n, seed):
+    rng = np.random.default_rng(seed)
+    x = {"user_id": rng.integers(0, 97, n), "item_id": rng.integers(0, 53, n), "price": rng.random(n).astype("float32")}
+    # a learnable rule shared by all domains: users with an even id click
+    y = ((x["user_id"] % 2 == 0) ^ (rng.random(n) < 0.1)).astype("float32")
+    return x, y
+
+
+def _trained_teacher(spec, k):
+    teacher = build_backbone("dnn", spec, name=f"teacher_{k}", **HIDDEN)
+    x, y = _rows(1500, seed=10 + k)
+    model = keras.Model(teacher.inputs, teacher.output["logit"])
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.BinaryCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=2, batch_size=128, verbose=0)
+    return teacher
+
+
+@pytest.fixture(scope="module")
+def spec():
+    from diit_tf.features import FeatureSpec
+    return FeatureSpec({"user_id": 97, "item_id": 53}, ("price",), domains=("t", "a", "b"), target="t")
+
+
+@pytest.fixture(scope="module")
+def teachers(spec):
+    keras.utils.set_random_seed(7)
+    return [_trained_teacher(spec, k) for k in range(2)]
+
+
+def _model(spec, teachers, config=None, lr=1e-2, d_lr=1e-2, optimizer=keras.optimizers.Adam):
+    student = build_backbone("dnn", spec, name="student", **HIDDEN)
+    model = DIITModel(teachers, student, config or DIITConfig(beta1=0.1, beta2=1.0))
+    model.compile(optimizer=optimizer(lr), discriminator_optimizer=optimizer(d_lr))
+    return model
+
+
+def _dataset(batch_size=64):
+    x_t, y_t = _rows(640, seed=1)
+    x_m, _ = _rows(1280, seed=2)
+    return make_diit_dataset(x_t, y_t, x_m, batch_size=batch_size)
+
+
+def _snapshot(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+def test_fit_losses_finite_and_falling_and_teachers_bit_identical(spec, teachers):
+    model = _model(spec, teachers)
+    teacher_weights = [_snapshot(t.weights) for t in teachers]
+    history = model.fit(_dataset(), epochs=4, verbose=0).history
+    for name in ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd"):
+        assert np.all(np.isfinite(history[name])), name
+    assert history["loss"][-1] < history["loss"][0]
+    assert history["ce"][-1] < 0.9 * history["ce"][0]
+    for before, teacher in zip(teacher_weights, teachers):
+        assert not any(_changed(before, teacher.weights)), "a teacher weight changed"
+    # the gate reports one mean weight per source, and they sum to 1
+    assert abs(history["gate_w0"][-1] + history["gate_w1"][-1] - 1.0) < 1e-5
+    x, y = _rows(500, seed=3)
+    result = model.evaluate(x, y, batch_size=250, verbose=0, return_dict=True)
+    assert float(result["auc"]) > 0.8
+
+
+def test_phase1_changes_only_the_discriminator(spec, teachers):
+    # the main optimizer's learning rate is 0, so whatever moves is moved by phase 1's optimizer
+    model = _model(spec, teachers, lr=0.0, optimizer=keras.optimizers.SGD)
+    d_before, rest_before = _snapshot(model.phase1_variables), _snapshot(model.phase2_variables)
+    model.fit(_dataset(), epochs=1, steps_per_epoch=3, verbose=0)
+    assert all(_changed(d_before, model.phase1_variables))
+    assert not any(_changed(rest_before, model.phase2_variables))
+
+
+def test_phase2_leaves_the_discriminator_unchanged(spec, teachers):
+    # the discriminator optimizer's learning rate is 0: phase 2's gradients must not reach D
+    model = _model(spec, teachers, d_lr=0.0, optimizer=keras.optimizers.SGD)
+    d_before, rest_before = _snapshot(model.phase1_variables), _snapshot(model.phase2_variables)
+    model.fit(_dataset(), epochs=1, steps_per_epoch=3, verbose=0)
+    assert not any(_changed(d_before, model.phase1_variables))
+    student_vars = model.student.trainable_variables
+    assert any(_changed(rest_before[: len(student_vars)], student_vars))
+    assert any(_changed(rest_before[len(student_vars):], model.phase2_variables[len(student_vars):]))
+
+
+def test_phase_variables_partition_the_trainable_state(spec, teachers):
+    model = _model(spec, teachers)
+    phase1 = {id(v) for v in model.phase1_variables}
+    phase2 = {id(v) for v in model.phase2_variables}
+    teacher_vars = {id(v) for t in teachers for v in t.weights}
+    assert phase1 and phase2 and not phase1 & phase2
+    assert not teacher_vars & (phase1 | phase2)
+    assert {id(v) for v in model.trainable_variables} == phase1 | phase2
+
+
+def test_student_alone_predicts_like_the_student_path(spec, teachers, tmp_path):
+    model = _model(spec, teachers)
+    model.fit(_dataset(), epochs=1, verbose=0)
+    x, _ = _rows(50, seed=4)
+    inside = model(x)["logit"].numpy()
+    forward = model._mix_forward(x, training=False)
+    np.testing.assert_allclose(forward["z_mix"].numpy(), inside, rtol=1e-6)
+    model.student.save(tmp_path / "student.keras")
+    alone = keras.saving.load_model(tmp_path / "student.keras")
+    np.testing.assert_allclose(alone(x)["logit"].numpy(), inside, rtol=1e-6)
+    # the student holds nothing of the teachers, gate, mapper or discriminator
+    assert alone.count_params() == model.student.count_params()
+    names = {layer.name for layer in alone.layers}
+    assert not names & {"gate", "mapper", "discriminator", "grl"}
+
+
+def test_ablation_switches_change_the_objective(spec, teachers):
+    x_t, y_t = _rows(64, seed=5)
+    x_m, _ = _rows(64, seed=6)
+    full = _model(spec, teachers, DIITConfig(alpha=0.5, beta1=0.1, beta2=1.0))
+    forward = full._mix_forward(x_m, training=False)
+    losses = full.student_losses(x_t, tf.constant(y_t), forward, training=False)
+    expected = losses["ce"] + 0.1 * losses["adv2"] + 1.0 * (0.5 * losses["mse"] + 0.5 * losses["kl"])
+    np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
+    no_logit = _model(spec, teachers, DIITConfig(use_logit=False, use_adversarial=False, beta2=1.0))
+    no_logit.student.set_weights(full.student.get_weights())
+    no_logit.mapper.set_weights(full.mapper.get_weights())
+    no_logit.gate.set_weights(full.gate.get_weights())
+    forward = no_logit._mix_forward(x_m, training=False)
+    losses2 = no_logit.student_losses(x_t, tf.constant(y_t), forward, training=False)
+    assert "adv2" not in losses2
+    np.testing.assert_allclose(losses2["loss"].numpy(), (losses2["ce"] + 0.5 * losses2["mse"]).numpy(), rtol=1e-6)
+    uniform = _model(spec, teachers, DIITConfig(use_gate=False))
+    g = uniform._mix_forward(x_m, training=False)["gate"].numpy()
+    np.testing.assert_allclose(g, 0.5)
+
+
+def test_gate_supervision_adds_a_labelled_term(spec, teachers):
+    model = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
+    history = model.fit(_dataset(), epochs=1, steps_per_epoch=2, verbose=0).history
+    assert np.isfinite(history["gate_bce"][0]) and history["gate_bce"][0] > 0
+
+
+# ---------------------------------------------------------------- bad input
+def test_no_sources_is_a_clear_error(spec):
+    with pytest.raises(ValueError, match="K=0"):
+        DIITModel([], build_backbone("dnn", spec, **HIDDEN))
+
+
+@pytest.mark.parametrize("tau", [-1.0, 0.0])
+def test_non_positive_temperature_is_a_clear_error(tau):
+    with pytest.raises(ValueError, match="tau"):
+        DIITConfig(tau=tau)
+
+
+def test_unknown_option_is_named():
+    with pytest.raises(ValueError, match="betta"):
+        DIITConfig.from_dict({"betta": 1.0})
+
+
+def _bad_fit(model, x_t):
+    y = np.zeros(len(next(iter(x_t.values()))), "float32")
+    x_m, _ = _rows(64, seed=8)
+    ds = tf.data.Dataset.from_tensor_slices(((x_t, y), {k: v[: len(y)] for k, v in x_m.items()})).batch(8)
+    model.fit(ds, epochs=1, verbose=0)
+
+
+def test_missing_feature_is_named(spec, teachers):
+    x, _ = _rows(16, seed=9)
+    del x["item_id"]
+    with pytest.raises(ValueError, match="missing feature.*item_id"):
+        _bad_fit(_model(spec, teachers), x)
+
+
+def test_wrong_dtype_is_named(spec, teachers):
+    x, _ = _rows(16, seed=9)
+    x["user_id"] = x["user_id"].astype("float32")
+    with pytest.raises(ValueError, match="user_id.*dtype int64"):
+        _bad_fit(_model(spec, teachers), x)
+
+
+def test_wrong_shape_is_named(spec, teachers):
+    x, _ = _rows(16, seed=9)
+    x["price"] = x["price"].reshape(-1, 1)
+    with pytest.raises(ValueError, match="price.*shape"):
+        _bad_fit(_model(spec, teachers), x)
+
+
+def test_wrong_batch_structure_is_explained(spec, teachers):
+    x, y = _rows(16, seed=9)
+    with pytest.raises(ValueError, match=r"\(\(target_features, target_labels\), mix_features\)"):
+        _model(spec, teachers).fit(x, y, epochs=1, verbose=0)
+
+
+def test_a_non_backbone_is_rejected(spec, teachers):
+    plain = keras.Sequential([keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="representation"):
+        DIITModel(teachers, plain)
