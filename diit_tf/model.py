@@ -261,6 +261,15 @@ class DIITModel(keras.Model):
         self.logloss.update_state(y, logit)
         return {"auc": self.auc.result(), "logloss": self.logloss.result()}
 
+    def evaluate(self, *args, **kwargs):
+        """Keras' evaluate, with the target metrics returned as Python floats."""
+        result = super().evaluate(*args, **kwargs)
+        if isinstance(result, dict):
+            return {k: float(v) for k, v in result.items()}
+        if isinstance(result, (list, tuple)):
+            return [float(v) for v in result]
+        return float(result)
+
     def _results(self, train):
         out = {name: t.result() for name, t in self.trackers.items() if name != "gate_bce" or
                self.diit_config.gate_supervision > 0}

@@ -75,7 +75,7 @@ def test_fit_losses_finite_and_falling_and_teachers_bit_identical(spec, teachers
     assert abs(history["gate_w0"][-1] + history["gate_w1"][-1] - 1.0) < 1e-5
     x, y = _rows(500, seed=3)
     result = model.evaluate(x, y, batch_size=250, verbose=0, return_dict=True)
-    assert float(result["auc"]) > 0.8
+    assert isinstance(result["auc"], float) and result["auc"] > 0.8
 
 
 def test_phase1_changes_only_the_discriminator(spec, teachers):
