@@ -1,0 +1,17 @@
+"""Names and one-line descriptions of the simulation's methods (no TensorFlow import: used by `--help`)."""
+
+DESCRIPTIONS = {
+    "base": "single-domain incremental target model (the reference)",
+    "diit": "DIIT: gate + adversarial mapper + multi-spot KD from the latest sources",
+    "dann": "DANN: target model with a GRL domain classifier on target + mix rows",
+    "ctnet": "CTNet: frozen source representations as extra target inputs (sources served)",
+    "finetune": "fine-tune each period from a model trained on all domains",
+    "joint": "one shared-bottom model with a domain embedding, trained on all domains",
+    "kd_uniform": "plain logit KD from the uniform source ensemble",
+    "diit_no_gate": "DIIT with a uniform average instead of the gate",
+    "diit_no_adv": "DIIT without the adversarial part",
+    "diit_no_middle": "DIIT without the middle spot (MSE)",
+    "diit_no_logit": "DIIT without the logit spot (KL)",
+    "diit_single_source": "DIIT with the best single source (chosen on the insertion period)",
+}
+ALL_METHODS = list(DESCRIPTIONS)

@@ -1,0 +1,167 @@
+"""The hyperparameters of a simulation run: one JSON file (`--hparams best_hparams.json`).
+
+```json
+{
+  "training": {"learning_rate": 0.001, "epochs": 1, "batch_size": 512, "mix_batch_size": 512},
+  "backbone": {"hidden_units": [128, 64], "embedding_dim": 16},
+  "insertion_period": 4,
+  "methods": {
+    "diit": {"diit_config": {"beta2": 1.0, "gate_supervision": 0.5}},
+    "kd_uniform": {"beta": 0.5},
+    "dann": {"grl_lambda": 0.1, "domain_weight": 0.1, "source_weight": 0.5, "learning_rate": 0.001}
+  },
+  "selected_on": "free text: how these values were chosen (which validation periods, which grid)"
+}
+```
+`training` is the fair budget every method shares (epochs per period, batch size); a method may override only its
+`learning_rate` and its own options. `methods.diit.diit_config` (fields of `DIITConfig`) is also the starting point
+of every DIIT ablation, which then switches one part off. Missing keys take the defaults below.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from diit_tf.config import DIITConfig
+
+DEFAULTS = {
+    "training": {"learning_rate": 0.001, "epochs": 1, "batch_size": 512, "mix_batch_size": None},
+    "backbone": {"hidden_units": [128, 64], "embedding_dim": 16},
+    "insertion_period": None,
+    "methods": {},
+    "selected_on": "defaults (not tuned)",
+}
+TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size"}
+METHOD_OPTIONS = {
+    "diit": {"diit_config"},
+    "kd_uniform": {"beta", "temperature"},
+    "dann": {"grl_lambda", "domain_weight", "source_weight"},
+    "ctnet": {"adapter_units"},
+}
+
+
+class Hparams:
+    """Validated hyperparameters. `where` names the file in error messages."""
+
+    def __init__(self, data: dict = None, where: str = "hparams"):
+        data = copy.deepcopy(data or {})
+        unknown = set(data) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known keys: {sorted(DEFAULTS)}")
+        merged = copy.deepcopy(DEFAULTS)
+        for key, value in data.items():
+            if isinstance(merged[key], dict):
+                if not isinstance(value, dict):
+                    raise ValueError(f"{where}: `{key}` should be an object. Received: {value!r}")
+                merged[key].update(value)
+            else:
+                merged[key] = value
+        self.where = where
+        self.data = merged
+        self._validate()
+
+    @classmethod
+    def load(cls, path) -> "Hparams":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"hyperparameter file {path} not found")
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path} is not valid JSON: {err}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
+        return cls(data, where=str(path))
+
+    def _validate(self):
+        training = self.data["training"]
+        unknown = set(training) - TRAINING_KEYS
+        if unknown:
+            raise ValueError(f"{self.where}: unknown `training` key(s) {sorted(unknown)}; known: {sorted(TRAINING_KEYS)}")
+        if not (isinstance(training["epochs"], int) and training["epochs"] >= 1):
+            raise ValueError(f"{self.where}: `training.epochs` should be a positive integer. Received: {training['epochs']!r}")
+        if not (isinstance(training["batch_size"], int) and training["batch_size"] >= 1):
+            raise ValueError(f"{self.where}: `training.batch_size` should be a positive integer. "
+                             f"Received: {training['batch_size']!r}")
+        mbs = training["mix_batch_size"]
+        if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
+            raise ValueError(f"{self.where}: `training.mix_batch_size` should be a positive integer or null. Received: {mbs!r}")
+        if not (isinstance(training["learning_rate"], (int, float)) and training["learning_rate"] > 0):
+            raise ValueError(f"{self.where}: `training.learning_rate` should be > 0. Received: {training['learning_rate']!r}")
+        p0 = self.data["insertion_period"]
+        if p0 is not None and not (isinstance(p0, int) and p0 >= 1):
+            raise ValueError(f"{self.where}: `insertion_period` should be a positive integer or null. Received: {p0!r}")
+        for name, options in self.data["methods"].items():
+            if not isinstance(options, dict):
+                raise ValueError(f"{self.where}: `methods.{name}` should be an object. Received: {options!r}")
+            allowed = METHOD_OPTIONS.get(name, set()) | {"learning_rate"}
+            unknown = set(options) - allowed
+            if unknown:
+                raise ValueError(f"{self.where}: `methods.{name}` has unknown option(s) {sorted(unknown)}; "
+                                 f"allowed: {sorted(allowed)}")
+            lr = options.get("learning_rate")
+            if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+                raise ValueError(f"{self.where}: `methods.{name}.learning_rate` should be > 0. Received: {lr!r}")
+        DIITConfig.from_dict(self.diit_config_dict())  # raises naming a bad option
+
+    # ---------------------------------------------------------------------------------------------- accessors
+    @property
+    def epochs(self) -> int:
+        return self.data["training"]["epochs"]
+
+    @property
+    def batch_size(self) -> int:
+        return self.data["training"]["batch_size"]
+
+    @property
+    def mix_batch_size(self) -> int:
+        return self.data["training"]["mix_batch_size"] or self.batch_size
+
+    @property
+    def backbone_options(self) -> dict:
+        options = dict(self.data["backbone"])
+        if "hidden_units" in options:
+            options["hidden_units"] = tuple(options["hidden_units"])
+        return options
+
+    @property
+    def insertion_period(self):
+        return self.data["insertion_period"]
+
+    def learning_rate(self, method: str) -> float:
+        """The method's learning rate; the DIIT ablations and single-source DIIT share DIIT's."""
+        for key in (method, "diit" if method.startswith("diit") else None):
+            if key and "learning_rate" in self.data["methods"].get(key, {}):
+                return float(self.data["methods"][key]["learning_rate"])
+        return float(self.data["training"]["learning_rate"])
+
+    def method_options(self, method: str) -> dict:
+        options = dict(self.data["methods"].get(method, {}))
+        options.pop("learning_rate", None)
+        return options
+
+    def diit_config_dict(self) -> dict:
+        return dict(self.data["methods"].get("diit", {}).get("diit_config", {}))
+
+    def diit_config(self, **changes) -> DIITConfig:
+        return DIITConfig.from_dict(self.diit_config_dict()).replace(**changes)
+
+    def replace(self, **changes) -> "Hparams":
+        """A copy with top-level sections updated (dicts merged one level deep)."""
+        data = copy.deepcopy(self.data)
+        for key, value in changes.items():
+            if isinstance(data.get(key), dict) and isinstance(value, dict):
+                data[key].update(value)
+            else:
+                data[key] = value
+        return Hparams(data, where=self.where)
+
+    def to_dict(self) -> dict:
+        return copy.deepcopy(self.data)
+
+    def save(self, path) -> None:
+        with open(path, "w") as f:
+            json.dump(self.data, f, indent=2)
+            f.write("\n")

@@ -1,0 +1,172 @@
+"""The industrial period protocol (method.md, "The industrial setting").
+
+For each seed, for each period `p` but the last, in time order:
+1. every source domain's model trains on its own period-`p` rows, warm-started from period `p-1` (once per seed
+   and period; every method uses these same source models);
+2. every method trains on period `p` (target-model methods only from the insertion period `p0` on, starting from
+   the base's weights of period `p0-1`; methods with their own history, e.g. `joint`, from the first period);
+3. from `p0` on, every method's target model, now trained through `p`, is scored on period `p+1` of the target
+   domain (AUC, LogLoss) -- a period it has never trained on.
+
+`run_simulation` returns a `SimulationResult` with one record per (seed, method, evaluated period), and an event log
+(`(seed, kind, who, period)` for every training read and evaluation) that the protocol tests check.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+
+from diit_tf import _quiet  # noqa: F401
+import keras
+import numpy as np
+
+from diit_tf.simulation.context import SeedContext
+from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.methods import make_method, parse_methods
+from diit_tf.simulation.training import auc, logloss
+
+
+def default_log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclasses.dataclass
+class SimulationResult:
+    dataset: str
+    backbone: str
+    target_domain: str
+    seeds: list
+    methods: list
+    periods: list
+    insertion_period: int
+    records: list        # {"seed", "method", "period" (evaluated), "auc", "logloss", "infer_seconds"}
+    train_seconds: list  # {"seed", "method", "period" (trained), "seconds"}, periods >= p0
+    events: list         # (seed, kind, who, period): kind "train" (a read of that period's rows) or "eval"
+    hparams: dict
+    notes: dict
+
+    @property
+    def periods_evaluated(self) -> list:
+        return sorted({r["period"] for r in self.records})
+
+
+def resolve_insertion_period(periods, insertion_period=None) -> int:
+    """Default p0: the period after the first third of the periods (at least the 2nd when there are >= 3)."""
+    periods = sorted(periods)
+    if len(periods) < 2:
+        raise ValueError(f"a simulation needs at least 2 periods (train on one, evaluate on the next). "
+                         f"Received: {periods}")
+    if insertion_period is None:
+        insertion_period = periods[min(max(len(periods) // 3, 1 if len(periods) >= 3 else 0), len(periods) - 2)]
+    if insertion_period not in periods[:-1]:
+        raise ValueError(f"--insertion-period should be one of the periods {periods[:-1]} (a later period must "
+                         f"remain to evaluate on). Received: {insertion_period}")
+    return int(insertion_period)
+
+
+def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
+                   dataset_name="", log=default_log) -> SimulationResult:
+    """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
+    hparams = hparams if isinstance(hparams, Hparams) else Hparams(hparams or {})
+    names = parse_methods(methods)
+    periods = store.periods
+    p0 = resolve_insertion_period(periods, insertion_period or hparams.insertion_period)
+    spec = store.spec
+    records, train_seconds, events, notes = [], [], [], {}
+    train_periods = periods[:-1]
+    log(f"simulation: dataset {dataset_name or '?'}, backbone {backbone}, target {spec.target!r}, sources "
+        f"{spec.sources}, periods {periods[0]}..{periods[-1]}, insertion at {p0} (evaluated on "
+        f"{[p + 1 for p in train_periods if p >= p0]}), {len(seeds)} seed(s), methods {', '.join(names)}; "
+        f"{hparams.epochs} epoch(s)/period, batch {hparams.batch_size}")
+    run_start = time.perf_counter()
+    for seed in seeds:
+        keras.utils.set_random_seed(int(seed))
+        ctx = SeedContext(store, backbone, hparams, seed, p0, log=log)
+        instances = [make_method(name) for name in names]
+        started = set()
+        for method in instances:
+            if not method.starts_at_insertion:
+                method.setup(ctx)
+                started.add(method.name)
+        for step, p in enumerate(train_periods):
+            period_start = time.perf_counter()
+            if p == p0:
+                ctx.base_snapshot = instances[0].serving_model.get_weights()
+            ctx.sources.train(p)
+            cost = {"sources": ctx.sources.seconds[p]}
+            for method in instances:
+                if method.starts_at_insertion and p < p0:
+                    continue
+                if method.name not in started:
+                    method.setup(ctx)
+                    started.add(method.name)
+                t0 = time.perf_counter()
+                method.train_period(ctx, p)
+                cost[method.name] = time.perf_counter() - t0
+                if p >= p0:
+                    train_seconds.append({"seed": int(seed), "method": method.name, "period": int(p),
+                                          "seconds": cost[method.name]})
+            for who, period in ctx.access:
+                events.append((int(seed), "train", who, int(period)))
+            ctx.access.clear()
+            line = f"[seed {seed}] period {p} ({step + 1}/{len(train_periods)}) trained in " \
+                   f"{time.perf_counter() - period_start:.1f}s"
+            if p >= p0:
+                q = p + 1
+                data = store.get(q).domain(spec.target)
+                scores = []
+                for method in instances:
+                    t0 = time.perf_counter()
+                    z = method.logits(data)
+                    infer = time.perf_counter() - t0
+                    events.append((int(seed), "eval", method.name, int(q)))
+                    rec = {"seed": int(seed), "method": method.name, "period": int(q),
+                           "auc": auc(data.labels, z), "logloss": logloss(data.labels, z), "infer_seconds": infer}
+                    records.append(rec)
+                    scores.append(f"{method.name} {rec['auc']:.4f}")
+                line += f"; target AUC on period {q}: " + ", ".join(scores)
+            log(line)
+        for method in instances:
+            if hasattr(method, "selection"):
+                notes.setdefault(method.name, {})[str(seed)] = method.selection
+        keras.backend.clear_session()
+    log(f"simulation finished in {time.perf_counter() - run_start:.1f}s")
+    return SimulationResult(
+        dataset=dataset_name, backbone=backbone, target_domain=spec.target, seeds=[int(s) for s in seeds],
+        methods=names, periods=list(periods), insertion_period=p0, records=records, train_seconds=train_seconds,
+        events=events, hparams=hparams.to_dict(), notes=notes)
+
+
+def summarize(result: SimulationResult) -> dict:
+    """Per method: mean/spread over seeds of the mean (over evaluated periods) target AUC and LogLoss, relative
+    AUC lift over base (mean over seeds and periods of `auc/auc_base - 1`), training seconds per period."""
+    out = {}
+    by = {}
+    for r in result.records:
+        by.setdefault(r["method"], {}).setdefault(r["seed"], {})[r["period"]] = r
+    base = by.get("base", {})
+    seeds = result.seeds
+    for name in result.methods:
+        per_seed_auc, per_seed_ll, per_seed_lift, per_seed_infer = [], [], [], []
+        for s in seeds:
+            rows = by.get(name, {}).get(s, {})
+            periods = sorted(rows)
+            per_seed_auc.append(float(np.mean([rows[p]["auc"] for p in periods])))
+            per_seed_ll.append(float(np.mean([rows[p]["logloss"] for p in periods])))
+            per_seed_lift.append(float(np.mean([rows[p]["auc"] / base[s][p]["auc"] - 1.0 for p in periods])))
+            per_seed_infer.append(float(np.mean([rows[p]["infer_seconds"] for p in periods])))
+        secs = [t["seconds"] for t in result.train_seconds if t["method"] == name]
+        ddof = 1 if len(seeds) > 1 else 0
+        out[name] = {
+            "auc_mean": float(np.mean(per_seed_auc)),
+            "auc_std": float(np.std(per_seed_auc, ddof=ddof)),
+            "logloss_mean": float(np.mean(per_seed_ll)),
+            "logloss_std": float(np.std(per_seed_ll, ddof=ddof)),
+            "rel_auc_lift_vs_base": float(np.mean(per_seed_lift)),
+            "rel_auc_lift_std": float(np.std(per_seed_lift, ddof=ddof)),
+            "per_seed_auc": per_seed_auc,
+            "train_seconds_per_period": float(np.mean(secs)) if secs else float("nan"),
+            "infer_seconds_per_period": float(np.mean(per_seed_infer)),
+        }
+    return out
