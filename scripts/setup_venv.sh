@@ -25,9 +25,13 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating $venv with $py"
   "$py" -m venv "$venv"
 fi
+log="$venv/install.log"
+quiet_pip() {  # pip's chatter goes to the log; on failure the log's tail is shown
+  "$venv/bin/python" -m pip "$@" >>"$log" 2>&1 || { tail -n 30 "$log" >&2; echo "error: pip $* failed (full log: $log)" >&2; exit 1; }
+}
 echo "[setup] upgrading pip"
-"$venv/bin/python" -m pip install -q --upgrade pip
-echo "[setup] installing pinned requirements (about 2 minutes on a fresh machine)"
-"$venv/bin/python" -m pip install -q -r requirements.txt
-"$venv/bin/python" -m pip install -q --no-deps -e .
+quiet_pip install -q --upgrade pip
+echo "[setup] installing pinned requirements (about 2 minutes on a fresh machine; log: $log)"
+quiet_pip install -q -r requirements.txt
+quiet_pip install -q --no-deps -e .
 echo "[setup] done: $("$venv/bin/python" --version)"
