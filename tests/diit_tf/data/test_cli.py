@@ -20,3 +20,18 @@ def test_synthetic_then_info(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "target: target" in printed and "verified: 2 span(s)" in printed
     assert cli.main(["data", "info", str(tmp_path / "none")]) == 1
+
+
+def test_recbole_command_on_atomic_fixture(tmp_path, capsys):
+    (tmp_path / "x.inter").write_text("uid:token\tiid:token\tclick:float\tday:float\n"
+                                      "a\t1\t1\t20240101\nb\t2\t0\t20240101\na\t2\t0\t20240102\nc\t1\t7\t20240102\n")
+    (tmp_path / "x.user").write_text("uid:token\ttab:token\na\tfeed\nb\tsearch\nc\tfeed\n")
+    out = tmp_path / "ds"
+    assert cli.main(["data", "recbole", "--inter", str(tmp_path / "x.inter"), "--user", str(tmp_path / "x.user"),
+                     "--user-field", "uid", "--item-field", "iid", "--domain-field", "tab", "--label", "click",
+                     "--period-field", "day", "--period-mode", "value", "--periods", "0", "--out", str(out)]) == 0
+    spec = load_spec(out)
+    assert spec.target == "search" and set(spec.domains) == {"feed", "search"}
+    assert list(spec.categorical) == ["uid", "iid"] and spec.numeric == ()
+    assert list_spans(out) == [1, 2]
+    assert "click not 0/1 (x atomic files): 1" in capsys.readouterr().out  # the row with click=7
