@@ -1,0 +1,273 @@
+"""The DIIT TFX pipeline: one run per period (the latest span), as a daily job.
+
+Runnable three ways from the repository root, all reading the same config file (`$DIIT_PIPELINE_CONFIG`, default
+`pipeline/config.json`; see pipeline/configs.py):
+
+    python pipeline/diit.py                                                  # LocalDagRunner, one run
+    tfx pipeline create --engine local --pipeline_path pipeline/diit.py      # register (executes this file)
+    tfx run create --engine local --pipeline_name diit                       # run (executes this file again)
+
+Evaluation data. The Evaluator scores the **eval split of the current span** (a hash-partitioned quarter of the
+period's rows, raw examples straight from ExampleGen) which no trainer of this run fitted on, for the candidate
+student and for the last blessed student (the baseline). That is the freshest labelled data a daily job has, and
+it is what the push decision is about: "is the new student better than the served one on today's traffic?". It is
+an in-period holdout for the candidate and an out-of-time score for the baseline (trained through the previous
+period), so the comparison slightly favours the candidate; the strictly time-ordered number of method.md (a model
+trained through period p scored on period p+1) is exactly the *baseline's* score in the next run, which the demo
+reports per period. The next span cannot be used: it does not exist yet when today's run decides to push.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Optional
+
+if __package__ in (None, ""):  # executed as a file (python pipeline/diit.py, or by the tfx CLI)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from diit_tf import _quiet  # noqa: F401,E402
+import tensorflow_model_analysis as tfma  # noqa: E402
+from tfx import v1 as tfx  # noqa: E402
+from tfx.dsl.components.base import executor_spec  # noqa: E402
+
+from components.diit_trainer import DIITTrainer  # noqa: E402
+from components.example_gen import SpanCsvExampleGen  # noqa: E402
+from components.pusher import Executor as AtomicPusherExecutor  # noqa: E402
+from components.validation_gate import ValidationGate  # noqa: E402
+from diit_tf.features import FeatureSpec  # noqa: E402
+from pipeline import configs  # noqa: E402
+from pipeline.schema import write_schema  # noqa: E402
+
+SPAN_PATTERN = "span-{SPAN}/*"
+PREDICTION_KEY = "probabilities"
+STUDENT_ID = "diit_trainer"
+EVALUATOR_ID = "evaluator"
+SERVING_MODEL_NAME = "diit"
+
+
+def node_id(prefix: str, domain: str) -> str:
+    """A component id for a domain name (ids allow letters, digits and underscores)."""
+    return f"{prefix}_{re.sub(r'[^0-9A-Za-z_]', '_', domain)}"
+
+
+def eval_config(spec: FeatureSpec, target_auc_floor: float, regression_tolerance: float) -> tfma.EvalConfig:
+    """TFMA: AUC, log loss, example count, overall and per domain; target-slice AUC floor and no regression."""
+    target_slice = tfma.SlicingSpec(feature_values={spec.domain: spec.target})
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": float(target_auc_floor)}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -float(regression_tolerance) - 1e-10}),
+    )
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=spec.label,
+                                    prediction_key=PREDICTION_KEY)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=[spec.domain])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="BinaryCrossentropy", config='"name": "logloss"'),
+            tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(slicing_specs=[target_slice], threshold=auc_threshold)]),
+        ])],
+    )
+
+
+def create_pipeline(
+    pipeline_name: str,
+    pipeline_root: str,
+    data_dir: str,
+    schema_path: str,
+    serving_dir: str,
+    spec: FeatureSpec,
+    config: configs.PipelineConfig,
+    metadata_connection_config=None,
+    beam_pipeline_args=None,
+) -> tfx.dsl.Pipeline:
+    """The pipeline of one period. Pure: paths and settings in, `tfx.dsl.Pipeline` out.
+
+    Args:
+      pipeline_name, pipeline_root: TFX's.
+      data_dir: the span layout (metadata.json, span-N/data.csv); the latest span (or `config["span"]`) is read.
+      schema_path: the curated schema (schema.pbtxt) to import.
+      serving_dir: the student is pushed into `<serving_dir>/diit/<version>/`.
+      spec: the dataset's FeatureSpec (domains, target, columns).
+      config: the pipeline config (trainer, evaluator, strategy, tuner settings).
+      metadata_connection_config: ML Metadata connection (None: the orchestrator's default).
+      beam_pipeline_args: Beam args of every Beam-based component (default: config's).
+    """
+    if not spec.target or len(spec.domains) < 2:
+        raise ValueError(f"the dataset's FeatureSpec needs a target and at least one source domain; "
+                         f"domains={list(spec.domains)}, target={spec.target!r}")
+    spec_dict = spec.to_dict()
+    strategy = dict(config["strategy"])
+    components = []
+
+    # ExampleGen: the latest span folder (or a fixed one), split train/eval by hash, typed by the FeatureSpec.
+    span = config["span"]
+    range_config = (tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(start_span_number=span,
+                                                                             end_span_number=span))
+                    if span is not None else None)
+    example_gen = SpanCsvExampleGen(
+        input_base=data_dir,
+        input_config=tfx.proto.Input(splits=[tfx.proto.Input.Split(name="single_split", pattern=SPAN_PATTERN)]),
+        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+            tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+            for name, buckets in config["split_buckets"].items()])),
+        range_config=range_config,
+    )
+    components.append(example_gen)
+    # StatisticsGen: per-split statistics of the span.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    components.append(statistics_gen)
+    # ImportSchemaGen: the curated schema derived from the FeatureSpec (never re-inferred from today's data).
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_path)
+    components.append(schema_gen)
+    # ExampleValidator: the span against the schema.
+    example_validator = tfx.components.ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
+    components.append(example_validator)
+    # ValidationGate: any anomaly stops the run here, naming the span and the fields.
+    gate = ValidationGate(anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
+                          input_base=data_dir).with_id("validation_gate")
+    components.append(gate)
+    # Transform: FeatureSpec.transform (stable hashed ids), on the validated schema only.
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=gate.outputs["validated_schema"],
+        preprocessing_fn=configs.PREPROCESSING_FN,
+        custom_config={"feature_spec": spec_dict},
+    )
+    components.append(transform)
+
+    # One trainer per source domain, each warm-started from its own previous-period model.
+    source_models = {}
+    for domain in spec.sources:
+        trainer_id = node_id("source_trainer", domain)
+        previous = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id,
+                                  output_key="model"),
+        ).with_id(node_id("previous_source", domain))
+        source = dict(config["source"])
+        trainer = tfx.components.Trainer(
+            run_fn=configs.SOURCE_RUN_FN,
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            base_model=previous.outputs["model"],
+            train_args=tfx.proto.TrainArgs(splits=["train"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **source},
+        ).with_id(trainer_id)
+        components += [previous, trainer]
+        source_models[domain] = trainer.outputs["model"]
+
+    # Tuner (optional, the Keras Tuner issue): its best hyperparameters reach the DIIT trainer.
+    hyperparameters = None
+    tuner_config = config["tuner"]
+    if tuner_config["enabled"]:
+        tuner = tfx.components.Tuner(
+            tuner_fn=tuner_config["tuner_fn"],
+            examples=transform.outputs["transformed_examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=tuner_config["train_steps"]),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=tuner_config["eval_steps"]),
+            custom_config={"feature_spec": spec_dict, **tuner_config["custom_config"]},
+        )
+        components.append(tuner)
+        hyperparameters = tuner.outputs["best_hyperparameters"]
+
+    # The previous student (warm start of today's student).
+    previous_student = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
+                              output_key="model"),
+    ).with_id("previous_student")
+    # DIIT trainer: the student, from the K latest source models.
+    diit_trainer = DIITTrainer(
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        source_models=source_models,
+        base_model=previous_student.outputs["model"],
+        hyperparameters=hyperparameters,
+        custom_config={"feature_spec": spec_dict, "strategy": strategy, **config["student"]},
+    ).with_id(STUDENT_ID)
+    components += [previous_student, diit_trainer]
+
+    # The last blessed student: the Evaluator's baseline (no regression).
+    blessed_student = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
+                              output_key="model"),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=EVALUATOR_ID, output_key="blessing"),
+    ).with_id("last_blessed_student")
+    # Evaluator: TFMA on the span's eval split, overall and per domain; blesses or not.
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=diit_trainer.outputs["model"],
+        baseline_model=blessed_student.outputs["model"],
+        example_splits=["eval"],
+        eval_config=eval_config(spec, config["evaluator"]["target_auc_floor"],
+                                config["evaluator"]["regression_tolerance"]),
+    ).with_id(EVALUATOR_ID)
+    # Pusher: the student alone, only when blessed, atomically into <serving_dir>/diit/<version>/.
+    pusher = tfx.components.Pusher(
+        model=diit_trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
+            base_directory=os.path.join(serving_dir, SERVING_MODEL_NAME))),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
+    )
+    components += [blessed_student, evaluator, pusher]
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=pipeline_name,
+        pipeline_root=pipeline_root,
+        components=components,
+        enable_cache=bool(config["enable_cache"]),
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(beam_pipeline_args if beam_pipeline_args is not None
+                                else config["beam_pipeline_args"]),
+    )
+
+
+def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metadata: bool = True) -> tfx.dsl.Pipeline:
+    """Build the pipeline from a config (default: `load_config()`): resolves paths, reads the FeatureSpec, writes
+    the curated schema when no `schema_path` is configured."""
+    from diit_tf.data import load_spec
+
+    config = config or configs.load_config()
+    data_dir = config.path("data_dir")
+    if not os.path.isfile(os.path.join(data_dir, "metadata.json")):
+        raise FileNotFoundError(f"data_dir {data_dir!r} (from {config.source}) holds no dataset (metadata.json); "
+                                "write one first, e.g. `diit data synthetic --out runs/data/synthetic`")
+    spec = load_spec(data_dir)
+    pipeline_root = config.path("pipeline_root")
+    schema_path = config.path("schema_path") or write_schema(spec, os.path.join(pipeline_root, "schema",
+                                                                                 "schema.pbtxt"))
+    if not os.path.isfile(schema_path):
+        raise FileNotFoundError(f"schema_path {schema_path!r} (from {config.source}) does not exist")
+    metadata_config = None
+    if metadata:
+        os.makedirs(os.path.dirname(config.path("metadata_path")), exist_ok=True)
+        metadata_config = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.path("metadata_path"))
+    return create_pipeline(
+        pipeline_name=config["pipeline_name"],
+        pipeline_root=pipeline_root,
+        data_dir=data_dir,
+        schema_path=schema_path,
+        serving_dir=config.path("serving_dir"),
+        spec=spec,
+        config=config,
+        metadata_connection_config=metadata_config,
+    )
+
+
+def run(config: Optional[configs.PipelineConfig] = None) -> None:
+    """One pipeline run (one period) with LocalDagRunner."""
+    tfx.orchestration.LocalDagRunner().run(pipeline_from_config(config))
+
+
+if __name__ == "__main__":
+    run()
