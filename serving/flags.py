@@ -1,0 +1,17 @@
+"""Command-line flags of the local server, shared by `diit serve` and `python -m serving.server` (no heavy imports)."""
+
+MODEL_NAME = "diit"
+
+
+def add_server_arguments(parser) -> None:
+    parser.add_argument("--model-dir", required=True,
+                        help="model base path: numeric version subdirectories, each a SavedModel (e.g. serving_dir/diit)")
+    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0 picks a free one; default 8500)")
+    parser.add_argument("--rest-port", type=int, default=8501, help="REST port (0 picks a free one, -1 disables; default 8501)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
+    parser.add_argument("--model-name", default=MODEL_NAME, help="model name clients address (default diit)")
+    parser.add_argument("--poll-seconds", type=float, default=2.0,
+                        help="seconds between checks for a newly pushed version (0 disables; default 2)")
+    parser.add_argument("--max-batch", type=int, default=0,
+                        help="reject requests with more rows than this with INVALID_ARGUMENT (0 = no limit)")
+    parser.add_argument("--grpc-threads", type=int, default=8, help="gRPC worker threads (default 8)")

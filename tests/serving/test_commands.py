@@ -1,0 +1,110 @@
+"""`diit serve / predict / loadtest`: help text, scoring a CSV/JSON file, a small load test, SIGTERM shutdown."""
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from diit_tf.cli import main
+from serving.client import GrpcClient
+from serving.loadtest import run_loadtest
+
+from conftest import ROWS
+
+
+@pytest.mark.parametrize("command,needle", [("serve", "--model-dir"), ("predict", "--input"),
+                                            ("loadtest", "--concurrency")])
+def test_help(capsys, command, needle):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert needle in capsys.readouterr().out
+
+
+@pytest.fixture
+def rows_files(tmp_path):
+    csv_path = tmp_path / "rows.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["user_id", "item_id", "age", "clicked"])
+        writer.writeheader()
+        writer.writerows({**r, "clicked": 1} for r in ROWS)
+    json_path = tmp_path / "rows.json"
+    json_path.write_text(json.dumps(ROWS))
+    return str(csv_path), str(json_path)
+
+
+def test_predict_prints_the_served_probabilities(server, rows_files, capsys):
+    with GrpcClient(f"127.0.0.1:{server.grpc_port}") as client:
+        expected = client.predict_rows(ROWS).ravel()
+    csv_path, json_path = rows_files
+    runs = [["--target", f"127.0.0.1:{server.grpc_port}", "--input", csv_path],
+            ["--target", f"127.0.0.1:{server.rest_port}", "--rest", "--input", json_path],
+            ["--target", f"127.0.0.1:{server.grpc_port}", "--input", json_path, "--signature", "serving_default"]]
+    for argv in runs:
+        assert main(["predict"] + argv) == 0
+        printed = [float(x) for x in capsys.readouterr().out.split()]
+        np.testing.assert_allclose(printed, expected, atol=1e-6)
+    assert main(["predict", "--target", f"127.0.0.1:{server.grpc_port}", "--input", csv_path, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["probabilities"]) == 4
+
+
+def test_predict_bad_input_names_the_problem(server, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"user_id": "u", "age": 3.0}]))
+    assert main(["predict", "--target", f"127.0.0.1:{server.grpc_port}", "--input", str(bad)]) == 1
+    assert "item_id" in capsys.readouterr().err
+    assert main(["predict", "--target", f"127.0.0.1:{server.grpc_port}", "--input", str(tmp_path / "x.txt")]) == 1
+    assert "x.txt" in capsys.readouterr().err
+
+
+def test_loadtest_reports_percentiles_and_no_errors(server, capsys):
+    assert main(["loadtest", "--target", f"127.0.0.1:{server.grpc_port}", "--concurrency", "2", "--batch", "8",
+                 "--requests", "60"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["errors"] == 0 and result["completed"] == 60
+    assert 0 < result["p50_ms"] <= result["p95_ms"] <= result["p99_ms"]
+    assert result["qps"] > 0
+
+
+def test_loadtest_counts_refused_requests_and_rejects_remote_targets(server):
+    result = run_loadtest(f"127.0.0.1:{server.grpc_port}", concurrency=2, batch=65, requests=10)  # > --max-batch 64
+    assert result["errors"] == 10 and result["error_codes"] == {"INVALID_ARGUMENT": 10}
+    with pytest.raises(ValueError, match="loopback"):
+        run_loadtest("10.1.2.3:8500", requests=1)
+    with pytest.raises(ValueError, match="--requests"):
+        run_loadtest(f"127.0.0.1:{server.grpc_port}", requests=0)
+
+
+def test_serve_shuts_down_cleanly_on_sigterm(model_dir):
+    proc = subprocess.Popen([sys.executable, "-m", "diit_tf.cli", "serve", "--model-dir", model_dir, "--port", "0",
+                             "--rest-port", "0", "--no-model-server"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        started = json.loads(proc.stdout.readline())
+        assert started["version"] == 1
+        with GrpcClient(started["grpc"]) as client:
+            assert client.predict_rows(ROWS).shape == (4, 1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_execs_tensorflow_model_server_with_equivalent_flags(tmp_path):
+    from argparse import Namespace
+
+    from diit_tf.commands.serve import model_server_argv
+
+    args = Namespace(port=8500, rest_port=8501, model_name="diit", model_dir=str(tmp_path), poll_seconds=2.0,
+                     max_batch=256)
+    argv = model_server_argv("tensorflow_model_server", args)
+    assert "--port=8500" in argv and "--rest_api_port=8501" in argv and "--model_name=diit" in argv
+    assert f"--model_base_path={os.path.abspath(tmp_path)}" in argv
+    batching = [a for a in argv if a.startswith("--batching_parameters_file=")][0].split("=", 1)[1]
+    assert "max_batch_size { value: 256 }" in open(batching).read()
