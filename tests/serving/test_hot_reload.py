@@ -9,7 +9,7 @@ import pytest
 from serving.client import GrpcClient, build_predict_request
 from serving.server import ModelServer
 
-from conftest import ROWS, export_version
+from serving_fixtures import ROWS, export_version
 
 FEATURES = {"user_id": "string", "item_id": "string", "age": "float"}
 

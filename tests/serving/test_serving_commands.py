@@ -13,7 +13,7 @@ from diit_tf.cli import main
 from serving.client import GrpcClient
 from serving.loadtest import run_loadtest
 
-from conftest import ROWS
+from serving_fixtures import ROWS
 
 
 @pytest.mark.parametrize("command,needle", [("serve", "--model-dir"), ("predict", "--input"),

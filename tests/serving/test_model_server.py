@@ -11,7 +11,7 @@ from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, 
 
 from serving.client import GrpcClient, RestClient, ServingClientError, build_predict_request
 
-from conftest import ROWS
+from serving_fixtures import ROWS
 
 FEATURES = {"user_id": "string", "item_id": "string", "age": "float"}
 
