@@ -1,0 +1,147 @@
+"""Units of the simulation: hyperparameter validation, optimizer reset, transfer datasets, metrics, summaries."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from diit_tf.cli import main
+from diit_tf.data import PeriodData
+from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.methods import parse_methods
+from diit_tf.simulation.protocol import SimulationResult, resolve_insertion_period, summarize
+from diit_tf.simulation.report import results_json, verdict
+from diit_tf.simulation.training import auc, logloss, reset_optimizers, transfer_dataset
+
+from conftest import tiny_spec
+
+
+# ----------------------------------------------------------------------------------------------------- hparams
+def test_hparams_defaults_and_overrides():
+    hp = Hparams({"training": {"epochs": 2}, "methods": {"diit": {"learning_rate": 0.01,
+                                                                  "diit_config": {"beta2": 1.5}}}})
+    assert hp.epochs == 2 and hp.batch_size == 512 and hp.mix_batch_size == 512
+    assert hp.learning_rate("diit_no_gate") == 0.01  # ablations share DIIT's
+    assert hp.learning_rate("base") == 0.001
+    assert hp.diit_config(use_gate=False).beta2 == 1.5
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"trainig": {}}, "trainig"),
+    ({"training": {"epochs": 0}}, "training.epochs"),
+    ({"training": {"lr": 1}}, "lr"),
+    ({"methods": {"dann": {"gamma": 1}}}, "gamma"),
+    ({"methods": {"diit": {"diit_config": {"beta9": 1}}}}, "beta9"),
+    ({"insertion_period": 0}, "insertion_period"),
+])
+def test_hparams_errors_name_the_field(data, field):
+    with pytest.raises(ValueError, match=field):
+        Hparams(data, where="hp.json")
+
+
+def test_hparams_load_reports_the_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json"):
+        Hparams.load(path)
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        Hparams.load(tmp_path / "missing.json")
+
+
+def test_parse_methods():
+    assert parse_methods("diit,joint")[0] == "base"
+    assert parse_methods("all")[:2] == ["base", "diit"]
+    with pytest.raises(ValueError, match="diit_nope"):
+        parse_methods("diit,diit_nope")
+
+
+def test_insertion_period():
+    assert resolve_insertion_period([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) == 4
+    assert resolve_insertion_period([1, 2]) == 1
+    with pytest.raises(ValueError, match="insertion-period"):
+        resolve_insertion_period([1, 2, 3], 3)
+
+
+# ---------------------------------------------------------------------------------------------------- training
+def test_reset_optimizers_zeroes_slots_but_keeps_the_learning_rate():
+    v = keras.Variable(np.ones(3, "float32"))
+    opt = keras.optimizers.Adam(0.05)
+    opt.build([v])
+    opt.apply_gradients([(np.ones(3, "float32"), v)])
+    holder = type("Holder", (), {})()
+    holder.optimizer = opt
+    assert int(opt.iterations) == 1
+    assert reset_optimizers(holder) == 3  # iterations, momentum, velocity
+    assert int(opt.iterations) == 0
+    assert all(np.all(np.asarray(x) == 0) for x in opt.variables if "learning_rate" not in x.path)
+    assert float(opt.learning_rate) == pytest.approx(0.05)
+
+
+def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
+    spec = tiny_spec()
+    n = 90
+    domains = np.array(spec.domains)[np.arange(n) % 3]
+    feats = {"user_id": np.arange(n, dtype=np.int64), "item_id": np.zeros(n, np.int64),
+             "domain_code": (np.arange(n) % 3).astype(np.float32), "period_code": np.ones(n, np.float32)}
+    period = PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
+    target = period.domain("target")
+    ds = transfer_dataset(target, period, batch_size=8, seed=0, mix_batch_size=16, mix_labels=True)
+    users, mix_domains = [], set()
+    for (x_t, y_t), (x_m, y_m, d_m) in ds:
+        users += list(np.asarray(x_t["user_id"]))
+        assert x_m["user_id"].shape[0] == 16
+        mix_domains |= set(np.asarray(d_m))
+    assert sorted(users) == list(range(0, n, 3))  # every target row once per epoch, nothing else
+    assert mix_domains == {0, 1, 2}
+
+
+def test_metrics_match_sklearn():
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(float)
+    z = rng.normal(size=200) + y
+    assert auc(y, z) == pytest.approx(roc_auc_score(y, z))
+    assert logloss(y, z) == pytest.approx(log_loss(y, 1 / (1 + np.exp(-z))), rel=1e-6)
+    assert np.isnan(auc(np.ones(5), np.arange(5)))
+
+
+# ----------------------------------------------------------------------------------------------------- summary
+def _result(aucs):
+    """aucs: {method: {seed: {period: auc}}}"""
+    records = [{"seed": s, "method": m, "period": p, "auc": a, "logloss": 0.5, "infer_seconds": 0.1}
+               for m, by_seed in aucs.items() for s, by_p in by_seed.items() for p, a in by_p.items()]
+    secs = [{"seed": 0, "method": m, "period": 1, "seconds": 2.0 if m == "diit" else 1.0} for m in aucs]
+    return SimulationResult("d", "dnn", "t", [0, 1], list(aucs), [1, 2, 3], 1, records, secs, [], {"training": {
+        "epochs": 1, "batch_size": 4}}, {})
+
+
+def test_summary_lift_is_the_mean_relative_gain_over_seeds_and_periods():
+    result = _result({"base": {0: {2: 0.70, 3: 0.60}, 1: {2: 0.80, 3: 0.50}},
+                      "diit": {0: {2: 0.77, 3: 0.60}, 1: {2: 0.80, 3: 0.55}}})
+    s = summarize(result)
+    assert s["diit"]["rel_auc_lift_vs_base"] == pytest.approx((0.1 + 0.0 + 0.0 + 0.1) / 4)
+    assert s["diit"]["per_seed_auc"] == pytest.approx([0.685, 0.675])
+    assert s["diit"]["auc_std"] == pytest.approx(np.std([0.685, 0.675], ddof=1))
+    assert s["diit"]["train_seconds_per_period"] == 2.0
+    shaped = results_json(result, s)
+    assert shaped["periods_evaluated"] == [2, 3]
+    assert "logloss_std" not in shaped["methods"]["diit"]
+    lines = verdict(s)
+    assert "larger than its spread" in lines[0]
+
+
+def test_simulate_rejects_a_bad_dataset(tmp_path, capsys):
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 1
+    assert "--dataset" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["simulate", "--dataset", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
+    assert "metadata.json" in capsys.readouterr().err
+
+
+def test_simulate_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--hparams" in text and "diit_single_source" in text
