@@ -31,6 +31,8 @@ def register(subparsers) -> None:
     _register_synthetic(sub)
     _register_movielens(sub)
     _register_recbole(sub)
+    _register_kuairand(sub)
+    _register_taobao(sub)
     _register_info(sub)
 
 
@@ -218,6 +220,72 @@ def _recbole(args) -> int:
     def build():
         _summary(args.out, build_atomic(args.out, args.inter, args.user, args.item, dataset=args.dataset,
                                         overwrite=args.overwrite, **options))
+        return 0
+
+    return _run(build)
+
+
+# ------------------------------------------------------------------------------------------------ kuairand / taobao
+def _register_kuairand(sub) -> None:
+    p = sub.add_parser(
+        "kuairand",
+        help="convert raw KuaiRand files (domain = tab, label = is_click, period = date)",
+        description="Convert raw KuaiRand files (kuairand.com; download them yourself): log_standard_*.csv, and "
+        "optionally user_features_*.csv and video_features_basic_*.csv, all in --raw-dir. Domain = tab "
+        "(tab_<value>), label = is_click, one period per date (or --days-per-period). Bad rows (empty ids, "
+        "is_click not 0/1, bad date, empty tab) are dropped and counted in metadata.json. " + LAYOUT_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("--raw-dir", required=True, help="directory holding the raw KuaiRand CSV files")
+    p.add_argument("--domains", type=_str_list, default=(),
+                   help="keep only these domains (e.g. tab_0,tab_1,tab_4), comma-separated")
+    p.add_argument("--max-domains", type=int, default=0,
+                   help="keep only the N largest tabs (0 = all; ignored with --domains)")
+    p.add_argument("--target", default="", help="target domain (default: the smallest kept)")
+    p.add_argument("--days-per-period", type=int, default=1, help="consecutive dates merged into one period")
+    p.add_argument("--periods", type=int, default=0, help="keep only the last N periods (0 = all)")
+    p.set_defaults(func=_kuairand)
+
+
+def _kuairand(args) -> int:
+    from diit_tf.data.kuairand import build_kuairand
+
+    def build():
+        _summary(args.out, build_kuairand(args.out, args.raw_dir, overwrite=args.overwrite, domains=args.domains,
+                                          max_domains=args.max_domains, target=args.target,
+                                          days_per_period=args.days_per_period, periods=args.periods))
+        return 0
+
+    return _run(build)
+
+
+def _register_taobao(sub) -> None:
+    p = sub.add_parser(
+        "taobao",
+        help="convert raw Taobao display-ad files (domain = city level, label = clk, period = day)",
+        description="Convert the raw Taobao display-advertising files (Tianchi dataset 56; download them "
+        "yourself): raw_sample.csv, ad_feature.csv, user_profile.csv in --raw-dir. Domain = city level "
+        "new_user_class_level (city_1..city_4; its raw header has a trailing space), label = clk, period = day of "
+        "time_stamp. Rows without a city level, with clk not 0/1 or disagreeing with nonclk, or with a bad "
+        "time_stamp are dropped and counted in metadata.json. " + LAYOUT_HELP,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("--raw-dir", required=True, help="directory holding the raw Taobao CSV files")
+    p.add_argument("--target", default="", help="target domain (default: the smallest city level)")
+    p.add_argument("--periods", type=int, default=0, help="keep only the last N days (0 = all)")
+    p.add_argument("--utc-offset-hours", type=float, default=8.0,
+                   help="time zone of the day boundaries (Beijing time by default)")
+    p.set_defaults(func=_taobao)
+
+
+def _taobao(args) -> int:
+    from diit_tf.data.taobao import build_taobao
+
+    def build():
+        _summary(args.out, build_taobao(args.out, args.raw_dir, overwrite=args.overwrite, target=args.target,
+                                        periods=args.periods, utc_offset_hours=args.utc_offset_hours))
         return 0
 
     return _run(build)

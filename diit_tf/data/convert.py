@@ -7,11 +7,13 @@ dropped row under a reason, so nothing is silently lost), and hands the table to
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
 import math
 import operator
 import re
 from collections import OrderedDict
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -241,7 +243,7 @@ class PeriodRule:
             label = lambda k: str(pd.Timestamp(int(k) * 86400, unit="s").date())  # noqa: E731
         else:
             keys = values.to_numpy()
-            label = lambda k: f"{k:g}" if isinstance(k, float) else str(k)  # noqa: E731
+            label = lambda k: str(int(k)) if float(k).is_integer() else repr(float(k))  # noqa: E731
         distinct = np.unique(keys)
         group_of = {k: i // self.group for i, k in enumerate(distinct)}
         groups = sorted(set(group_of.values()))
@@ -250,7 +252,8 @@ class PeriodRule:
         first = groups[0]
         span = pd.Series([group_of[k] - first + 1 for k in keys], index=frame.index)
         keep = (span >= 1).to_numpy()
-        frame = bad.exclude(frame, ~keep, f"before the last {self.periods} period(s)")
+        if self.periods:
+            frame = bad.exclude(frame, ~keep, f"before the last {self.periods} period(s)")
         span = span.loc[frame.index]
         values_of_span = {}
         for k in distinct:
@@ -288,3 +291,54 @@ def write_periods(out_dir, frame: pd.DataFrame, spec, dataset: str, built_with: 
             writer.write_span(int(n), part)
         extra = {"excluded_rows": dict(bad.excluded), **dict(extra or {})}
         return writer.finish(built_with=built_with, bad_rows=bad.as_dict(), extra=extra)
+
+
+# ------------------------------------------------------------------------------------------------------ raw files
+def read_raw_csv(path, required: Sequence[str], optional: Sequence[str] = (), sep: str = ",") -> pd.DataFrame:
+    """Read the named columns of a raw CSV as strings (empty = missing). Header names are matched after stripping
+    whitespace (Taobao's `new_user_class_level ` has a trailing space); the result uses the stripped names. A
+    missing required column is a ValueError naming it and the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"raw file {path} not found")
+    with open(path, encoding="utf-8") as f:
+        header = next(csv.reader([f.readline()], delimiter=sep), [])
+    stripped = [h.strip() for h in header]
+    require_columns(stripped, required, path)
+    wanted = [c for c in list(required) + list(optional) if c in stripped]
+    positions = [stripped.index(c) for c in wanted]
+    frame = pd.read_csv(path, sep=sep, header=0, usecols=positions, dtype=str, keep_default_na=False,
+                        na_filter=False, encoding="utf-8", engine="c")
+    frame.columns = [stripped[i] for i in sorted(positions)]
+    return frame[wanted]
+
+
+def glob_one(raw_dir, pattern: str, required: bool = True) -> Optional[Path]:
+    """The single file matching `pattern` in `raw_dir` (error if several, or none when required)."""
+    matches = sorted(Path(raw_dir).glob(pattern))
+    if len(matches) > 1:
+        raise ValueError(f"{raw_dir}: several files match {pattern!r}: {[m.name for m in matches]}; keep one")
+    if not matches:
+        if required:
+            raise FileNotFoundError(f"{raw_dir}: no file matches {pattern!r}")
+        return None
+    return matches[0]
+
+
+def join_side(frame: pd.DataFrame, side: pd.DataFrame, left: str, right: str, path, unmatched: dict,
+              log=None) -> pd.DataFrame:
+    """Left-join side features on `left == right`; counts rows without a side row in `unmatched[file name]`.
+    Duplicate keys in the side table are an error naming the file."""
+    log = log or progress
+    dup = int(side[right].duplicated().sum())
+    if dup:
+        raise ValueError(f"{path}: {dup} duplicate value(s) of {right!r}; it should identify rows")
+    side = side.rename(columns={right: left}) if right != left else side
+    new = [c for c in side.columns if c != left and c not in frame.columns]
+    out = frame.merge(side[[left] + new], on=left, how="left", indicator="__matched__")
+    out.index = frame.index
+    missing = int((out.pop("__matched__") != "both").sum())
+    unmatched[Path(path).name] = missing
+    if missing:
+        log(f"  {missing:,} row(s) have no row in {Path(path).name}: their {new} are written as missing")
+    return out

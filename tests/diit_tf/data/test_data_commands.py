@@ -35,3 +35,22 @@ def test_recbole_command_on_atomic_fixture(tmp_path, capsys):
     assert list(spec.categorical) == ["uid", "iid"] and spec.numeric == ()
     assert list_spans(out) == [1, 2]
     assert "click not 0/1 (x atomic files): 1" in capsys.readouterr().out  # the row with click=7
+
+
+
+def test_kuairand_and_taobao_commands(tmp_path, capsys):
+    import test_kuairand
+    import test_taobao
+
+    raw = test_kuairand.write_fixture(tmp_path / "kr_raw")
+    assert cli.main(["data", "kuairand", "--raw-dir", str(raw), "--out", str(tmp_path / "kr"),
+                     "--max-domains", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "is_click not 0/1 (log_standard): 1" in printed and "excluded rows (by option)" in printed
+    assert load_spec(tmp_path / "kr").domains == ("tab_1", "tab_0")
+    raw = test_taobao.write_fixture(tmp_path / "tb_raw")
+    assert cli.main(["data", "taobao", "--raw-dir", str(raw), "--out", str(tmp_path / "tb")]) == 0
+    assert "wrote taobao" in capsys.readouterr().out
+    assert list_spans(tmp_path / "tb") == [1, 2, 3]
+    assert cli.main(["data", "taobao", "--raw-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    assert "Taobao raw directory" in capsys.readouterr().err
