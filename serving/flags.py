@@ -15,3 +15,5 @@ def add_server_arguments(parser) -> None:
     parser.add_argument("--max-batch", type=int, default=0,
                         help="reject requests with more rows than this with INVALID_ARGUMENT (0 = no limit)")
     parser.add_argument("--grpc-threads", type=int, default=8, help="gRPC worker threads (default 8)")
+    parser.add_argument("--tf-threads", type=int, default=0,
+                        help="TensorFlow intra-op and inter-op threads (0 = TensorFlow's default, one per core)")

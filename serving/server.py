@@ -634,6 +634,12 @@ def main(argv=None) -> int:
 
 def run_local(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    threads = getattr(args, "tf_threads", 0)
+    if threads < 0:
+        raise ValueError(f"--tf-threads should be >= 0. Received: {threads}")
+    if threads:  # must happen before the first TF op (model loading)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     server = ModelServer(args.model_dir, grpc_port=args.port, rest_port=None if args.rest_port < 0 else args.rest_port,
                          host=args.host, model_name=args.model_name, poll_seconds=args.poll_seconds,
                          max_batch=args.max_batch, grpc_threads=args.grpc_threads).start()
