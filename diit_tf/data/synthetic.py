@@ -11,9 +11,12 @@ with `w = shared_weight`. Every latent factor is standard normal (biases are sca
 to period as a stationary random walk, `x_p = sqrt(1 - drift^2) x_{p-1} + drift * noise`. `bias_d` is set so the
 domain's CTR in period 1 is `ctr`. The label is Bernoulli(sigmoid(logit)).
 
-Why transfer helps without being trivial: the target domain is small (few rows per user and item per period), so a
-target-only model is data-starved; the shared part is learnable from the large sources, but the domain part (weight
-`1 - w`) is only learnable from the target, and naive pooling mixes in the sources' own domain parts as noise.
+Why transfer helps without being trivial: the target domain is small (with the defaults, ~1 row per item per
+period), so a target-only model is data-starved; the shared part is learnable from the large sources, but the
+domain part (weight `1 - w`) is only learnable from the target, and naive pooling mixes in the sources' own domain
+parts as noise. Check with the defaults, seed 0 (DNN 64-32, embeddings 8, warm-started, 2 epochs per period,
+target AUC on period p+1 averaged over p = 3..7): target-only 0.722, pooled all-domain 0.730, pooled with a domain
+embedding 0.732; the true click probabilities reach ~0.88, so there is room left for better transfer.
 
 Example:
   >>> config = SyntheticConfig(seed=0, periods=4)
@@ -73,13 +76,13 @@ class SyntheticConfig:
     periods: int = 8
     rows_target: int = 3000
     rows_source: tuple = (15000, 12000)
-    users: int = 4000
-    items: int = 2000
+    users: int = 1000
+    items: int = 3000
     user_groups: int = 16
     item_categories: int = 32
-    dim: int = 8
-    shared_weight: float = 0.6
-    drift: float = 0.15
+    dim: int = 4
+    shared_weight: float = 0.85
+    drift: float = 0.05
     overlap: float = 0.7
     signal: float = 1.6
     ctr: float = 0.3
