@@ -15,7 +15,12 @@
 ```
 `training` is the fair budget every method shares (epochs per period, batch size); a method may override only its
 `learning_rate` and its own options. `methods.diit.diit_config` (fields of `DIITConfig`) is also the starting point
-of every DIIT ablation, which then switches one part off. Missing keys take the defaults below.
+of every DIIT ablation, which then switches one part off; `methods.diit` may also set
+`discriminator_learning_rate` and `mix_ratio` (share of source rows kept in the mix dataset). Missing keys take
+the defaults below.
+
+A `best_hparams.json` written by `diit tune` (keys `diit_config`, `training`, `objective`, ...) is accepted too:
+its DIIT options, learning rates and mix ratio go to `methods.diit`, everything else keeps the defaults.
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ DEFAULTS = {
 }
 TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size"}
 METHOD_OPTIONS = {
-    "diit": {"diit_config"},
+    "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},
     "dann": {"grl_lambda", "domain_weight", "source_weight"},
     "ctnet": {"adapter_units"},
@@ -73,6 +78,8 @@ class Hparams:
             raise ValueError(f"{path} is not valid JSON: {err}") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
+        if "diit_config" in data and "objective" in data:
+            data = from_tuning_record(data)
         return cls(data, where=str(path))
 
     def _validate(self):
@@ -142,6 +149,9 @@ class Hparams:
         options.pop("learning_rate", None)
         return options
 
+    def diit_option(self, name: str, default):
+        return self.data["methods"].get("diit", {}).get(name, default)
+
     def diit_config_dict(self) -> dict:
         return dict(self.data["methods"].get("diit", {}).get("diit_config", {}))
 
@@ -165,3 +175,17 @@ class Hparams:
         with open(path, "w") as f:
             json.dump(self.data, f, indent=2)
             f.write("\n")
+
+
+def from_tuning_record(record: dict) -> dict:
+    """This module's format from a `diit tune` best_hparams.json record."""
+    training = dict(record.get("training") or {})
+    diit = {"diit_config": dict(record["diit_config"])}
+    for key in ("learning_rate", "discriminator_learning_rate", "mix_ratio"):
+        if key in training:
+            diit[key] = training[key]
+    objective = record.get("objective") or {}
+    return {"methods": {"diit": diit},
+            "selected_on": f"diit tune on {record.get('dataset')}: {objective.get('name')} {objective.get('value')} "
+                           f"(trained on period {objective.get('train_period')}, validated on period "
+                           f"{objective.get('validation_period')})"}

@@ -26,6 +26,7 @@ class Method:
     name = "method"
     starts_at_insertion = True  # False: has its own history from the first period on
     serves_sources = False      # True: sources are in the serving path (CTNet)
+    needs_sources = True        # False: never reads the source models (base, joint, finetune)
 
     def setup(self, ctx) -> None:
         raise NotImplementedError
@@ -47,6 +48,7 @@ class Base(Method):
 
     name = "base"
     starts_at_insertion = False
+    needs_sources = False
 
     def setup(self, ctx):
         self.model = DomainModel(ctx.new_backbone("target"), ctx.hparams.learning_rate(self.name))
@@ -58,6 +60,15 @@ class Base(Method):
     @property
     def serving_model(self):
         return self.model.backbone
+
+
+def subsample_sources(rows, target: str, ratio: float, seed: int):
+    """The mix dataset: every target row and a random `ratio` share of the source rows."""
+    if ratio >= 1.0:
+        return rows
+    rng = np.random.default_rng(seed)
+    keep = (rows.domains == target) | (rng.random(len(rows)) < ratio)
+    return rows.subset(keep)
 
 
 def _student_from_snapshot(ctx, name="student"):
@@ -101,15 +112,18 @@ class DIIT(Method):
         self.teachers = _frozen_copies(ctx, [latest[k] for k in self.source_ids])
         self.model = DIITModel(self.teachers, _student_from_snapshot(ctx), self.config)
         lr = ctx.hparams.learning_rate(self.name)
-        self.model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(lr))
+        d_lr = float(ctx.hparams.diit_option("discriminator_learning_rate", lr))
+        self.model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(d_lr))
 
     def train_period(self, ctx, period):
         latest = ctx.sources.latest()
         _refresh(self.teachers, [latest[k] for k in self.source_ids])
         rows = ctx.rows(period, self.name)
         target = rows.domain(ctx.spec.target)
+        mix = subsample_sources(rows, ctx.spec.target, float(ctx.hparams.diit_option("mix_ratio", 1.0)),
+                                ctx.fit_seed(period, 2))
         reset_optimizers(self.model)
-        data = transfer_dataset(target, rows, ctx.hparams.batch_size, ctx.fit_seed(period),
+        data = transfer_dataset(target, mix, ctx.hparams.batch_size, ctx.fit_seed(period),
                                 ctx.hparams.mix_batch_size)
         history = self.model.fit(data, epochs=ctx.hparams.epochs, verbose=0)
         self.last_history = {k: float(v[-1]) for k, v in history.history.items()}
@@ -210,6 +224,7 @@ class Joint(Method):
 
     name = "joint"
     starts_at_insertion = False
+    needs_sources = False
 
     def setup(self, ctx):
         self.model = DomainModel(build_joint_model(ctx.backbone, ctx.spec, **ctx.hparams.backbone_options),
@@ -234,6 +249,7 @@ class Finetune(Method):
 
     name = "finetune"
     starts_at_insertion = False
+    needs_sources = False
 
     def setup(self, ctx):
         lr = ctx.hparams.learning_rate(self.name)

@@ -84,6 +84,7 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
         keras.utils.set_random_seed(int(seed))
         ctx = SeedContext(store, backbone, hparams, seed, p0, log=log)
         instances = [make_method(name) for name in names]
+        needs_sources = any(m.needs_sources for m in instances)
         started = set()
         for method in instances:
             if not method.starts_at_insertion:
@@ -93,8 +94,9 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
             period_start = time.perf_counter()
             if p == p0:
                 ctx.base_snapshot = instances[0].serving_model.get_weights()
-            ctx.sources.train(p)
-            cost = {"sources": ctx.sources.seconds[p]}
+            if needs_sources:
+                ctx.sources.train(p)
+            cost = {"sources": ctx.sources.seconds.get(p, 0.0)}
             for method in instances:
                 if method.starts_at_insertion and p < p0:
                     continue
@@ -106,7 +108,7 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                 cost[method.name] = time.perf_counter() - t0
                 if p >= p0:
                     train_seconds.append({"seed": int(seed), "method": method.name, "period": int(p),
-                                          "seconds": cost[method.name]})
+                                          "seconds": cost[method.name], "first": p == p0})
             for who, period in ctx.access:
                 events.append((int(seed), "train", who, int(period)))
             ctx.access.clear()
@@ -156,7 +158,10 @@ def summarize(result: SimulationResult) -> dict:
             per_seed_ll.append(float(np.mean([rows[p]["logloss"] for p in periods])))
             per_seed_lift.append(float(np.mean([rows[p]["auc"] / base[s][p]["auc"] - 1.0 for p in periods])))
             per_seed_infer.append(float(np.mean([rows[p]["infer_seconds"] for p in periods])))
-        secs = [t["seconds"] for t in result.train_seconds if t["method"] == name]
+        # Steady-state cost: the insertion period also pays for tracing the train step (once per process), so
+        # it is left out whenever later periods exist.
+        timed = [t for t in result.train_seconds if t["method"] == name]
+        secs = [t["seconds"] for t in timed if not t.get("first")] or [t["seconds"] for t in timed]
         ddof = 1 if len(seeds) > 1 else 0
         out[name] = {
             "auc_mean": float(np.mean(per_seed_auc)),

@@ -145,3 +145,14 @@ def test_simulate_help(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--hparams" in text and "diit_single_source" in text
+
+
+def test_hparams_accept_a_diit_tune_record(tmp_path):
+    path = tmp_path / "best_hparams.json"
+    path.write_text(json.dumps({"diit_config": {"beta2": 2.0, "tau": 3.0}, "objective": {"name": "val_auc",
+                                "value": 0.7}, "training": {"learning_rate": 0.002, "mix_ratio": 0.5,
+                                                            "discriminator_learning_rate": 0.004}}))
+    hp = Hparams.load(path)
+    assert hp.diit_config().beta2 == 2.0 and hp.diit_config().tau == 3.0
+    assert hp.learning_rate("diit") == 0.002 and hp.learning_rate("base") == 0.001
+    assert hp.diit_option("mix_ratio", 1.0) == 0.5 and hp.diit_option("discriminator_learning_rate", 0) == 0.004
