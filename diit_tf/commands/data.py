@@ -52,10 +52,10 @@ def _int_list(text: str) -> tuple:
 
 
 def _run(build):
-    """Run a build; turn an existing-output error into a clean message and exit code 1."""
+    """Run a build; turn an existing output or a failed download into a clean message and exit code 1."""
     try:
         return build()
-    except FileExistsError as err:
+    except (FileExistsError, RuntimeError) as err:
         print(f"diit data: error: {err}", file=sys.stderr)
         return 1
 
