@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import importlib
 import pkgutil
 import sys
@@ -34,7 +35,10 @@ def main(argv=None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as err:
+    except (ValueError, OSError, KeyError, RuntimeError) as err:
+        # One clear line for users; DIIT_DEBUG=1 shows the traceback.
+        if os.environ.get("DIIT_DEBUG"):
+            raise
         print(f"diit {args.command}: error: {err}", file=sys.stderr)
         return 1
 
