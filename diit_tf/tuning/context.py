@@ -176,10 +176,10 @@ def prepare_context(data_dir, train_period: Optional[int] = None, backbone: str 
         raise ValueError(f"period {p + 1} has no target rows with both labels: val_auc is undefined")
     key = _cache_key(data_dir, p, backbone, options, epochs, batch_size, learning_rate, seed)
     cached = Path(cache_dir) / f"context-p{p}-{key}" if cache_dir else None
-    teachers = [new(f"teacher_{k}") for k in range(len(spec.sources))]
-    student = new("student_init")
     base_val_auc = None
     if cached is not None and (cached / "context.json").is_file():
+        teachers = [new(f"teacher_{k}") for k in range(len(spec.sources))]
+        student = new("student_init")
         for k, teacher in enumerate(teachers):
             teacher.load_weights(str(cached / f"teacher_{k}.weights.h5"))
         student.load_weights(str(cached / "student_init.weights.h5"))
