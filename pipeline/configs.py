@@ -105,10 +105,13 @@ class PipelineConfig:
         return self.values.get(key, default)
 
     def path(self, key: str) -> Optional[str]:
-        """The absolute path held by `key` (relative values are taken from the repository root)."""
+        """The absolute path held by `key` (relative values are taken from the repository root; URIs with a scheme
+        such as gs:// are returned unchanged)."""
         value = self.values[key]
         if value is None:
             return None
+        if "://" in str(value):  # gs://, s3://, hdfs:// ... are taken as they are
+            return str(value)
         p = Path(os.path.expanduser(str(value)))
         return str(p if p.is_absolute() else (self.base_dir / p))
 

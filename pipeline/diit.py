@@ -28,6 +28,7 @@ if __package__ in (None, ""):  # executed as a file (python pipeline/diit.py, or
 
 from diit_tf import _quiet  # noqa: F401,E402
 import tensorflow_model_analysis as tfma  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
 from tfx.dsl.components.base import executor_spec  # noqa: E402
 
@@ -246,7 +247,7 @@ def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metada
     pipeline_root = config.path("pipeline_root")
     schema_path = config.path("schema_path") or write_schema(spec, os.path.join(pipeline_root, "schema",
                                                                                  "schema.pbtxt"))
-    if not os.path.isfile(schema_path):
+    if not tf.io.gfile.exists(schema_path):
         raise FileNotFoundError(f"schema_path {schema_path!r} (from {config.source}) does not exist")
     metadata_config = None
     if metadata:

@@ -49,14 +49,16 @@ def write_schema(spec: FeatureSpec, path: str) -> str:
     """Write the schema of `spec` as text proto at `path` (only when its content changed); returns `path`."""
     from google.protobuf import text_format
 
+    import tensorflow as tf
+
     text = text_format.MessageToString(build_schema(spec))
-    if os.path.isfile(path):
-        with open(path) as f:
+    if tf.io.gfile.exists(path):
+        with tf.io.gfile.GFile(path) as f:
             if f.read() == text:
                 return path
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    with tf.io.gfile.GFile(tmp, "w") as f:
         f.write(text)
-    os.replace(tmp, path)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
     return path

@@ -1,0 +1,88 @@
+"""Pipeline construction: the components, their wiring, the evaluation config, and a Kubeflow V2 compile."""
+import json
+
+import pytest
+
+from pipeline import diit
+
+
+@pytest.fixture(scope="module")
+def built(tiny_dataset, tmp_path_factory, make_config):
+    config = make_config(tmp_path_factory.mktemp("construct"), tiny_dataset)
+    return diit.pipeline_from_config(config), config
+
+
+def _by_id(pipeline):
+    return {c.id: c for c in pipeline.components}
+
+
+def test_components_and_wiring(built):
+    pipeline, _ = built
+    nodes = _by_id(pipeline)
+    expected = {"SpanCsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "validation_gate",
+                "Transform", "previous_source_source_a", "source_trainer_source_a", "previous_source_source_b",
+                "source_trainer_source_b", "previous_student", "diit_trainer", "last_blessed_student", "evaluator",
+                "Pusher"}
+    assert set(nodes) == expected
+    # Transform runs on the schema the gate let through (training depends on validation by data).
+    assert nodes["Transform"].inputs["schema"].producer_component_id == "validation_gate"
+    # Each source trainer warm-starts from its own previous model.
+    for d in ("source_a", "source_b"):
+        resolver_input = nodes[f"previous_source_{d}"].raw_inputs["model"]
+        assert resolver_input.producer_component_id == f"source_trainer_{d}"
+        assert nodes[f"source_trainer_{d}"].inputs["base_model"].producer_component_id == f"previous_source_{d}"
+        assert json.loads(nodes[f"source_trainer_{d}"].exec_properties["custom_config"])["domain"] == d
+    # The DIIT trainer gets both source models and the previous student.
+    diit_inputs = nodes["diit_trainer"].inputs
+    assert {diit_inputs[k].producer_component_id for k in diit_inputs if k.startswith("source_model_")} == \
+        {"source_trainer_source_a", "source_trainer_source_b"}
+    assert diit_inputs["base_model"].producer_component_id == "previous_student"
+    # The Evaluator compares with the last blessed student; the Pusher pushes the DIIT trainer's model.
+    assert nodes["evaluator"].inputs["baseline_model"].producer_component_id == "last_blessed_student"
+    assert nodes["Pusher"].inputs["model"].producer_component_id == "diit_trainer"
+    assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "evaluator"
+    assert "--runner=FnApiRunner" in pipeline.beam_pipeline_args
+
+
+def test_eval_config_thresholds_on_target_slice(built):
+    _, config = built
+    from diit_tf.data import load_spec
+
+    spec = load_spec(config.path("data_dir"))
+    ec = diit.eval_config(spec, 0.6, 0.01)
+    assert ec.model_specs[0].signature_name == "serving_default"
+    assert ec.model_specs[0].prediction_key == "probabilities"
+    assert ec.model_specs[0].label_key == "click"
+    assert [list(s.feature_keys) for s in ec.slicing_specs] == [[], ["domain"]]
+    names = [m.class_name for m in ec.metrics_specs[0].metrics]
+    assert names == ["ExampleCount", "BinaryCrossentropy", "AUC"]
+    auc = ec.metrics_specs[0].metrics[2].per_slice_thresholds[0]
+    assert dict(auc.slicing_specs[0].feature_values) == {"domain": "target"}
+    assert auc.threshold.value_threshold.lower_bound.value == pytest.approx(0.6)
+    assert auc.threshold.change_threshold.absolute.value == pytest.approx(-0.01, abs=1e-8)
+
+
+def test_kubeflow_v2_compile(built, tmp_path):
+    from tfx import v1 as tfx
+
+    from diit_tf.data import load_spec
+    from pipeline.schema import write_schema
+
+    _, config = built
+    # In production the curated schema lives next to the data (gs://...); here a local copy stands in for it.
+    schema = write_schema(load_spec(config.path("data_dir")), str(tmp_path / "schema.pbtxt"))
+    cloud = config.with_overrides({"pipeline_root": "gs://bucket/diit/root", "schema_path": schema,
+                                   "beam_pipeline_args": ["--runner=DataflowRunner", "--region=us-central1"]})
+    pipeline = diit.pipeline_from_config(cloud, metadata=False)
+    out = tmp_path / "diit_kfp.json"
+    runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image="gcr.io/project/diit:latest"),
+        output_filename=str(out))
+    runner.run(pipeline)
+    spec = json.loads(out.read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    for name in ("SpanCsvExampleGen", "validation_gate", "Transform", "source_trainer_source_a", "diit_trainer",
+                 "evaluator", "Pusher"):
+        assert name in tasks
+    assert "DataflowRunner" in out.read_text()
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/diit/root"
