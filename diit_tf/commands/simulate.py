@@ -73,6 +73,14 @@ def register(subparsers) -> None:
     parser.add_argument("--validation", action="store_true",
                         help="validation protocol for choosing hyperparameters: use only periods up to the insertion "
                              "period P0 and insert two periods earlier, so nothing evaluated is ever a test period")
+    parser.add_argument("--tune", choices=["budget", "transfer"], default=None,
+                        help="choose hyperparameters on the validation periods instead of running the test: "
+                             "'budget' = learning rate x epochs on the base (shared by every method), 'transfer' = "
+                             "coordinate search over DIIT's, KD's and DANN's options. Writes OUT/best_hparams.json "
+                             "(starting from --hparams) and OUT/tuning.md")
+    parser.add_argument("--tune-grid", default=None, metavar="SPEC",
+                        help="transfer grid, e.g. 'diit.beta2=0.5,1,2;diit.gate_supervision=0,0.5;kd_uniform.beta=1,2' "
+                             "(default: the grid in diit_tf/simulation/validation.py)")
     parser.add_argument("--epochs", type=_positive_int, default=None, help="override training.epochs")
     parser.add_argument("--learning-rate", type=_positive_float, default=None,
                         help="override training.learning_rate (every method without its own)")
@@ -139,6 +147,13 @@ def run(args) -> int:
         periods = periods[: args.periods]
     p0 = resolve_insertion_period(periods, args.insertion_period or hparams.insertion_period)
     name = args.dataset if args.dataset in ("synthetic", "movielens-1m") else str(data_dir.name)
+    if args.tune:
+        from diit_tf.simulation.validation import parse_grid, tune
+
+        store.periods = periods
+        grid = parse_grid(args.tune_grid) if args.tune_grid else None
+        tune(store, args.tune, hparams, args.backbone, seeds, p0, name, args.out, grid=grid, log=default_log)
+        return 0
     if args.validation:
         periods = [p for p in periods if p <= p0]
         if len(periods) < 3:

@@ -1,0 +1,128 @@
+"""Choosing hyperparameters on validation periods only (`diit simulate --tune budget|transfer`).
+
+The validation protocol uses the periods up to the test insertion period `p0` and inserts two periods earlier, so
+every score comes from periods `p0-1` and `p0`, which the test run only ever trains on (it evaluates `p0+1..N`).
+
+- `budget`: the training budget every method shares (learning rate x epochs per period), chosen on the base's
+  validation AUC (mean over the tuning seeds).
+- `transfer`: coordinate search over each transfer method's own options (DIIT's named `DIITConfig` options, which
+  its ablations inherit; KD's weight; DANN's weights), one option at a time in a fixed order, keeping the best
+  value before moving on; each trial runs the base and that one method.
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.protocol import run_simulation, summarize
+
+BUDGET_GRID = {"learning_rate": [0.001, 0.003, 0.01], "epochs": [1, 2, 4]}
+TRANSFER_GRID = [
+    ("diit", "beta2", [0.5, 1.0, 2.0, 4.0]),
+    ("diit", "alpha", [0.1, 0.5]),
+    ("diit", "gate_supervision", [0.0, 0.5]),
+    ("diit", "beta1", [0.01, 0.1]),
+    ("kd_uniform", "beta", [0.5, 1.0, 2.0, 4.0]),
+    ("dann", "domain_weight", [0.1, 0.3]),
+    ("dann", "source_weight", [0.0, 0.5]),
+]
+DIIT_TRAINING_OPTIONS = ("learning_rate", "discriminator_learning_rate", "mix_ratio")
+
+
+def parse_grid(text: str) -> list:
+    """`"diit.beta2=0.5,1,2;kd_uniform.beta=0.5,1"` -> [("diit", "beta2", [0.5, 1, 2]), ...]."""
+    steps = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        if "=" not in part or "." not in part.split("=", 1)[0]:
+            raise ValueError(f"--tune-grid items look like method.option=v1,v2. Received: {part!r}")
+        key, values = part.split("=", 1)
+        method, option = key.split(".", 1)
+        steps.append((method.strip(), option.strip(), [json.loads(v.strip().replace("True", "true").replace(
+            "False", "false")) for v in values.split(",") if v.strip()]))
+    return steps
+
+
+def with_option(hparams: Hparams, method: str, option: str, value) -> Hparams:
+    data = copy.deepcopy(hparams.to_dict())
+    entry = data["methods"].setdefault(method, {})
+    if method == "diit" and option not in DIIT_TRAINING_OPTIONS:
+        entry.setdefault("diit_config", {})[option] = value
+    else:
+        entry[option] = value
+    return Hparams(data, where=hparams.where)
+
+
+def validation_store(store, p0: int):
+    """Restrict `store` to the validation periods; returns the validation insertion period."""
+    periods = [p for p in store.periods if p <= p0]
+    if len(periods) < 3:
+        raise ValueError(f"validation needs at least 3 periods up to the insertion period {p0}; have {periods}")
+    store.periods = periods
+    return periods[-3]
+
+
+def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dataset_name: str, out_dir,
+         grid=None, log=print) -> Hparams:
+    """Run one tuning stage on the validation periods; write OUT/best_hparams.json and OUT/tuning.md."""
+    insertion = validation_store(store, p0)
+    trials = []
+
+    cache = {}
+
+    def trial(hp, methods, label):
+        key = json.dumps([hp.to_dict(), methods], sort_keys=True, default=str)
+        if key in cache:  # the coordinate search revisits the current best value of each option
+            return cache[key]
+        result = run_simulation(store, backbone=backbone, methods=methods, seeds=seeds, hparams=hp,
+                                insertion_period=insertion, dataset_name=f"{dataset_name} (validation)",
+                                log=lambda line: None)
+        summary = summarize(result)
+        trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}})
+        log(f"  tune {stage}: {label}: " + ", ".join(f"{m} {summary[m]['auc_mean']:.4f}" for m in result.methods))
+        cache[key] = summary
+        return summary
+
+    if stage == "budget":
+        grid = grid or BUDGET_GRID
+        best, best_score = None, -1.0
+        for lr in grid["learning_rate"]:
+            for epochs in grid["epochs"]:
+                hp = hparams.replace(training={"learning_rate": lr, "epochs": epochs})
+                score = trial(hp, ["base"], f"learning_rate={lr} epochs={epochs}")["base"]["auc_mean"]
+                if score > best_score:
+                    best, best_score = hp, score
+        chosen = f"learning_rate={best.data['training']['learning_rate']}, epochs={best.epochs}"
+    elif stage == "transfer":
+        steps = grid or TRANSFER_GRID
+        best = hparams
+        chosen_parts = []
+        for method, option, values in steps:
+            scores = []
+            for value in values:
+                hp = with_option(best, method, option, value)
+                scores.append((trial(hp, [method], f"{method}.{option}={value}")[method]["auc_mean"], value, hp))
+            score, value, hp = max(scores, key=lambda s: s[0])
+            best = hp
+            chosen_parts.append(f"{method}.{option}={value}")
+        chosen = ", ".join(chosen_parts)
+    else:
+        raise ValueError(f"--tune should be 'budget' or 'transfer'. Received: {stage!r}")
+
+    periods = store.periods
+    note = (f"{stage}: chosen on validation periods {periods[-2]}..{periods[-1]} (inserted at {insertion}, test "
+            f"insertion {p0}), seeds {list(seeds)}, {backbone}: {chosen}")
+    previous = hparams.data.get("selected_on", "")
+    selected = note if previous.startswith("defaults") or not previous else f"{previous}; {note}"
+    best = best.replace(selected_on=selected, insertion_period=p0)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    best.save(out / "best_hparams.json")
+    (out / "tuning.json").write_text(json.dumps({"stage": stage, "trials": trials, "chosen": chosen}, indent=2))
+    lines = [f"# Tuning ({stage}) on {dataset_name} / {backbone}", "", note, "", "| trial | validation AUC |", "|---|---|"]
+    for t in trials:
+        lines.append(f"| {t['trial']} | " + ", ".join(f"{m} {v:.4f}" for m, v in t["methods"].items()) + " |")
+    (out / "tuning.md").write_text("\n".join(lines) + "\n")
+    log(f"tune {stage}: {chosen}; wrote {out / 'best_hparams.json'}")
+    return best

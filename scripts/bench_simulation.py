@@ -1,0 +1,70 @@
+#!/usr/bin/env python
+"""Benchmark: DIIT's training seconds per period against the base's, measured side by side in one run.
+
+Both models train on the same periods in the same process, alternating within each period (base, then DIIT), from
+the insertion period on; DIIT uses every source (two on the default synthetic data). The first DIIT period also
+traces its train step, so it is reported but left out of the steady-state ratio. Prints one line per period and a
+summary; the target is DIIT <= 2x base.
+
+    python scripts/bench_simulation.py                                  # synthetic, dnn
+    python scripts/bench_simulation.py --dataset movielens-1m --backbone dcn --mix-batch-size 128
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import diit_tf  # noqa: F401  (quiet TensorFlow first)
+from diit_tf.simulation.context import PeriodStore
+from diit_tf.simulation.datasets import resolve_dataset
+from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.protocol import run_simulation
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="synthetic", help="synthetic, movielens-1m or a dataset directory")
+    parser.add_argument("--data-root", default="data", help="where named datasets are built (default: data)")
+    parser.add_argument("--backbone", default="dnn", choices=["dnn", "dcn", "wdl"])
+    parser.add_argument("--hparams", default=None, help="hyperparameter file of `diit simulate`")
+    parser.add_argument("--epochs", type=int, default=None, help="override training.epochs")
+    parser.add_argument("--batch-size", type=int, default=None, help="override training.batch_size")
+    parser.add_argument("--mix-batch-size", type=int, default=None, help="override training.mix_batch_size")
+    parser.add_argument("--periods", type=int, default=None, help="use only the first N periods")
+    parser.add_argument("--insertion-period", type=int, default=2, help="first DIIT period (default: 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    hparams = Hparams.load(args.hparams) if args.hparams else Hparams()
+    training = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                  ("mix_batch_size", args.mix_batch_size)) if v is not None}
+    if training:
+        hparams = hparams.replace(training=training)
+    store = PeriodStore(resolve_dataset(args.dataset, args.data_root, log=print))
+    if args.periods:
+        store.periods = store.periods[: args.periods]
+    result = run_simulation(store, backbone=args.backbone, methods="base,diit", seeds=[args.seed], hparams=hparams,
+                            insertion_period=args.insertion_period, dataset_name=args.dataset,
+                            log=lambda line: print(line, file=sys.stderr, flush=True))
+    secs = {(t["method"], t["period"]): t for t in result.train_seconds}
+    periods = sorted({p for _, p in secs})
+    target_rows = {p: int((store.get(p).domains == store.spec.target).sum()) for p in periods}
+    print(f"\nDIIT vs base training seconds per period ({args.dataset}, {args.backbone}, {len(store.spec.sources)} "
+          f"sources, {hparams.epochs} epoch(s), batch {hparams.batch_size}, mix batch {hparams.mix_batch_size})")
+    print(f"{'period':>6} {'target rows':>11} {'base s':>8} {'diit s':>8} {'ratio':>6}")
+    ratios = []
+    for p in periods:
+        b, d = secs[("base", p)]["seconds"], secs[("diit", p)]["seconds"]
+        first = secs[("diit", p)].get("first")
+        if not first:
+            ratios.append(d / b)
+        print(f"{p:>6} {target_rows[p]:>11,} {b:>8.2f} {d:>8.2f} {d / b:>6.2f}" + ("  (traces the step)" if first else ""))
+    if ratios:
+        print(f"steady-state ratio DIIT/base: median {statistics.median(ratios):.2f}x, mean {statistics.mean(ratios):.2f}x "
+              f"over {len(ratios)} period(s) (target: <= 2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Hyperparameter selection on validation periods: grid parsing, option routing, and a tiny budget search whose
+scores come only from periods before the test insertion period."""
+import json
+
+import pytest
+
+from diit_tf.simulation.context import PeriodStore
+from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.validation import parse_grid, tune, with_option
+
+from conftest import TINY_HPARAMS, write_tiny_dataset
+
+
+def test_parse_grid():
+    assert parse_grid("diit.beta2=0.5,1;diit.symmetric_adversarial=True,False;kd_uniform.beta=2") == [
+        ("diit", "beta2", [0.5, 1]), ("diit", "symmetric_adversarial", [True, False]), ("kd_uniform", "beta", [2])]
+    with pytest.raises(ValueError, match="method.option"):
+        parse_grid("beta2=1")
+
+
+def test_with_option_routes_diit_config_and_training_options():
+    hp = with_option(Hparams(), "diit", "beta2", 2.0)
+    hp = with_option(hp, "diit", "mix_ratio", 0.5)
+    hp = with_option(hp, "kd_uniform", "beta", 3.0)
+    assert hp.diit_config().beta2 == 2.0
+    assert hp.diit_option("mix_ratio", 1.0) == 0.5
+    assert hp.method_options("kd_uniform") == {"beta": 3.0}
+    with pytest.raises(ValueError, match="beta9"):
+        with_option(hp, "diit", "beta9", 1.0)
+
+
+def test_budget_search_uses_only_validation_periods(tmp_path):
+    store = PeriodStore(write_tiny_dataset(tmp_path / "data", periods=5))
+    hp = Hparams(TINY_HPARAMS)
+    best = tune(store, "budget", hp, "dnn", [0], p0=4, dataset_name="tiny", out_dir=tmp_path / "out",
+                grid={"learning_rate": [0.001, 0.01], "epochs": [1]}, log=lambda line: None)
+    assert store.periods == [1, 2, 3, 4]  # period 5 (the test evaluation) was never loaded for tuning
+    assert 5 not in store._cache
+    trials = json.loads((tmp_path / "out" / "tuning.json").read_text())["trials"]
+    assert len(trials) == 2
+    scores = {t["trial"]: t["methods"]["base"] for t in trials}
+    winner = max(scores, key=scores.get)
+    assert winner == f"learning_rate={best.data['training']['learning_rate']} epochs=1"
+    saved = Hparams.load(tmp_path / "out" / "best_hparams.json")
+    assert saved.insertion_period == 4 and "periods 3..4" in saved.data["selected_on"]
