@@ -238,8 +238,11 @@ class ModelManager:
         """Load the newest version that is newer than the served one and passes the smoke test. True if switched."""
         with self._lock:
             served = self.current.version if self.current else -1
+            # Rollback: when the served version's directory is removed, the highest remaining good version takes
+            # over (as with TF Serving's `latest` policy); until one loads, the removed version keeps serving.
+            floor = served if self.current is None or os.path.isdir(self.current.path) else -1
             for version in self.versions():
-                if version <= served:
+                if version <= floor or version == served:
                     break
                 path = os.path.join(self.model_dir, str(version))
                 fingerprint = _dir_fingerprint(path)

@@ -38,7 +38,7 @@ def live(tmp_path):
     server.stop()
 
 
-def test_new_version_is_served_without_restart(live):
+def test_new_version_is_served_without_restart_and_removal_rolls_back(live):
     model_dir, server, client = live
     before = client.predict_rows(ROWS)
     assert served_version(client) == 1
@@ -47,6 +47,10 @@ def test_new_version_is_served_without_restart(live):
     after = client.predict_rows(ROWS)
     assert not np.allclose(before, after)
     assert client.predict_rows(ROWS, version=2).shape == (4, 1)
+    # rollback: removing the served version brings back the highest remaining one
+    shutil.rmtree(os.path.join(model_dir, "2"))
+    assert wait_for(lambda: served_version(client) == 1), "did not roll back to version 1"
+    np.testing.assert_allclose(client.predict_rows(ROWS), before, atol=1e-6)
 
 
 def test_corrupt_and_half_written_versions_are_ignored(live):
