@@ -69,6 +69,15 @@ class TuningContext:
     dataset: str
     base_val_auc: Optional[float] = None
 
+    def base_auc(self, learning_rate: float = 1e-3, epochs: int = 1, batch_size: int = 512, seed: int = 0) -> float:
+        """The base (the target's own model, no transfer) trained on period p from the same warm start with
+        `learning_rate`, scored on period p+1: the control that tells a DIIT lift from a learning-rate effect."""
+        keras.utils.set_random_seed(seed)
+        base = self.new_student("base")
+        target = self.train.domain(self.spec.target)
+        _fit_period(base, target.features, target.labels, epochs, batch_size, learning_rate, seed)
+        return target_auc(base, self.validation)
+
     def new_student(self, name: str = "student") -> keras.Model:
         """A fresh student backbone holding the base's weights of period p-1."""
         student = build_backbone(self.backbone, self.spec, name=name, **self.backbone_options)

@@ -62,7 +62,7 @@ def run_sweep(data_dir, directory, algorithm: str = "random", max_trials: int = 
     """
     from diit_tf.data import list_spans, read_metadata
     from diit_tf.tuning.context import DEFAULT_BACKBONE_OPTIONS, default_train_period, prepare_context
-    from diit_tf.tuning.hypermodel import DIITHyperModel, score_values
+    from diit_tf.tuning.hypermodel import DIITHyperModel
     from diit_tf.tuning.tuner import best_values, is_chief, is_worker, leaderboard, make_tuner
 
     import tensorflow as tf
@@ -111,13 +111,9 @@ def run_sweep(data_dir, directory, algorithm: str = "random", max_trials: int = 
         seeds = [seed + i for i in range(compare_seeds)]
         defaults = {n: d.default for n, d in dims.items()}
         log(f"comparing default and best DIIT over seeds {seeds} (train period {p}, validation period {p + 1})")
-        runs = {"default": [], "best": []}
-        for s in seeds:
-            for name, vals in (("default", defaults), ("best", values)):
-                auc = score_values(hypermodel, vals, seed=s)
-                runs[name].append(auc)
-                log(f"  {name} seed {s}: val_auc {auc:.4f}")
-        comparison = {name: _stats(v, seeds) for name, v in runs.items()}
+        lr = float(values.get("learning_rate", defaults["learning_rate"]))
+        runs = _compare(hypermodel, defaults, values, seeds, lr, epochs, batch_size, log, "")
+        comparison = dict(runs)
         comparison["periods"] = {"train": p, "validation": p + 1}
         if p + 2 in spans:
             # Held out: the sweep chose `best` on period p+1, so compare again one period later, where neither
@@ -127,28 +123,24 @@ def run_sweep(data_dir, directory, algorithm: str = "random", max_trials: int = 
                 data_dir, train_period=p + 1, backbone=backbone, backbone_options=options, epochs=source_epochs,
                 batch_size=batch_size, learning_rate=source_learning_rate, seed=seed, cache_dir=directory / "cache",
                 log=log), space=dims, epochs=epochs, batch_size=batch_size, mix_batch_size=mix_batch_size, seed=seed)
-            held_runs = {"default": [], "best": []}
-            for s in seeds:
-                for name, vals in (("default", defaults), ("best", values)):
-                    auc = score_values(held, vals, seed=s)
-                    held_runs[name].append(auc)
-                    log(f"  held-out {name} seed {s}: auc {auc:.4f} on period {p + 2}")
-            comparison["held_out"] = {name: _stats(v, seeds) for name, v in held_runs.items()}
+            held_runs = _compare(held, defaults, values, seeds, lr, epochs, batch_size, log, "held-out ")
+            comparison["held_out"] = dict(held_runs)
             comparison["held_out"]["periods"] = {"train": p + 1, "test": p + 2}
-            comparison["held_out"]["base"] = held.context.base_val_auc
+
     base_score = hypermodel.context.base_val_auc if hypermodel._context is not None else _cached_base(directory)
     out(leaderboard(tuner, top=top, base_score=base_score,
                     default_score=comparison["default"]["mean"] if comparison else None, space=dims))
     if comparison:
         d, b = comparison["default"], comparison["best"]
-        out(f"default DIIT val_auc {d['mean']:.4f} ± {d['std']:.4f}, best {b['mean']:.4f} ± {b['std']:.4f} "
-            f"over {len(d['runs'])} seed(s): {b['mean'] - d['mean']:+.4f}"
-            + (f"; base {base_score:.4f}" if base_score is not None else ""))
+        out(f"validation (train period {p}, period {p + 1}): default DIIT {d['mean']:.4f} ± {d['std']:.4f}, "
+            f"best {b['mean']:.4f} ± {b['std']:.4f} over {len(d['runs'])} seed(s): {b['mean'] - d['mean']:+.4f}; "
+            f"base {comparison['base']['mean']:.4f}, base at the best lr {comparison['base_best_lr']['mean']:.4f}")
         if "held_out" in comparison:
             h = comparison["held_out"]
             out(f"held out (train period {p + 1}, test period {p + 2}): default {h['default']['mean']:.4f} ± "
                 f"{h['default']['std']:.4f}, best {h['best']['mean']:.4f} ± {h['best']['std']:.4f}: "
-                f"{h['best']['mean'] - h['default']['mean']:+.4f}; base {h['base']:.4f}")
+                f"{h['best']['mean'] - h['default']['mean']:+.4f}; base {h['base']['mean']:.4f}, base at the best "
+                f"lr {h['base_best_lr']['mean']:.4f}")
     search = {"algorithm": algorithm, "trials_completed": len([t for t in tuner.oracle.trials.values()
                                                                if t.score is not None]),
               "max_trials": max_trials, "directory": str(directory), "seed": seed, "epochs": epochs,
@@ -162,6 +154,22 @@ def run_sweep(data_dir, directory, algorithm: str = "random", max_trials: int = 
                                    batch_size=batch_size, epochs=epochs, mix_batch_size=mix_batch_size)
     out(f"best {record['objective']['name']} {score:.4f}: wrote {path} (and {sim} for `diit simulate --hparams`)")
     return record
+
+
+def _compare(hypermodel, defaults, best, seeds, best_lr, epochs, batch_size, log, label) -> dict:
+    """val AUC per seed of default DIIT, best DIIT, the base (lr 1e-3) and the base at the best trial's lr."""
+    from diit_tf.tuning.hypermodel import score_values
+
+    ctx = hypermodel.context
+    runs = {"default": [], "best": [], "base": [], "base_best_lr": []}
+    for s in seeds:
+        runs["default"].append(score_values(hypermodel, defaults, seed=s))
+        runs["best"].append(score_values(hypermodel, best, seed=s))
+        runs["base"].append(ctx.base_auc(defaults["learning_rate"], epochs, batch_size, seed=s))
+        runs["base_best_lr"].append(ctx.base_auc(best_lr, epochs, batch_size, seed=s))
+        log(f"  {label}seed {s} (period {ctx.validation_period}): " +
+            ", ".join(f"{k} {v[-1]:.4f}" for k, v in runs.items()))
+    return {k: _stats(v, seeds) for k, v in runs.items()}
 
 
 def _stats(values, seeds) -> dict:

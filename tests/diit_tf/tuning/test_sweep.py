@@ -50,8 +50,14 @@ def test_two_trial_sweep_resume_and_trainer_consumes_best(sweep, data_dir, capsy
     assert len(_trials(directory)) == 2
     more = list(argv)
     more[more.index("--max-trials") + 1] = "3"
-    assert cli.main(more) == 0
+    assert cli.main(more + ["--compare-seeds", "1"]) == 0
     assert _trials(directory) == ["COMPLETED"] * 3
+    comparison = json.loads((directory / "best_hparams.json").read_text())["search"]["comparison"]
+    for where in (comparison, comparison["held_out"]):      # validation period 2, held-out period 3
+        assert set(where) >= {"default", "best", "base", "base_best_lr"}
+        assert all(0 < where[k]["mean"] <= 1 for k in ("default", "best", "base", "base_best_lr"))
+    assert comparison["held_out"]["periods"] == {"train": 2, "test": 3}
+    assert "held out (train period 2, test period 3)" in capsys.readouterr().out
 
     # the trainer consumes best_hparams.json: a DIITModel built from it trains and its student predicts
     config, training = load_best_hparams(directory / "best_hparams.json")
