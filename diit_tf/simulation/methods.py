@@ -17,7 +17,7 @@ from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
-    CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers, transfer_dataset)
+    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers, transfer_dataset)
 
 import keras
 
@@ -113,7 +113,8 @@ class DIIT(Method):
         self.model = DIITModel(self.teachers, _student_from_snapshot(ctx), self.config)
         lr = ctx.hparams.learning_rate(self.name)
         d_lr = float(ctx.hparams.diit_option("discriminator_learning_rate", lr))
-        self.model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(d_lr))
+        self.model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(d_lr),
+                           steps_per_execution=STEPS_PER_EXECUTION)
 
     def train_period(self, ctx, period):
         latest = ctx.sources.latest()

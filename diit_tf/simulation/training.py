@@ -88,8 +88,14 @@ class CTRTrainer(keras.Model):
         return {"loss": self.loss_tracker.result()}
 
 
+# Steps run inside one traced call of `fit`: the models are small, so Python overhead per step would otherwise
+# dominate (measured ~2x faster per epoch at 8); the updates are exactly the same.
+STEPS_PER_EXECUTION = 8
+
+
 def compile_fresh(trainer: keras.Model, learning_rate: float, **kwargs) -> None:
-    """Compile `trainer` with Adam and build its slots over what it trains."""
+    """Compile `trainer` with Adam (and `STEPS_PER_EXECUTION`) and build its slots over what it trains."""
+    kwargs.setdefault("steps_per_execution", STEPS_PER_EXECUTION)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), **kwargs)
 
 

@@ -7,7 +7,8 @@ every score comes from periods `p0-1` and `p0`, which the test run only ever tra
   validation AUC (mean over the tuning seeds).
 - `transfer`: coordinate search over each transfer method's own options (DIIT's named `DIITConfig` options, which
   its ablations inherit; KD's weight; DANN's weights), one option at a time in a fixed order, keeping the best
-  value before moving on; each trial runs the base and that one method.
+  value before moving on; each trial runs the base and that one method. A `training.<key>` step (e.g.
+  `training.mix_batch_size`) changes the shared training section and is scored on DIIT.
 """
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def parse_grid(text: str) -> list:
 
 def with_option(hparams: Hparams, method: str, option: str, value) -> Hparams:
     data = copy.deepcopy(hparams.to_dict())
+    if method == "training":  # e.g. training.mix_batch_size: shared by every transfer method
+        data["training"][option] = value
+        return Hparams(data, where=hparams.where)
     entry = data["methods"].setdefault(method, {})
     if method == "diit" and option not in DIIT_TRAINING_OPTIONS:
         entry.setdefault("diit_config", {})[option] = value
@@ -100,9 +104,10 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         chosen_parts = []
         for method, option, values in steps:
             scores = []
+            scored = "diit" if method == "training" else method
             for value in values:
                 hp = with_option(best, method, option, value)
-                scores.append((trial(hp, [method], f"{method}.{option}={value}")[method]["auc_mean"], value, hp))
+                scores.append((trial(hp, [scored], f"{method}.{option}={value}")[scored]["auc_mean"], value, hp))
             score, value, hp = max(scores, key=lambda s: s[0])
             best = hp
             chosen_parts.append(f"{method}.{option}={value}")

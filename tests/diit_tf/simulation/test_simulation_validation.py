@@ -22,6 +22,8 @@ def test_with_option_routes_diit_config_and_training_options():
     hp = with_option(Hparams(), "diit", "beta2", 2.0)
     hp = with_option(hp, "diit", "mix_ratio", 0.5)
     hp = with_option(hp, "kd_uniform", "beta", 3.0)
+    hp = with_option(hp, "training", "mix_batch_size", 1024)
+    assert hp.mix_batch_size == 1024
     assert hp.diit_config().beta2 == 2.0
     assert hp.diit_option("mix_ratio", 1.0) == 0.5
     assert hp.method_options("kd_uniform") == {"beta": 3.0}
