@@ -63,8 +63,9 @@ def register(subparsers) -> None:
                              f"{', '.join(ALL_METHODS)}")
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory to write")
     parser.add_argument("--hparams", default=None, metavar="JSON",
-                        help="hyperparameter file (training budget, backbone widths, per-method options; see "
-                             "diit_tf/simulation/hparams.py). Default: built-in defaults")
+                        help="hyperparameter file or bundled preset (synthetic, movielens-1m: chosen on validation "
+                             "periods, see docs/results.md): training budget, backbone widths, per-method options; see "
+                             "diit_tf/simulation/hparams.py. Default: built-in defaults")
     parser.add_argument("--insertion-period", type=_positive_int, default=None, metavar="P0",
                         help="first period trained with DIIT / the transfer methods (default: from --hparams, else "
                              "the period after the first third)")

@@ -30,6 +30,14 @@ from pathlib import Path
 
 from diit_tf.config import DIITConfig
 
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+def presets() -> list:
+    """Names of the bundled hyperparameter presets."""
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.json"))
+
+
 DEFAULTS = {
     "training": {"learning_rate": 0.001, "epochs": 1, "batch_size": 512, "mix_batch_size": None},
     "backbone": {"hidden_units": [128, 64], "embedding_dim": 16},
@@ -68,9 +76,13 @@ class Hparams:
 
     @classmethod
     def load(cls, path) -> "Hparams":
+        """Read a hyperparameter file, or a bundled preset by name (`synthetic`, `movielens-1m`: the values
+        chosen on validation periods and recorded in docs/results.md)."""
         path = Path(path)
+        if not path.is_file() and str(path) in presets():
+            path = PRESETS_DIR / f"{path}.json"
         if not path.is_file():
-            raise FileNotFoundError(f"hyperparameter file {path} not found")
+            raise FileNotFoundError(f"hyperparameter file {path} not found (bundled presets: {', '.join(presets())})")
         try:
             with open(path) as f:
                 data = json.load(f)
@@ -88,18 +100,22 @@ class Hparams:
         if unknown:
             raise ValueError(f"{self.where}: unknown `training` key(s) {sorted(unknown)}; known: {sorted(TRAINING_KEYS)}")
         if not (isinstance(training["epochs"], int) and training["epochs"] >= 1):
-            raise ValueError(f"{self.where}: `training.epochs` should be a positive integer. Received: {training['epochs']!r}")
+            raise ValueError(f"{self.where}: `training.epochs` should be a positive integer. "
+                             f"Received: {training['epochs']!r}")
         if not (isinstance(training["batch_size"], int) and training["batch_size"] >= 1):
             raise ValueError(f"{self.where}: `training.batch_size` should be a positive integer. "
                              f"Received: {training['batch_size']!r}")
         mbs = training["mix_batch_size"]
         if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
-            raise ValueError(f"{self.where}: `training.mix_batch_size` should be a positive integer or null. Received: {mbs!r}")
+            raise ValueError(f"{self.where}: `training.mix_batch_size` should be a positive integer or null. "
+                             f"Received: {mbs!r}")
         if not (isinstance(training["learning_rate"], (int, float)) and training["learning_rate"] > 0):
-            raise ValueError(f"{self.where}: `training.learning_rate` should be > 0. Received: {training['learning_rate']!r}")
+            raise ValueError(f"{self.where}: `training.learning_rate` should be > 0. "
+                             f"Received: {training['learning_rate']!r}")
         p0 = self.data["insertion_period"]
         if p0 is not None and not (isinstance(p0, int) and p0 >= 1):
-            raise ValueError(f"{self.where}: `insertion_period` should be a positive integer or null. Received: {p0!r}")
+            raise ValueError(f"{self.where}: `insertion_period` should be a positive integer or null. "
+                             f"Received: {p0!r}")
         for name, options in self.data["methods"].items():
             if not isinstance(options, dict):
                 raise ValueError(f"{self.where}: `methods.{name}` should be an object. Received: {options!r}")

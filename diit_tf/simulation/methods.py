@@ -17,7 +17,8 @@ from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
-    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers, transfer_dataset)
+    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers,
+    transfer_dataset)
 
 import keras
 

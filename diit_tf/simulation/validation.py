@@ -76,7 +76,9 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
     cache = {}
 
     def trial(hp, methods, label):
-        key = json.dumps([hp.to_dict(), methods], sort_keys=True, default=str)
+        normal = hp.to_dict()
+        normal["methods"].setdefault("diit", {})["diit_config"] = hp.diit_config().to_dict()  # explicit == default
+        key = json.dumps([normal, methods], sort_keys=True, default=str)
         if key in cache:  # the coordinate search revisits the current best value of each option
             return cache[key]
         result = run_simulation(store, backbone=backbone, methods=methods, seeds=seeds, hparams=hp,

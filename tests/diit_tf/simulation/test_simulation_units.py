@@ -156,3 +156,11 @@ def test_hparams_accept_a_diit_tune_record(tmp_path):
     assert hp.diit_config().beta2 == 2.0 and hp.diit_config().tau == 3.0
     assert hp.learning_rate("diit") == 0.002 and hp.learning_rate("base") == 0.001
     assert hp.diit_option("mix_ratio", 1.0) == 0.5 and hp.diit_option("discriminator_learning_rate", 0) == 0.004
+
+
+def test_bundled_presets_load_by_name():
+    from diit_tf.simulation.hparams import presets
+
+    assert "synthetic" in presets()
+    hp = Hparams.load("synthetic")
+    assert hp.insertion_period is not None and "validation" in hp.data["selected_on"]
