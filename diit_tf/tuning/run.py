@@ -6,7 +6,7 @@
 3. Search (keras-tuner resumes whatever `directory/diit_tune` holds), one progress line per trial.
 4. Unless this process is a distributed worker: print the leaderboard, optionally retrain the default and the
    best configuration with a few seeds (`compare_seeds`), and write `directory/best_hparams.json` plus
-   `directory/simulate_hparams.json` (the same result in `diit simulate --hparams`'s current format).
+   `directory/simulate_hparams.json` (the same result in the simulation's own hparams format, for editing).
 """
 from __future__ import annotations
 

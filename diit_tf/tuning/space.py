@@ -443,24 +443,22 @@ def load_best_hparams(source):
 
 
 def simulation_hparams(record: Mapping, base: Optional[Mapping] = None) -> dict:
-    """The `diit simulate --hparams` document (diit_tf/simulation/hparams.py's format) carrying a tuning result.
+    """The `diit simulate --hparams` document (diit_tf/simulation/hparams.py's own format) carrying a tuning result.
 
-    DIIT's tuned learning rate goes to `methods.diit.learning_rate` (the other methods keep theirs) and its
-    options to `methods.diit.diit_config`. That format has no slot yet for `discriminator_learning_rate` and
-    `mix_ratio`; they are named in `selected_on`.
+    `diit simulate` also reads `best_hparams.json` directly; this form is for editing (adding other methods'
+    options, a training budget). DIIT's options go to `methods.diit.diit_config`, its learning rates and mix ratio
+    to `methods.diit` (the other methods keep the shared `training.learning_rate`).
     """
     record = read_best_hparams(record)
     out = json.loads(json.dumps(dict(base or {})))
     methods = out.setdefault("methods", {})
     diit = methods.setdefault("diit", {})
     diit["diit_config"] = record["diit_config"]
-    diit["learning_rate"] = record["training"]["learning_rate"]
+    diit.update(record["training"])
     objective = record.get("objective") or {}
-    t = record["training"]
     out["selected_on"] = (
-        f"diit tune on {record.get('dataset')}: {objective.get('name', OBJECTIVE)} "
-        f"{objective.get('value')} (trained on period {objective.get('train_period')}, validated on period "
-        f"{objective.get('validation_period')}); discriminator_learning_rate {t['discriminator_learning_rate']:g}, "
-        f"mix_ratio {t['mix_ratio']:g}"
+        f"diit tune on {record.get('dataset')}: {objective.get('name', OBJECTIVE)} {objective.get('value')} "
+        f"(trained on period {objective.get('train_period')}, validated on period "
+        f"{objective.get('validation_period')})"
     )
     return out

@@ -100,11 +100,16 @@ def test_bad_best_hparams_name_the_field(tmp_path):
         load_best_hparams(tmp_path / "missing.json")
 
 
-def test_simulation_hparams_is_accepted_by_diit_simulate():
+def test_diit_simulate_reads_the_tuning_result(tmp_path):
     from diit_tf.simulation.hparams import Hparams
 
-    record = space.best_hparams_record(dict(space.default_values(), beta2=1.5, learning_rate=2e-3), 0.7, 3, 4, "x")
+    values = dict(space.default_values(), beta2=1.5, learning_rate=2e-3, mix_ratio=0.4)
+    record = space.best_hparams_record(values, 0.7, 3, 4, "x")
     hparams = Hparams(simulation_hparams(record, base={"training": {"epochs": 1, "batch_size": 256}}))
     assert hparams.diit_config() == DIITConfig(beta2=1.5)
     assert hparams.learning_rate("diit") == 2e-3
     assert hparams.learning_rate("base") == 1e-3
+    assert hparams.method_options("diit")["mix_ratio"] == 0.4
+    # and best_hparams.json itself, as `diit simulate --hparams best_hparams.json` loads it
+    direct = Hparams.load(space.write_best_hparams(tmp_path / "best_hparams.json", record))
+    assert direct.diit_config() == DIITConfig(beta2=1.5) and direct.learning_rate("diit") == 2e-3
