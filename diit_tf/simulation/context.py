@@ -66,7 +66,7 @@ class DomainModel:
 
     def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> None:
         reset_optimizers(self.trainer)
-        self.trainer.fit(labelled_dataset(features, labels, batch_size, seed), epochs=epochs, verbose=0)
+        self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1, verbose=0)
 
 
 class SourceZoo:

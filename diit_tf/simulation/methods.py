@@ -126,8 +126,8 @@ class DIIT(Method):
                                 ctx.fit_seed(period, 2))
         reset_optimizers(self.model)
         data = transfer_dataset(target, mix, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                ctx.hparams.mix_batch_size)
-        history = self.model.fit(data, epochs=ctx.hparams.epochs, verbose=0)
+                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
+        history = self.model.fit(data, epochs=1, verbose=0)
         self.last_history = {k: float(v[-1]) for k, v in history.history.items()}
 
     @property
@@ -167,8 +167,8 @@ class KDUniform(Method):
         rows = ctx.rows(period, self.name)
         reset_optimizers(self.model)
         data = transfer_dataset(rows.domain(ctx.spec.target), rows, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                ctx.hparams.mix_batch_size)
-        self.model.fit(data, epochs=ctx.hparams.epochs, verbose=0)
+                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
+        self.model.fit(data, epochs=1, verbose=0)
 
     @property
     def serving_model(self):
@@ -189,8 +189,8 @@ class DANNMethod(Method):
         rows = ctx.rows(period, self.name)
         reset_optimizers(self.model)
         data = transfer_dataset(rows.domain(ctx.spec.target), rows, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                ctx.hparams.mix_batch_size, mix_labels=True)
-        self.model.fit(data, epochs=ctx.hparams.epochs, verbose=0)
+                                ctx.hparams.mix_batch_size, mix_labels=True, epochs=ctx.hparams.epochs)
+        self.model.fit(data, epochs=1, verbose=0)
 
     @property
     def serving_model(self):
@@ -213,8 +213,8 @@ class CTNetMethod(Method):
         self.model.refresh_sources(ctx.sources.latest())
         rows = ctx.target_rows(period, self.name)
         reset_optimizers(self.trainer)
-        self.trainer.fit(labelled_dataset(rows.features, rows.labels, ctx.hparams.batch_size, ctx.fit_seed(period)),
-                         epochs=ctx.hparams.epochs, verbose=0)
+        self.trainer.fit(labelled_dataset(rows.features, rows.labels, ctx.hparams.batch_size, ctx.fit_seed(period),
+                                          epochs=ctx.hparams.epochs), epochs=1, verbose=0)
 
     @property
     def serving_model(self):

@@ -19,39 +19,65 @@ from diit_tf.losses import ctr_bce
 
 
 # ------------------------------------------------------------------------------------------------------ datasets
-def labelled_dataset(features: Mapping, labels, batch_size: int, seed: int, shuffle: bool = True) -> tf.data.Dataset:
-    """`(features, labels)` batches; one pass is one epoch (reshuffled every epoch)."""
-    n = len(labels)
-    if n == 0:
+def _take(features: Mapping, index) -> dict:
+    return {name: np.asarray(values)[index] for name, values in features.items()}
+
+
+def _sliced(parts, batch_size: int, drop_remainder: bool = False) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(parts).batch(batch_size, drop_remainder=drop_remainder)
+
+
+def _epochs_of(features: Mapping, labels, batch_size: int, epochs: int, rng) -> tf.data.Dataset:
+    """`epochs` passes over the rows, each in a fresh random order, batched within the pass."""
+    labels = np.asarray(labels, np.float32)
+    ds = None
+    for _ in range(epochs):
+        order = rng.permutation(len(labels))
+        part = _sliced((_take(features, order), labels[order]), batch_size)
+        ds = part if ds is None else ds.concatenate(part)
+    return ds
+
+
+def steps_per_pass(rows: int, batch_size: int) -> int:
+    return -(-rows // batch_size)
+
+
+def labelled_dataset(features: Mapping, labels, batch_size: int, seed: int, epochs: int = 1) -> tf.data.Dataset:
+    """`(features, labels)` batches covering `epochs` passes over the rows (each pass in a new random order):
+    train on it with `fit(..., epochs=1)`.
+
+    Shuffling is done here with numpy index permutations rather than a `tf.data` shuffle buffer, which would copy
+    every row through the buffer each pass (measured to dominate the cost of small models)."""
+    if len(labels) == 0:
         raise ValueError("cannot train on an empty set of rows")
-    ds = tf.data.Dataset.from_tensor_slices((dict(features), np.asarray(labels, np.float32)))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return _epochs_of(features, labels, batch_size, epochs, np.random.default_rng(seed)).prefetch(tf.data.AUTOTUNE)
 
 
 def transfer_dataset(target, mix, batch_size: int, seed: int, mix_batch_size: int = None,
-                     mix_labels: bool = False) -> tf.data.Dataset:
-    """Zip labelled target batches with cycling mix batches: elements `((x_t, y_t), x_m)`, or
+                     mix_labels: bool = False, epochs: int = 1) -> tf.data.Dataset:
+    """Labelled target batches zipped with mix batches: elements `((x_t, y_t), x_m)`, or
     `((x_t, y_t), (x_m, y_m, d_m))` with `mix_labels=True` (labels and domain ids of the mix rows, for DANN).
 
-    `target` and `mix` are `PeriodData`; one pass over the target rows is one epoch. The target part is built from
-    `target` alone, so whatever consumes the labelled part sees only the rows it was given.
+    `target` and `mix` are `PeriodData`. The labelled part makes `epochs` passes over the target rows; the mix part
+    draws as many rows as the steps need, cycling through the mix rows in fresh random orders. The labelled part is
+    built from `target` alone, so whatever consumes it sees only the rows it was given. Train with `epochs=1`.
     """
     if len(target) == 0:
         raise ValueError(f"period {target.span}: no target-domain rows to train on")
     if len(mix) == 0:
         raise ValueError(f"period {mix.span}: the mix dataset is empty")
     mix_batch_size = mix_batch_size or batch_size
-    labelled = tf.data.Dataset.from_tensor_slices((dict(target.features), target.labels.astype(np.float32)))
-    labelled = labelled.shuffle(len(target), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    rng = np.random.default_rng(seed)
+    labelled = _epochs_of(target.features, target.labels, batch_size, epochs, rng)
+    needed = epochs * steps_per_pass(len(target), batch_size) * mix_batch_size
+    cycles = -(-needed // len(mix))
+    order = np.concatenate([rng.permutation(len(mix)) for _ in range(cycles)])[:needed]
+    features = _take(mix.features, order)
     if mix_labels:
-        parts = (dict(mix.features), mix.labels.astype(np.float32), mix.domain_ids.astype(np.int32))
+        parts = (features, mix.labels[order].astype(np.float32), mix.domain_ids[order].astype(np.int32))
     else:
-        parts = dict(mix.features)
-    mixed = tf.data.Dataset.from_tensor_slices(parts)
-    mixed = mixed.shuffle(len(mix), seed=seed + 1, reshuffle_each_iteration=True).repeat()
-    mixed = mixed.batch(mix_batch_size, drop_remainder=True)
+        parts = features
+    mixed = _sliced(parts, mix_batch_size, drop_remainder=True)
     return tf.data.Dataset.zip((labelled, mixed)).prefetch(tf.data.AUTOTUNE)
 
 

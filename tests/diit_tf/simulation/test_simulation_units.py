@@ -85,14 +85,20 @@ def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
              "domain_code": (np.arange(n) % 3).astype(np.float32), "period_code": np.ones(n, np.float32)}
     period = PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
     target = period.domain("target")
-    ds = transfer_dataset(target, period, batch_size=8, seed=0, mix_batch_size=16, mix_labels=True)
-    users, mix_domains = [], set()
+    ds = transfer_dataset(target, period, batch_size=8, seed=0, mix_batch_size=16, mix_labels=True, epochs=2)
+    users, mix_users, mix_domains, steps = [], [], set(), 0
     for (x_t, y_t), (x_m, y_m, d_m) in ds:
         users += list(np.asarray(x_t["user_id"]))
+        mix_users += list(np.asarray(x_m["user_id"]))
         assert x_m["user_id"].shape[0] == 16
         mix_domains |= set(np.asarray(d_m))
-    assert sorted(users) == list(range(0, n, 3))  # every target row once per epoch, nothing else
+        steps += 1
+    assert steps == 2 * 4  # 30 target rows in batches of 8, twice
+    first, second = users[:30], users[30:]
+    assert sorted(first) == sorted(second) == list(range(0, n, 3))  # every target row once per pass, nothing else
+    assert first != second  # a fresh order each pass
     assert mix_domains == {0, 1, 2}
+    assert len(mix_users) == 8 * 16 and len(set(mix_users)) == n  # cycles through every mix row before repeating
 
 
 def test_metrics_match_sklearn():
