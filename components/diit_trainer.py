@@ -91,7 +91,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluat
 
     from diit_tf.backbones import build_backbone
     from diit_tf.config import DIITConfig
-    from diit_tf.model import DIITModel, make_diit_dataset
+    from diit_tf.model import DIITModel
 
     missing = [d for d in spec.sources if d not in teacher_uris]
     if missing:
@@ -100,8 +100,9 @@ def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluat
     n_target = len(target[spec.label])
     if n_target == 0:
         raise ValueError(f"DIIT trainer: the span's train split has no rows of the target domain {spec.target!r}")
-    n_mix = len(train[spec.label])
     seed = int(config.get("seed", 0))
+    mix = mix_rows(train, spec, float(config.get("mix_ratio", 1.0)), seed)
+    n_mix = len(mix[spec.label])
     keras.utils.set_random_seed(seed)
     batch_size = int(config["batch_size"])
     mix_batch_size = min(int(config.get("mix_batch_size") or batch_size), n_mix)
@@ -116,9 +117,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluat
         model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
                       discriminator_optimizer=keras.optimizers.Adam(
                           config.get("discriminator_learning_rate") or config["learning_rate"]))
-    dataset = make_diit_dataset(training.features_of(target, spec), target[spec.label],
-                                training.features_of(train, spec), batch_size=batch_size,
-                                mix_batch_size=mix_batch_size, seed=seed)
+    dataset = diit_dataset(target, mix, spec, batch_size, mix_batch_size, seed, strategy.num_replicas_in_sync)
     logging.info("DIIT trainer: %d target rows, %d mix rows, %d teacher(s), %d epoch(s), warm start from %s",
                  n_target, n_mix, len(teachers), config["epochs"], warm_from or "nothing (first period)")
     teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
@@ -145,6 +144,55 @@ def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluat
         info["eval"] = {d: training.evaluate_backbone(student, spec, training.rows_of_domain(evaluation, spec, d))
                         for d in spec.domains}
     return student, info
+
+
+def mix_rows(data: Mapping, spec, mix_ratio: float, seed: int = 0) -> dict:
+    """The mix dataset: every target row and a random `mix_ratio` share of each source's rows."""
+    import numpy as np
+
+    if not 0 < mix_ratio <= 1:
+        raise ValueError(f"`mix_ratio` should be in (0, 1]. Received: {mix_ratio!r}")
+    if mix_ratio == 1:
+        return dict(data)
+    domains = np.asarray(data[spec.domain]).astype(str)
+    rng = np.random.default_rng(seed)
+    keep = (domains == spec.target) | (rng.random(len(domains)) < mix_ratio)
+    return {name: np.asarray(values)[keep] for name, values in data.items()}
+
+
+def diit_dataset(target: Mapping, mix: Mapping, spec, batch_size: int, mix_batch_size: int, seed: int,
+                 replicas: int = 1):
+    """`((x_t, y_t), x_m)` batches: one pass over the shuffled target rows per epoch, the mix rows cycling.
+
+    As `diit_tf.model.make_diit_dataset`, except that under a multi-replica strategy every batch has the same
+    size (the last partial target batch is dropped), since a distributed iterator cannot split an element whose
+    components have different batch sizes.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    n_target = len(target[spec.label])
+    drop = replicas > 1
+    if drop:
+        batch_size = max(replicas, min(batch_size, n_target) // replicas * replicas)
+        mix_batch_size = max(replicas, mix_batch_size // replicas * replicas)
+    x_t = tf.data.Dataset.from_tensor_slices(
+        (training.features_of(target, spec), np.asarray(target[spec.label], np.float32)))
+    x_t = x_t.shuffle(min(n_target, 100_000), seed=seed).batch(batch_size, drop_remainder=drop)
+    n_mix = len(mix[spec.label])
+    x_m = tf.data.Dataset.from_tensor_slices(training.features_of(mix, spec))
+    x_m = x_m.shuffle(min(n_mix, 100_000), seed=seed + 1).repeat().batch(mix_batch_size, drop_remainder=True)
+    return tf.data.Dataset.zip((x_t, x_m)).prefetch(tf.data.AUTOTUNE)
+
+
+def apply_tuned(config: dict, hyperparameters_uri: str) -> dict:
+    """The Tuner's best hyperparameters (diit_tf.tuning's `best_hyperparameters.txt`) into the student config."""
+    from diit_tf.tuning.space import load_best_hparams
+
+    diit_config, tuned = load_best_hparams(hyperparameters_uri)
+    logging.info("DIIT trainer: tuned settings %s, %s", diit_config, tuned)
+    values = {**diit_config.to_dict(), **{k: v for k, v in tuned.items() if v is not None}}
+    return merge_hyperparameters(config, values)
 
 
 def merge_hyperparameters(config: dict, values: Mapping) -> dict:
@@ -199,9 +247,7 @@ class Executor(base_executor.BaseExecutor):
             base_uri = None
         hp = input_dict.get("hyperparameters") or []
         if hp:
-            path = os.path.join(artifact_utils.get_single_instance(hp).uri, HYPERPARAMETERS_FILE)
-            with open(path) as f:
-                config = merge_hyperparameters(config, json.load(f).get("values", {}))
+            config = apply_tuned(config, artifact_utils.get_single_instance(hp).uri)
 
         transform_uri = artifact_utils.get_single_instance(input_dict["transform_graph"]).uri
         feature_spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()

@@ -23,7 +23,9 @@ from typing import Any, Dict, List, Optional
 
 from absl import logging
 from tfx import types
+from tfx.components.pusher import component as pusher_component
 from tfx.components.pusher import executor as pusher_executor
+from tfx.dsl.components.base import executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
@@ -103,3 +105,9 @@ class Executor(pusher_executor.Executor):
         logging.info("pusher: student %s as %s", "pushed" if pushed_now else "already served", serving_path)
         io_utils.copy_dir(model_dir, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
+
+
+class AtomicPusher(pusher_component.Pusher):
+    """The stock `Pusher` interface with the atomic, idempotent executor above."""
+
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)

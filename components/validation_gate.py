@@ -13,13 +13,14 @@ depends on validation through data (lineage in ML Metadata), not only through ta
 
 import os
 
-from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tensorflow_metadata.proto.v0 import anomalies_pb2, statistics_pb2
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import artifact_utils, standard_artifacts
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+STATISTICS_FILE = "FeatureStats.pb"
 
 
 class SpanValidationError(RuntimeError):
@@ -54,28 +55,61 @@ def describe_anomalies(by_split: dict) -> list:
     return lines
 
 
-def check_span(anomalies_artifact, span_label: str) -> None:
-    """Raise `SpanValidationError` if the anomalies artifact holds any anomaly."""
+def example_counts(statistics_artifact) -> dict:
+    """Split name -> number of examples, from an ExampleStatistics artifact."""
+    out = {}
+    for split in artifact_utils.decode_split_names(statistics_artifact.split_names):
+        path = os.path.join(statistics_artifact.uri, f"Split-{split}", STATISTICS_FILE)
+        if not fileio.exists(path):
+            raise FileNotFoundError(f"StatisticsGen wrote no statistics for split {split!r} at {path!r}")
+        with fileio.open(path, "rb") as f:
+            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
+        out[split] = sum(d.num_examples for d in stats.datasets)
+    return out
+
+
+def check_span(anomalies_artifact, span_label: str, statistics_artifact=None, fields=()) -> None:
+    """Raise `SpanValidationError` if the span has anomalies, or (given its statistics) a split without rows.
+
+    ExampleValidator does not report an empty span (no rows means no feature to find fault with), hence the
+    example counts."""
     lines = describe_anomalies(read_anomalies(anomalies_artifact))
+    if statistics_artifact is not None:
+        for split, count in sorted(example_counts(statistics_artifact).items()):
+            if count == 0:
+                missing = f": every field is missing ({', '.join(fields)})" if fields else ""
+                lines.append(f"[{split}] no examples (empty or header-only file){missing}")
     if lines:
         raise SpanValidationError(
             f"{span_label} failed validation, nothing was trained or pushed (the served student is unchanged):\n  "
             + "\n  ".join(lines))
 
 
+def _schema_fields(schema_artifact) -> list:
+    from tfx.utils import io_utils
+
+    try:
+        schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_artifact.uri))
+        return [f.name for f in schema.feature]
+    except Exception:  # the field list only decorates the message
+        return []
+
+
 @component
 def ValidationGate(
+    examples: InputArtifact[standard_artifacts.Examples],
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     schema: InputArtifact[standard_artifacts.Schema],
     validated_schema: OutputArtifact[standard_artifacts.Schema],
     input_base: Parameter[str] = "",
 ):
-    """Raise on any anomaly of the span; else pass `schema` on as `validated_schema` (consumed by Transform)."""
-    span = anomalies.get_int_custom_property("span") if anomalies.has_custom_property("span") else None
-    if span is None and "span" in anomalies.PROPERTIES:
-        span = anomalies.span
+    """Raise on any anomaly of the span of `examples`; else pass `schema` on as `validated_schema` (consumed by
+    Transform)."""
+    # ExampleGen's span (a custom property of the Examples artifact; the anomalies artifact's span stays 0).
+    span = examples.get_int_custom_property("span") if examples.has_custom_property("span") else examples.span
     label = f"span {span}" + (f" ({os.path.join(input_base, f'span-{span}')})" if input_base else "")
-    check_span(anomalies, label)
+    check_span(anomalies, label, statistics, fields=_schema_fields(schema))
     files = fileio.listdir(schema.uri)
     if len(files) != 1:
         raise ValueError(f"schema artifact {schema.uri!r} should hold exactly one file. Found: {files}")

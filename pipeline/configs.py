@@ -60,6 +60,8 @@ DEFAULTS: dict = {
         "epochs": 1,
         "batch_size": 256,
         "mix_batch_size": None,
+        # Share of each source domain's rows kept in the mix dataset (every target row is kept), in (0, 1].
+        "mix_ratio": 1.0,
         "learning_rate": 0.001,
         "discriminator_learning_rate": 0.001,
         # DIITConfig fields (diit_tf/config.py); unset ones keep DIITConfig's defaults.
@@ -148,6 +150,9 @@ class PipelineConfig:
                     raise ValueError(f"{where}: `{role}.{key}` should be a positive integer. Received: {block[key]!r}")
             if not block["learning_rate"] > 0:
                 raise ValueError(f"{where}: `{role}.learning_rate` should be > 0. Received: {block['learning_rate']!r}")
+        ratio = v["student"]["mix_ratio"]
+        if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
+            raise ValueError(f"{where}: `student.mix_ratio` should be in (0, 1]. Received: {ratio!r}")
         from diit_tf.config import DIITConfig
 
         try:

@@ -30,11 +30,10 @@ from diit_tf import _quiet  # noqa: F401,E402
 import tensorflow_model_analysis as tfma  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
-from tfx.dsl.components.base import executor_spec  # noqa: E402
 
 from components.diit_trainer import DIITTrainer  # noqa: E402
 from components.example_gen import SpanCsvExampleGen  # noqa: E402
-from components.pusher import Executor as AtomicPusherExecutor  # noqa: E402
+from components.pusher import AtomicPusher  # noqa: E402
 from components.validation_gate import ValidationGate  # noqa: E402
 from diit_tf.features import FeatureSpec  # noqa: E402
 from pipeline import configs  # noqa: E402
@@ -44,6 +43,7 @@ SPAN_PATTERN = "span-{SPAN}/*"
 PREDICTION_KEY = "probabilities"
 STUDENT_ID = "diit_trainer"
 EVALUATOR_ID = "evaluator"
+PUSHER_ID = "pusher"
 SERVING_MODEL_NAME = "diit"
 
 
@@ -129,8 +129,9 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     components.append(example_validator)
     # ValidationGate: any anomaly stops the run here, naming the span and the fields.
-    gate = ValidationGate(anomalies=example_validator.outputs["anomalies"], schema=schema_gen.outputs["schema"],
-                          input_base=data_dir).with_id("validation_gate")
+    gate = ValidationGate(examples=example_gen.outputs["examples"], statistics=statistics_gen.outputs["statistics"],
+                          anomalies=example_validator.outputs["anomalies"],
+                          schema=schema_gen.outputs["schema"], input_base=data_dir).with_id("validation_gate")
     components.append(gate)
     # Transform: FeatureSpec.transform (stable hashed ids), on the validated schema only.
     transform = tfx.components.Transform(
@@ -173,7 +174,8 @@ def create_pipeline(
             transform_graph=transform.outputs["transform_graph"],
             train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=tuner_config["train_steps"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=tuner_config["eval_steps"]),
-            custom_config={"feature_spec": spec_dict, **tuner_config["custom_config"]},
+            custom_config={"feature_spec": spec_dict, "data_dir": data_dir, "span": span,
+                           **tuner_config["custom_config"]},
         )
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
@@ -213,13 +215,12 @@ def create_pipeline(
                                 config["evaluator"]["regression_tolerance"]),
     ).with_id(EVALUATOR_ID)
     # Pusher: the student alone, only when blessed, atomically into <serving_dir>/diit/<version>/.
-    pusher = tfx.components.Pusher(
+    pusher = AtomicPusher(
         model=diit_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(filesystem=tfx.proto.PushDestination.Filesystem(
             base_directory=os.path.join(serving_dir, SERVING_MODEL_NAME))),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPusherExecutor),
-    )
+    ).with_id(PUSHER_ID)
     components += [blessed_student, evaluator, pusher]
 
     return tfx.dsl.Pipeline(

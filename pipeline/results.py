@@ -80,7 +80,7 @@ def _custom(artifact, key, default=None):
 
 
 def run_summary(metadata_path: str, since_ms: int = 0, student_node: str = "diit_trainer",
-                evaluator_node: str = "evaluator", pusher_node: str = "Pusher") -> dict:
+                evaluator_node: str = "evaluator", pusher_node: str = "pusher") -> dict:
     """The student, evaluation, blessing and push of the run that started at `since_ms` (None where absent)."""
     import json
 

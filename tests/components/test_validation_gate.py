@@ -9,6 +9,7 @@ from components.validation_gate import SpanValidationError, check_span, describe
 
 
 def _anomalies_artifact(tmp_path, per_split):
+    os.makedirs(tmp_path, exist_ok=True)
     artifact = standard_artifacts.ExampleAnomalies()
     artifact.uri = str(tmp_path)
     artifact.split_names = artifact_utils.encode_split_names(list(per_split))
@@ -50,3 +51,18 @@ def test_clean_span_passes(tmp_path):
                                               "eval": anomalies_pb2.Anomalies()})
     check_span(artifact, "span 1")  # no exception
     assert describe_anomalies({"train": anomalies_pb2.Anomalies()}) == []
+
+
+def test_empty_split_is_reported_with_every_field(tmp_path):
+    from tensorflow_metadata.proto.v0 import statistics_pb2
+
+    anomalies = _anomalies_artifact(tmp_path / "a", {"train": anomalies_pb2.Anomalies()})
+    stats = standard_artifacts.ExampleStatistics()
+    stats.uri = str(tmp_path / "s")
+    stats.split_names = artifact_utils.encode_split_names(["train"])
+    os.makedirs(tmp_path / "s" / "Split-train")
+    (tmp_path / "s" / "Split-train" / "FeatureStats.pb").write_bytes(
+        statistics_pb2.DatasetFeatureStatisticsList(datasets=[statistics_pb2.DatasetFeatureStatistics(
+            num_examples=0)]).SerializeToString())
+    with pytest.raises(SpanValidationError, match=r"span 4.*\n.*\[train\] no examples .*user_id, click"):
+        check_span(anomalies, "span 4", stats, fields=["user_id", "click"])

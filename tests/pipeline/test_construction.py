@@ -22,7 +22,7 @@ def test_components_and_wiring(built):
     expected = {"SpanCsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "validation_gate",
                 "Transform", "previous_source_source_a", "source_trainer_source_a", "previous_source_source_b",
                 "source_trainer_source_b", "previous_student", "diit_trainer", "last_blessed_student", "evaluator",
-                "Pusher"}
+                "pusher"}
     assert set(nodes) == expected
     # Transform runs on the schema the gate let through (training depends on validation by data).
     assert nodes["Transform"].inputs["schema"].producer_component_id == "validation_gate"
@@ -39,8 +39,8 @@ def test_components_and_wiring(built):
     assert diit_inputs["base_model"].producer_component_id == "previous_student"
     # The Evaluator compares with the last blessed student; the Pusher pushes the DIIT trainer's model.
     assert nodes["evaluator"].inputs["baseline_model"].producer_component_id == "last_blessed_student"
-    assert nodes["Pusher"].inputs["model"].producer_component_id == "diit_trainer"
-    assert nodes["Pusher"].inputs["model_blessing"].producer_component_id == "evaluator"
+    assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"
+    assert nodes["pusher"].inputs["model_blessing"].producer_component_id == "evaluator"
     assert "--runner=FnApiRunner" in pipeline.beam_pipeline_args
 
 
@@ -82,7 +82,7 @@ def test_kubeflow_v2_compile(built, tmp_path):
     spec = json.loads(out.read_text())
     tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
     for name in ("SpanCsvExampleGen", "validation_gate", "Transform", "source_trainer_source_a", "diit_trainer",
-                 "evaluator", "Pusher"):
+                 "evaluator", "pusher"):
         assert name in tasks
     assert "DataflowRunner" in out.read_text()
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/diit/root"
