@@ -106,6 +106,10 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                 t0 = time.perf_counter()
                 method.train_period(ctx, p)
                 cost[method.name] = time.perf_counter() - t0
+                history = getattr(method, "last_history", None)
+                if history:  # DIIT's last-step losses and mean gate weights, per period
+                    notes.setdefault("training_diagnostics", {}).setdefault(method.name, {}).setdefault(
+                        str(seed), {})[str(p)] = {k: round(v, 5) for k, v in history.items()}
                 if p >= p0:
                     train_seconds.append({"seed": int(seed), "method": method.name, "period": int(p),
                                           "seconds": cost[method.name], "first": p == p0})

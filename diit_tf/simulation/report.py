@@ -94,6 +94,17 @@ def verdict(summary: dict) -> list:
     return out
 
 
+def gate_summary(result: SimulationResult) -> dict:
+    """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers)."""
+    out = {}
+    for name, by_seed in result.notes.get("training_diagnostics", {}).items():
+        rows = [h for by_p in by_seed.values() for h in by_p.values()]
+        keys = sorted((k for k in rows[0] if k.startswith("gate_w")), key=lambda k: int(k[6:])) if rows else []
+        if keys:
+            out[name] = [float(np.mean([h[k] for h in rows])) for k in keys]
+    return out
+
+
 def plot(result: SimulationResult, path) -> None:
     import matplotlib
 
@@ -173,7 +184,12 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
     text += [f"- {line}" for line in verdict(summary)]
     text += ["", "## Methods", ""]
     text += [f"- `{name}`: {DESCRIPTIONS[name]}" for name in result.methods]
-    if result.notes:
-        text += ["", "## Notes", "", "```", json.dumps(result.notes, indent=1, default=float), "```"]
+    gates = gate_summary(result)
+    if gates:
+        text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
+        text += [f"- `{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items()]
+    selections = {k: v for k, v in result.notes.items() if k != "training_diagnostics"}
+    if selections:
+        text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")
     return results

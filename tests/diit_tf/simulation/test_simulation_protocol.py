@@ -141,3 +141,6 @@ def test_report_files_are_written(run):
     details = json.loads((run["out"] / "details.json").read_text())
     assert details["insertion_period"] == 1
     assert "diit_single_source" in details["notes"]
+    gates = details["notes"]["training_diagnostics"]["diit"]["0"]["1"]
+    assert gates["gate_w0"] + gates["gate_w1"] == pytest.approx(1.0, abs=1e-3)
+    assert "Gate weights" in report
