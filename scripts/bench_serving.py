@@ -26,7 +26,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from diit_tf import _quiet  # noqa: F401,E402
+import warnings  # noqa: E402
+
 import keras  # noqa: E402
+
+warnings.filterwarnings("ignore", message=".*structure of `inputs` doesn't match.*")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -61,9 +65,11 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=100, help="rows per load-test request (default 100)")
     p.add_argument("--qps-batches", default="1,10,100,1000", help="batch sizes of the QPS-vs-batch sweep")
     p.add_argument("--grpc-threads", type=int, default=8, help="server gRPC worker threads (default 8)")
+    p.add_argument("--tf-threads", type=int, default=0, help="server TensorFlow threads (default 0 = TF default)")
     p.add_argument("--quick", action="store_true", help="small counts (smoke run)")
     p.add_argument("--no-write", action="store_true", help="print only; do not write docs/serving_results.md")
     args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.calls, args.requests = 30, 300
     for name in ("calls", "requests", "concurrency", "batch", "grpc_threads"):
@@ -134,8 +140,10 @@ def inprocess(args, exported, rows_by_batch):
         for name in loaded:
             times[name]["serving_default"][batch] = []
             times[name]["predict"][batch] = []
-        for _ in range(args.calls):
-            for name, (sd, pr) in fns.items():
+        names = list(fns)
+        for i in range(args.calls):
+            for name in names[i % len(names):] + names[:i % len(names)]:  # rotate: no model always goes first
+                sd, pr = fns[name]
                 t0 = time.perf_counter()
                 sd(examples=examples)["probabilities"].numpy()
                 t1 = time.perf_counter()
@@ -148,14 +156,23 @@ def inprocess(args, exported, rows_by_batch):
 
 # -------------------------------------------------------------------------------------------------------- server
 class ServerProcess:
-    def __init__(self, model_dir, grpc_threads):
+    def __init__(self, model_dir, grpc_threads, tf_threads=0):
         cmd = [sys.executable, "-m", "serving.server", "--model-dir", model_dir, "--port", "0", "--rest-port", "-1",
-               "--poll-seconds", "0", "--grpc-threads", str(grpc_threads)]
+               "--poll-seconds", "0", "--grpc-threads", str(grpc_threads), "--tf-threads", str(tf_threads)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"server did not start: {' '.join(cmd)}")
         self.target = json.loads(line)["grpc"]
+
+    def cpu_seconds(self):
+        """User + system CPU time of the server process so far (Linux /proc), None elsewhere."""
+        try:
+            with open(f"/proc/{self.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return None
 
     def stop(self):
         self.proc.terminate()
@@ -166,9 +183,19 @@ class ServerProcess:
 
 
 def serve_and_load(model_dir, args, batches, requests_for):
-    server = ServerProcess(model_dir, args.grpc_threads)
+    server = ServerProcess(model_dir, args.grpc_threads, args.tf_threads)
+    results = {}
     try:
-        return {b: run_loadtest(server.target, args.concurrency, b, requests_for(b), max_seconds=300) for b in batches}
+        for b in batches:
+            server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+            res = run_loadtest(server.target, args.concurrency, b, requests_for(b), max_seconds=300)
+            server_cpu = None if server_cpu is None else server.cpu_seconds() - server_cpu
+            # CPU per request is less sensitive to other work on the machine than wall-clock latency
+            res["server_cpu_ms_per_request"] = round(server_cpu * 1e3 / max(1, res["completed"]), 3) \
+                if server_cpu is not None else None
+            res["client_cpu_ms_per_request"] = round((time.process_time() - client_cpu) * 1e3 / max(1, res["completed"]), 3)
+            results[b] = res
+        return results
     finally:
         server.stop()
 
@@ -241,8 +268,7 @@ def print_rows(table):
 
 
 def render(args, table, params, main_load, sweep, ctnet_load, load_before, load_after, batches):
-    cmd = "python scripts/bench_serving.py" + ("" if (args.requests, args.calls) == (10_000, 300) else
-                                               f" --requests {args.requests} --calls {args.calls}")
+    cmd = " ".join(["python scripts/bench_serving.py"] + [a for a in args.argv if a != "--no-write"])
     L = ["# Serving benchmark results", "",
          f"Regenerate: `{cmd}` (writes this file). Backbone `{args.backbone}` {args.hidden_units}, embeddings 16, "
          f"{len(SPEC.categorical)} categorical + {len(SPEC.numeric)} numeric raw features.", "",
@@ -273,18 +299,21 @@ def render(args, table, params, main_load, sweep, ctnet_load, load_before, load_
           f"`serving/server.py` in its own process ({args.grpc_threads} gRPC threads), load generator "
           f"(`serving/loadtest.py`) in another, same 2 cores. Concurrency {args.concurrency}, "
           f"{args.batch}-example `predict` requests.", "",
-          "| model | requests | p50 ms | p95 ms | p99 ms | QPS | examples/s | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+          "| model | requests | p50 ms | p95 ms | p99 ms | QPS | examples/s | errors | server CPU ms/req | client CPU ms/req |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, res in (("student (DIIT)", main_load), ("ctnet K=8", ctnet_load)):
         L.append(f"| {name} | {res['completed']} | {res['p50_ms']} | {res['p95_ms']} | {res['p99_ms']} | {res['qps']} | "
-                 f"{res['examples_per_s']} | {res['errors']} |")
+                 f"{res['examples_per_s']} | {res['errors']} | {res['server_cpu_ms_per_request']} | "
+                 f"{res['client_cpu_ms_per_request']} |")
     ok = main_load["p99_ms"] is not None and main_load["p99_ms"] <= 15 and main_load["errors"] == 0
     L += ["", f"Target p99 <= 15 ms with no errors: **{'met' if ok else 'MISSED'}** "
               f"(p99 {main_load['p99_ms']} ms, {main_load['errors']} errors).", "",
           "## 3. QPS vs batch size (student, same server settings)", "",
-          "| batch | requests | p50 ms | p99 ms | QPS | examples/s | errors |", "|---:|---:|---:|---:|---:|---:|---:|"]
+          "| batch | requests | p50 ms | p99 ms | QPS | examples/s | errors | server CPU ms/req |",
+          "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for b, res in sweep.items():
         L.append(f"| {b} | {res['completed']} | {res['p50_ms']} | {res['p99_ms']} | {res['qps']} | "
-                 f"{res['examples_per_s']} | {res['errors']} |")
+                 f"{res['examples_per_s']} | {res['errors']} | {res['server_cpu_ms_per_request']} |")
     L.append("")
     return "\n".join(L) + "\n"
 
