@@ -101,6 +101,18 @@ class LoadedVersion:
         }
         self._loaded = tf.saved_model.load(path)
         self.functions = {name: self._loaded.signatures[name] for name in self.signature_defs}
+        # Fast path: call the concrete function with its flat argument list, skipping the per-call binding of
+        # keyword arguments (~0.2 ms of ~1 ms per call here). `_call_flat` is private TF API, so any surprise
+        # falls back to the public keyword call (also forced with DIIT_SERVING_FLAT_CALL=0).
+        self._flat = {}
+        if os.environ.get("DIIT_SERVING_FLAT_CALL", "1") != "0":
+            for name, fn in self.functions.items():
+                try:
+                    order = [p.name for p in fn.function_type.parameters.values()]
+                except AttributeError:
+                    continue
+                if sorted(order) == sorted(self.signature_defs[name].inputs) and hasattr(fn, "_call_flat"):
+                    self._flat[name] = order
         for name, sig in self.signature_defs.items():
             for key, info in sig.inputs.items():
                 if info.dtype not in _SUPPORTED_DTYPES:
@@ -147,7 +159,7 @@ class LoadedVersion:
             if key not in sig.outputs:
                 raise _invalid(f"output_filter names unknown output {key!r}; available: {sorted(sig.outputs)}")
         try:
-            outputs = self.functions[signature_name](**tensors)
+            outputs = self._call(signature_name, tensors)
         except tf.errors.InvalidArgumentError as err:
             raise _invalid(f"signature {signature_name!r} rejected the input: {_op_error(err)}") from None
         except UnicodeDecodeError:  # TF fails to format the error of some unparsable inputs (e.g. garbage bytes)
@@ -157,6 +169,19 @@ class LoadedVersion:
             raise ServingError(grpc.StatusCode.INTERNAL, _op_error(err)) from None
         wanted = set(output_filter) or set(outputs)
         return {k: v.numpy() for k, v in outputs.items() if k in wanted}
+
+    def _call(self, signature_name: str, tensors: dict) -> dict:
+        fn = self.functions[signature_name]
+        order = self._flat.get(signature_name)
+        if order is not None:
+            try:
+                outputs = fn._call_flat([tensors[k] for k in order], fn.captured_inputs)
+                if isinstance(outputs, dict):
+                    return outputs
+            except (TypeError, AttributeError):  # a calling-convention mismatch, not a bad input
+                pass
+            self._flat.pop(signature_name, None)  # unexpected: use the public call from now on
+        return fn(**tensors)
 
 
 def _op_error(err: tf.errors.OpError) -> str:

@@ -189,3 +189,11 @@ def test_rest_malformed_requests_are_refused_and_server_keeps_serving(server, re
     assert got_status == status
     assert needle in payload["error"]
     np.testing.assert_allclose(rest_client.predict_rows(ROWS), expected, atol=1e-6)
+
+
+def test_fast_flat_call_path_survives_malformed_requests(server, grpc_client, expected):
+    """Runs after the malformed cases above: the flat-call fast path is still in use and still exact."""
+    version = server.manager.current
+    assert set(version._flat) == {"serving_default", "predict", "transform_features"}
+    np.testing.assert_allclose(grpc_client.predict_rows(ROWS), expected, atol=1e-6)
+    assert set(version._flat) == {"serving_default", "predict", "transform_features"}
