@@ -1,5 +1,4 @@
 """The tuner factory: every algorithm declares the full space without building a model or reading data."""
-import keras_tuner
 import pytest
 
 from diit_tf.tuning.hypermodel import DIITHyperModel
