@@ -32,9 +32,9 @@ def _positive_float(text):
 
 
 def register(subparsers) -> None:
-    from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS
+    from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
 
-    method_help = "; ".join(f"{name}: {desc}" for name, desc in DESCRIPTIONS.items())
+    method_help = "; ".join(f"{name}: {desc}" for name, desc in {**DESCRIPTIONS, **EXPERIMENTAL}.items())
     parser = subparsers.add_parser(
         "simulate",
         help="period-by-period simulation: DIIT vs baselines and ablations, with a report",

@@ -15,3 +15,7 @@ DESCRIPTIONS = {
     "diit_single_source": "DIIT with the best single source (chosen on the insertion period)",
 }
 ALL_METHODS = list(DESCRIPTIONS)
+# Tried to make the gate earn its keep; run only when named in --methods (see diit_tf/simulation/variants.py).
+EXPERIMENTAL = {
+    "diit_source_gate": "DIIT whose gate also reads the sources' representations and logits (experimental)",
+}

@@ -14,7 +14,8 @@ import numpy as np
 
 from diit_tf.baselines import CTNet, DANN, UniformKD, build_joint_model, copy_weights, joint_features, joint_spec
 from diit_tf.model import DIITModel
-from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS
+from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
     STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers,
@@ -99,9 +100,10 @@ def _refresh(copies, sources):
 class DIIT(Method):
     """DIIT (gate + adversarial mapper + multi-spot KD) from the latest frozen sources; `changes` switch parts off."""
 
-    def __init__(self, name="diit", **changes):
+    def __init__(self, name="diit", source_aware_gate=False, **changes):
         self.name = name
         self.changes = changes
+        self.source_aware_gate = source_aware_gate
 
     def chosen_sources(self, ctx) -> list:
         return list(range(len(ctx.spec.sources)))
@@ -112,6 +114,8 @@ class DIIT(Method):
         latest = ctx.sources.latest()
         self.teachers = _frozen_copies(ctx, [latest[k] for k in self.source_ids])
         self.model = DIITModel(self.teachers, _student_from_snapshot(ctx), self.config)
+        if self.source_aware_gate:
+            use_source_aware_gate(self.model)
         lr = ctx.hparams.learning_rate(self.name)
         d_lr = float(ctx.hparams.diit_option("discriminator_learning_rate", lr))
         self.model.compile(optimizer=keras.optimizers.Adam(lr), discriminator_optimizer=keras.optimizers.Adam(d_lr),
@@ -287,7 +291,8 @@ _FACTORIES = {
     "diit_no_logit": lambda: DIIT("diit_no_logit", use_logit=False),
     "diit_single_source": lambda: DIITSingleSource("diit_single_source"),
 }
-METHODS = {name: (_FACTORIES[name], DESCRIPTIONS[name]) for name in ALL_METHODS}
+_FACTORIES["diit_source_gate"] = lambda: DIIT("diit_source_gate", source_aware_gate=True)
+METHODS = {name: (_FACTORIES[name], {**DESCRIPTIONS, **EXPERIMENTAL}[name]) for name in _FACTORIES}
 
 
 
@@ -311,6 +316,7 @@ def parse_methods(text) -> list:
         names = list(ALL_METHODS)
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all')")
+        raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all'), "
+                         f"experimental: {', '.join(EXPERIMENTAL)}")
     ordered = ["base"] + [n for n in dict.fromkeys(names) if n != "base"]
     return ordered
