@@ -35,8 +35,13 @@ class DIITConfig:
     discriminator_hidden: tuple = (64,)
 
     def __post_init__(self):
-        object.__setattr__(self, "mapper_hidden", tuple(self.mapper_hidden))
-        object.__setattr__(self, "discriminator_hidden", tuple(self.discriminator_hidden))
+        for name in ("mapper_hidden", "discriminator_hidden"):
+            value = getattr(self, name)
+            value = (value,) if isinstance(value, int) else tuple(value)
+            if not value or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in value):
+                raise ValueError(f"`{name}` should be a positive integer or a non-empty sequence of them. "
+                                 f"Received: {getattr(self, name)!r}")
+            object.__setattr__(self, name, value)
         if not self.tau > 0:
             raise ValueError(f"`tau` (temperature) should be > 0. Received: {self.tau!r}")
         if not 0.0 <= self.alpha <= 1.0:

@@ -206,3 +206,13 @@ def test_a_non_backbone_is_rejected(spec, teachers):
     plain = keras.Sequential([keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="representation"):
         DIITModel(teachers, plain)
+
+
+def test_config_widths_accept_an_int_and_reject_nonsense():
+    assert DIITConfig(mapper_hidden=64).mapper_hidden == (64,)
+    assert DIITConfig(discriminator_hidden=[32, 16]).discriminator_hidden == (32, 16)
+    with pytest.raises(ValueError, match="mapper_hidden"):
+        DIITConfig(mapper_hidden=())
+    with pytest.raises(ValueError, match="discriminator_hidden"):
+        DIITConfig(discriminator_hidden=(8, 0))
+    assert DIITConfig.from_dict(DIITConfig(beta2=2.0).to_dict()) == DIITConfig(beta2=2.0)
