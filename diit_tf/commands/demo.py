@@ -20,6 +20,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".diit-demo"
 
 # The synthetic default, sized for a 10-minute demo on 2 cores (a pipeline run costs ~1 minute of fixed overhead).
+MOVIELENS_PERIODS = 10
 DEMO_SYNTHETIC = dict(periods=4, rows_target=1500, rows_source=(4000, 3000), users=1500, items=800)
 
 
@@ -40,7 +41,8 @@ def register(subparsers) -> None:
     parser.add_argument("--out", default="runs/demo", help="output directory (relative paths: from the repo root); "
                         "a previous demo there is replaced")
     parser.add_argument("--periods", type=int, default=None,
-                        help="number of periods to run (default: synthetic 4, movielens-1m 10)")
+                        help="number of periods to run (default: synthetic 4, movielens-1m all 10; MovieLens "
+                        "is always cut into 10 time-ordered periods)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per period of every trainer")
     parser.add_argument("--target-auc-floor", type=float, default=0.55,
                         help="the Evaluator blesses a student only if its target-domain AUC reaches this")
@@ -74,7 +76,7 @@ def _write_dataset(args, data_dir: Path) -> list:
     else:
         from diit_tf.data.movielens import build_movielens_1m
 
-        build_movielens_1m(data_dir, periods=args.periods or 10)
+        build_movielens_1m(data_dir, periods=MOVIELENS_PERIODS)  # 10 time-ordered periods; run the first N
     spans = list_spans(data_dir)
     return spans[: args.periods] if args.periods else spans
 
@@ -103,6 +105,11 @@ def _log_to_file(path: Path) -> Path:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    for name in ("tensorflow", "absl", "apache_beam"):  # loggers with handlers of their own
+        logger = logging.getLogger(name)
+        for h in list(logger.handlers):
+            logger.removeHandler(h)
+        logger.propagate = True
     return path
 
 
