@@ -44,7 +44,6 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components import training
 
 SOURCE_PREFIX = "source_model_"
-HYPERPARAMETERS_FILE = "best_hyperparameters.txt"
 
 
 class DIITTrainerSpec(ComponentSpec):

@@ -100,6 +100,9 @@ def create_pipeline(
     if not spec.target or len(spec.domains) < 2:
         raise ValueError(f"the dataset's FeatureSpec needs a target and at least one source domain; "
                          f"domains={list(spec.domains)}, target={spec.target!r}")
+    ids = [node_id("source_trainer", d) for d in spec.sources]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"source domain names {list(spec.sources)} collide as component ids {ids}; rename them")
     spec_dict = spec.to_dict()
     strategy = dict(config["strategy"])
     components = []

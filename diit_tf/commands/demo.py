@@ -216,7 +216,8 @@ def run(args) -> int:
     for r in rows:
         print(f"{r['period']:>6} {_fmt(r['auc'].get(spec.target)):>10} "
               + " ".join(f"{_fmt(r['auc'].get(d)):>12}" for d in spec.sources)
-              + f" {_fmt(r['overall_auc']):>8} {_fmt(r['served_target_auc']):>8} {str(r['blessed']):>7} {str(r['pushed']):>6} "
+              + f" {_fmt(r['overall_auc']):>8} {_fmt(r['served_target_auc']):>8} {str(r['blessed']):>7}"
+              f" {str(r['pushed']):>6} "
               f"{str(r['version'] or '-'):>11} {r['seconds']:>7.0f}", flush=True)
 
     png = out / "auc_per_period.png"

@@ -2,7 +2,6 @@
 the last run produced. Settings come from the pipeline config file (docs/pipeline.md)."""
 from __future__ import annotations
 
-import argparse
 import json
 import time
 

@@ -128,8 +128,9 @@ MIRRORED = textwrap.dedent("""
 
 def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-c", MIRRORED.format(repo=REPO, here=os.path.dirname(os.path.abspath(__file__)))], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=600)
+    script = MIRRORED.format(repo=REPO, here=os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=600)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     result = json.loads(lines[-1][len("RESULT "):])
