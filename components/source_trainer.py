@@ -10,6 +10,7 @@ writes the model artifact layout of `components/training.py` (SavedModel + Keras
 """
 from __future__ import annotations
 
+import re
 import time
 
 from diit_tf import _quiet  # noqa: F401
@@ -42,7 +43,7 @@ def train_source(spec: FeatureSpec, domain: str, train: dict, evaluation: dict, 
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     strategy = training.make_strategy(**(config.get("strategy") or {"name": "default"}))
     with strategy.scope():
-        backbone = build_backbone(config["backbone"], spec, name=f"source_{domain}",
+        backbone = build_backbone(config["backbone"], spec, name="source_" + re.sub(r"[^0-9A-Za-z_]", "_", domain),
                                   **dict(config.get("backbone_options") or {}))
         warm_from = training.warm_start(backbone, base_model_uri, f"source trainer {domain!r}")
         model = training.logit_model(backbone, spec)

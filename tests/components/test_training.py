@@ -68,6 +68,15 @@ def test_warm_start_from_another_architecture_is_a_clear_error(tmp_path):
         train_source(SPEC, "src_a", transformed(), None, wider, str(tmp_path / "m"))
 
 
+def test_domain_names_that_are_not_identifiers_train():
+    spec = FeatureSpec(categorical={"user_id": 32, "item_id": 16}, numeric=("freshness",), label="click",
+                       domain="domain", domains=(">=35", "<25"), target="<25")
+    data = transformed()
+    data["domain"] = np.where(data["domain"] == b"target", b"<25", b">=35")
+    backbone, info = train_source(spec, ">=35", data, None, CONFIG)
+    assert info["train_rows"] > 0 and backbone.name == "source___35"
+
+
 def test_domain_without_rows_is_a_clear_error():
     data = transformed()
     data["domain"] = np.full(len(data["click"]), b"target")
