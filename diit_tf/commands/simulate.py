@@ -63,9 +63,10 @@ def register(subparsers) -> None:
                              f"{', '.join(ALL_METHODS)}")
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory to write")
     parser.add_argument("--hparams", default=None, metavar="JSON",
-                        help="hyperparameter file or bundled preset (synthetic, movielens-1m: chosen on validation "
-                             "periods, see docs/results.md): training budget, backbone widths, per-method options; see "
-                             "diit_tf/simulation/hparams.py. Default: built-in defaults")
+                        help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "
+                             "periods, see docs/results.md) or 'none' (built-in defaults): training budget, backbone "
+                             "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset of a "
+                             "named --dataset, else the built-in defaults")
     parser.add_argument("--insertion-period", type=_positive_int, default=None, metavar="P0",
                         help="first period trained with DIIT / the transfer methods (default: from --hparams, else "
                              "the period after the first third)")
@@ -113,6 +114,20 @@ def _quiet_training_logs() -> None:
     warnings.filterwarnings("ignore", message="You are using a softmax over axis -1 of a tensor of shape")
 
 
+def _load_hparams(choice, dataset):
+    """`--hparams`: a file, a preset name, `none` (built-in defaults) or, unset, the preset of a named dataset."""
+    from diit_tf.simulation.hparams import Hparams, presets
+    from diit_tf.simulation.protocol import default_log
+
+    if choice is None and dataset in presets():
+        default_log(f"hyperparameters: preset {dataset!r} (chosen on validation periods; --hparams none for the "
+                    f"built-in defaults)")
+        return Hparams.load(dataset)
+    if choice is None or choice == "none":
+        return Hparams()
+    return Hparams.load(choice)
+
+
 def run(args) -> int:
     _quiet_training_logs()
     from diit_tf.simulation.context import PeriodStore
@@ -121,7 +136,7 @@ def run(args) -> int:
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
     from diit_tf.simulation.report import write_report
 
-    hparams = Hparams.load(args.hparams) if args.hparams else Hparams()
+    hparams = _load_hparams(args.hparams, args.dataset)
     training = {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate),
                                   ("batch_size", args.batch_size)) if v is not None}
     changes = {}
