@@ -113,11 +113,15 @@ def plot(result: SimulationResult, path) -> None:
 
     table = per_period_auc(result)
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors = plt.get_cmap("tab20").colors
+    fixed = {"base": "black", "diit": "tab:red"}
+    others = iter(c for i, c in enumerate(colors) if i not in (6, 7, 14, 15))  # skip reds and greys
     for name in result.methods:
         periods = sorted(table[name])
         style = "-" if not name.startswith("diit_") else "--"
-        width = 2.6 if name in ("diit", "base") else 1.3
-        ax.plot(periods, [table[name][p] for p in periods], style, marker="o", lw=width, ms=3, label=name)
+        width = 2.6 if name in fixed else 1.3
+        ax.plot(periods, [table[name][p] for p in periods], style, marker="o", lw=width, ms=3, label=name,
+                color=fixed.get(name) or next(others), zorder=3 if name in fixed else 2)
     ax.set_xlabel("evaluated period (model trained through the previous period)")
     ax.set_ylabel(f"target AUC ({result.target_domain}), mean over {len(result.seeds)} seed(s)")
     ax.set_title(f"{result.dataset} / {result.backbone}: target AUC per period (insertion at {result.insertion_period})")
