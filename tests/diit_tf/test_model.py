@@ -113,8 +113,10 @@ def test_student_alone_predicts_like_the_student_path(spec, teachers, tmp_path):
     model.fit(_dataset(), epochs=1, verbose=0)
     x, _ = _rows(50, seed=4)
     inside = model(x)["logit"].numpy()
-    forward = model._mix_forward(x, training=False)
-    np.testing.assert_allclose(forward["z_mix"].numpy(), inside, rtol=1e-6)
+    x_other, _ = _rows(30, seed=11)
+    forward = model._forward(x_other, x, training=False)  # one stacked pass over target + mix rows
+    np.testing.assert_allclose(forward["z_mix"].numpy(), inside, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward["z_target"].numpy(), model(x_other)["logit"].numpy(), rtol=1e-5, atol=1e-6)
     model.student.save(tmp_path / "student.keras")
     alone = keras.saving.load_model(tmp_path / "student.keras")
     np.testing.assert_allclose(alone(x)["logit"].numpy(), inside, rtol=1e-6)
@@ -128,25 +130,35 @@ def test_ablation_switches_change_the_objective(spec, teachers):
     x_t, y_t = _rows(64, seed=5)
     x_m, _ = _rows(64, seed=6)
     full = _model(spec, teachers, DIITConfig(alpha=0.5, beta1=0.1, beta2=1.0))
-    forward = full._mix_forward(x_m, training=False)
-    losses = full.student_losses(x_t, tf.constant(y_t), forward, training=False)
+    forward = full._forward(x_t, x_m, training=False)
+    losses = full.student_losses(tf.constant(y_t), forward)
     expected = losses["ce"] + 0.1 * losses["adv2"] + 1.0 * (0.5 * losses["mse"] + 0.5 * losses["kl"])
     np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
     no_logit = _model(spec, teachers, DIITConfig(use_logit=False, use_adversarial=False, beta2=1.0))
     no_logit.student.set_weights(full.student.get_weights())
     no_logit.mapper.set_weights(full.mapper.get_weights())
     no_logit.gate.set_weights(full.gate.get_weights())
-    forward = no_logit._mix_forward(x_m, training=False)
-    losses2 = no_logit.student_losses(x_t, tf.constant(y_t), forward, training=False)
+    forward = no_logit._forward(x_t, x_m, training=False)
+    losses2 = no_logit.student_losses(tf.constant(y_t), forward)
     assert "adv2" not in losses2
     np.testing.assert_allclose(losses2["loss"].numpy(), (losses2["ce"] + 0.5 * losses2["mse"]).numpy(), rtol=1e-6)
     uniform = _model(spec, teachers, DIITConfig(use_gate=False))
-    g = uniform._mix_forward(x_m, training=False)["gate"].numpy()
+    g = uniform._forward(x_t, x_m, training=False)["gate"].numpy()
     np.testing.assert_allclose(g, 0.5)
 
 
 def test_gate_supervision_adds_a_labelled_term(spec, teachers):
     model = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    # hand check: the labelled gate term is the BCE of the gate-weighted source logits of the target rows
+    outs = [t(x_t)["logit"].numpy()[:, 0] for t in teachers]
+    e_t = model.student(x_t)["representation"]
+    g = model.gate.gate(e_t).numpy()
+    z_bar = g[:, 0] * outs[0] + g[:, 1] * outs[1]
+    np.testing.assert_allclose(forward["z_bar_target"].numpy()[:, 0], z_bar, rtol=1e-5, atol=1e-6)
+    assert forward["z_bar"].shape[0] == 16 and forward["gate"].shape == (16, 2)
     history = model.fit(_dataset(), epochs=1, steps_per_epoch=2, verbose=0).history
     assert np.isfinite(history["gate_bce"][0]) and history["gate_bce"][0] > 0
 
