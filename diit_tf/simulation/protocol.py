@@ -41,7 +41,7 @@ class SimulationResult:
     periods: list
     insertion_period: int
     records: list        # {"seed", "method", "period" (evaluated), "auc", "logloss", "infer_seconds"}
-    train_seconds: list  # {"seed", "method", "period" (trained), "seconds"}, periods >= p0
+    train_seconds: list  # {"seed", "method", "period" (trained), "seconds", "cpu_seconds", "first"}, periods >= p0
     events: list         # (seed, kind, who, period): kind "train" (a read of that period's rows) or "eval"
     hparams: dict
     notes: dict
@@ -103,16 +103,17 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                 if method.name not in started:
                     method.setup(ctx)
                     started.add(method.name)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 method.train_period(ctx, p)
                 cost[method.name] = time.perf_counter() - t0
+                cpu = time.process_time() - c0  # CPU seconds of all threads: less sensitive to other processes
                 history = getattr(method, "last_history", None)
                 if history:  # DIIT's last-step losses and mean gate weights, per period
                     notes.setdefault("training_diagnostics", {}).setdefault(method.name, {}).setdefault(
                         str(seed), {})[str(p)] = {k: round(v, 5) for k, v in history.items()}
                 if p >= p0:
                     train_seconds.append({"seed": int(seed), "method": method.name, "period": int(p),
-                                          "seconds": cost[method.name], "first": p == p0})
+                                          "seconds": cost[method.name], "cpu_seconds": cpu, "first": p == p0})
             for who, period in ctx.access:
                 events.append((int(seed), "train", who, int(period)))
             ctx.access.clear()
