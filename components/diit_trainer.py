@@ -222,7 +222,7 @@ class Executor(base_executor.BaseExecutor):
         import tensorflow as tf
         import tensorflow_transform as tft
 
-        from diit_tf.export import export_student
+        from diit_tf.export import export_student, placeholder_rows
         from diit_tf.features import FeatureSpec
 
         self._log_startup(input_dict, output_dict, exec_properties)
@@ -259,7 +259,8 @@ class Executor(base_executor.BaseExecutor):
         student, info = train_student(spec, teacher_uris, train, evaluation, config, base_uri)
 
         model_uri = artifact_utils.get_single_instance(output_dict["model"]).uri
-        export_student(student, spec, os.path.join(model_uri, training.SERVING_DIR), overwrite=True)
+        export_student(student, spec, os.path.join(model_uri, training.SERVING_DIR), overwrite=True,
+                       warmup_examples=placeholder_rows(spec))
         training.save_backbone(student, model_uri, info)
         run_uri = artifact_utils.get_single_instance(output_dict["model_run"]).uri
         training.write_run_log(run_uri, "history.json", info)

@@ -21,7 +21,7 @@ from absl import logging
 
 from components import training
 from diit_tf.backbones import build_backbone
-from diit_tf.export import export_student
+from diit_tf.export import export_student, placeholder_rows
 from diit_tf.features import FeatureSpec
 
 
@@ -85,7 +85,7 @@ def run_fn(fn_args) -> None:
     base_uri = training.model_uri_of(fn_args.base_model) if fn_args.base_model else None
     backbone, info = train_source(spec, config["domain"], train, evaluation, config, base_uri)
     model_uri = training.model_uri_of(fn_args.serving_model_dir)
-    export_student(backbone, spec, fn_args.serving_model_dir, overwrite=True)
+    export_student(backbone, spec, fn_args.serving_model_dir, overwrite=True, warmup_examples=placeholder_rows(spec))
     training.save_backbone(backbone, model_uri, info)
     training.write_run_log(fn_args.model_run_dir, "history.json", info)
     logging.info("source trainer %r: eval %s", config["domain"], info["eval"])

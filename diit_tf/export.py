@@ -97,6 +97,17 @@ def _check_student(student, spec: FeatureSpec) -> None:
             raise ValueError(f"`student` inputs are missing feature(s) {missing}; expected {spec.feature_names}")
 
 
+def placeholder_rows(spec: FeatureSpec, n: int = 8) -> list:
+    """`n` raw rows of the right types (ids "0".."n-1", numerics 0.0) for TF Serving warmup requests, where no
+    real rows are at hand: warmup only has to make the server load and run each signature once before traffic."""
+    rows = []
+    for i in range(n):
+        row = {name: str(i) for name in spec.categorical}
+        row.update({name: 0.0 for name in spec.numeric})
+        rows.append(row)
+    return rows
+
+
 def export_student(
     student,
     spec: FeatureSpec,

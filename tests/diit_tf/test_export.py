@@ -137,3 +137,20 @@ def test_export_rejects_bad_arguments(tmp_path):
     assert not os.path.exists(tmp_path / "z"), "a failed export must leave nothing behind"
     with pytest.raises(ValueError, match="item_id"):
         export_student(student, SPEC, str(tmp_path / "w"), warmup_examples=[{"user_id": "u", "age": 1, "price": 2}])
+
+
+def test_placeholder_rows_make_valid_warmup_requests(tmp_path):
+    from diit_tf.export import placeholder_rows
+    from serving.warmup import read_warmup_requests
+
+    rows = placeholder_rows(SPEC, n=4)
+    assert len(rows) == 4 and set(rows[0]) == set(SPEC.feature_names)
+    assert all(rows[i][name] == str(i) for i in range(4) for name in SPEC.categorical)
+    export_dir = str(tmp_path / "2")
+    export_student(small_student(SPEC), SPEC, export_dir, warmup_examples=rows)
+    requests = read_warmup_requests(export_dir)
+    assert len(tf.make_ndarray(requests[0].inputs["examples"])) == 4
+    # the warmup request runs through the exported signature
+    loaded = tf.saved_model.load(export_dir)
+    out = loaded.signatures["serving_default"](examples=tf.constant(tf.make_ndarray(requests[0].inputs["examples"])))
+    assert out["probabilities"].shape == (4, 1)

@@ -180,6 +180,8 @@ def test_only_the_student_is_served(e2e):
     for v in versions:
         assert set(os.listdir(os.path.join(serving, v))) <= {"saved_model.pb", "variables", "assets",
                                                              "fingerprint.pb", "assets.extra"}
+        # every pushed version carries TF Serving warmup requests
+        assert os.path.isfile(os.path.join(serving, v, "assets.extra", "tf_serving_warmup_requests"))
     # The pushed variables are exactly the student's: no teacher, gate, mapper or discriminator weight.
     pushed = os.path.join(serving, e2e["summary_2"]["pushed_version"], "variables", "variables")
     sizes = [int(np.prod(shape)) for name, shape in tf.train.list_variables(pushed)
