@@ -12,7 +12,7 @@ from diit_tf.model import DIITModel
 from diit_tf.simulation import catalog, methods
 from diit_tf.simulation.training import CTRTrainer
 
-from conftest import DOMAINS, TINY_HPARAMS
+from simulation_fixtures import DOMAINS, TINY_HPARAMS, write_tiny_dataset
 
 TARGET_CODE = float(DOMAINS.index("target"))
 
@@ -35,7 +35,8 @@ def _codes(batches, name):
 
 
 @pytest.fixture(scope="module")
-def run(tiny_dataset, tmp_path_factory):
+def run(tmp_path_factory):
+    tiny_dataset = write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")
     out = tmp_path_factory.mktemp("sim")
     hp = out / "hp.json"
     hp.write_text(json.dumps(TINY_HPARAMS))

@@ -13,7 +13,7 @@ from diit_tf.simulation.protocol import SimulationResult, resolve_insertion_peri
 from diit_tf.simulation.report import results_json, verdict
 from diit_tf.simulation.training import auc, logloss, reset_optimizers, transfer_dataset
 
-from conftest import tiny_spec
+from simulation_fixtures import tiny_spec
 
 
 # ----------------------------------------------------------------------------------------------------- hparams

@@ -8,7 +8,7 @@ from diit_tf.simulation.context import PeriodStore
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.validation import parse_grid, tune, with_option
 
-from conftest import TINY_HPARAMS, write_tiny_dataset
+from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
 
 
 def test_parse_grid():

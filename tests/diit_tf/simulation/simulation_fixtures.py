@@ -1,8 +1,8 @@
-"""A tiny cross-domain dataset in the span layout whose rows carry their own domain and period as numeric features
+"""Helpers of the simulation tests (a uniquely named module, not conftest, so the whole suite collects): a tiny
+cross-domain dataset in the span layout whose rows carry their own domain and period as numeric features
 (`domain_code`, `period_code`), so tests can see exactly which rows reached which fit call."""
 import numpy as np
 import pandas as pd
-import pytest
 
 from diit_tf.data import DatasetWriter
 from diit_tf.features import FeatureSpec
@@ -36,8 +36,3 @@ def write_tiny_dataset(path, periods=3, seed=0):
             writer.write_span(p, frame)
         writer.finish(built_with={"test": True})
     return path
-
-
-@pytest.fixture(scope="session")
-def tiny_dataset(tmp_path_factory):
-    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")
