@@ -85,7 +85,7 @@ class GatingAggregator(keras.layers.Layer):
         self._check_list(source_logits_shape, "source_logits")
         target_dim = target_representation_shape[-1]
         widths = [shape[-1] for shape in source_shapes]
-        if not self.uniform:
+        if not self._fixed_weights:
             self.gate_hidden = keras.layers.Dense(
                 self.hidden_units, activation=self.activation, name="gate_hidden", dtype=self.dtype_policy
             )
@@ -107,9 +107,14 @@ class GatingAggregator(keras.layers.Layer):
                 projection.build(shape)
                 self.projections.append(projection)
 
+    @property
+    def _fixed_weights(self) -> bool:
+        """Uniform weights, no gate network: the ablation, or a single source (a softmax over one value is 1)."""
+        return self.uniform or self.num_sources == 1
+
     def gate(self, target_representation):
         """The gate weights g(x), (B, K), rows summing to 1."""
-        if self.uniform:
+        if self._fixed_weights:
             batch = ops.shape(target_representation)[0]
             return ops.ones((batch, self.num_sources), dtype=self.compute_dtype) / self.num_sources
         return ops.softmax(self.gate_output(self.gate_hidden(target_representation)), axis=-1)

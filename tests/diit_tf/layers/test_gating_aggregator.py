@@ -148,3 +148,18 @@ def test_save_load_round_trip(tmp_path, uniform):
     for expected, actual in zip(model(inputs), loaded(inputs)):
         np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-6)
     assert loaded.get_layer("gate").get_config() == model.get_layer("gate").get_config()
+
+
+def test_single_source_has_weight_one_and_no_gate_network():
+    import numpy as np
+    from diit_tf.layers.gating_aggregator import GatingAggregator
+
+    layer = GatingAggregator(num_sources=1, hidden_units=4)
+    e_t = np.ones((2, 3), "float32")
+    e_s = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], "float32")
+    z_s = np.array([[0.5], [-1.0]], "float32")
+    e_bar, z_bar, g = layer(e_t, [e_s], [z_s])
+    np.testing.assert_allclose(np.asarray(g), [[1.0], [1.0]])
+    np.testing.assert_allclose(np.asarray(e_bar), e_s)
+    np.testing.assert_allclose(np.asarray(z_bar), z_s)
+    assert not layer.trainable_weights
