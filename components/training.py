@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from diit_tf.ctr import auc
 from diit_tf.features import FeatureSpec
 
 SERVING_DIR = "Format-Serving"
@@ -167,15 +168,9 @@ def evaluate_backbone(backbone: keras.Model, spec: FeatureSpec, data: Mapping, b
 
 
 def binary_auc(labels, scores) -> Optional[float]:
-    """Rank-based ROC AUC (None when only one class is present)."""
-    labels = np.asarray(labels) > 0.5
-    pos, neg = int(labels.sum()), int((~labels).sum())
-    if pos == 0 or neg == 0:
-        return None
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.asarray(scores, np.float64))
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+    """ROC AUC, or None (JSON null) when only one class is present."""
+    value = auc(labels, scores)
+    return None if np.isnan(value) else value
 
 
 def write_run_log(model_run_dir: Optional[str], name: str, payload: Mapping) -> None:

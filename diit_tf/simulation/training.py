@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from diit_tf.losses import ctr_bce
+from diit_tf.ctr import CTRTrainer, auc, logloss  # noqa: F401  (re-exported for the methods)
 
 
 # ------------------------------------------------------------------------------------------------------ datasets
@@ -82,38 +82,6 @@ def transfer_dataset(target, mix, batch_size: int, seed: int, mix_batch_size: in
 
 
 # ------------------------------------------------------------------------------------------------ the CTR trainer
-class CTRTrainer(keras.Model):
-    """Plain CTR training of any model returning `{"logit": (B, 1), ...}`: `L = BCE(y, σ(logit))`.
-
-    Trains exactly `model.trainable_variables` (frozen parts, e.g. CTNet's source towers, are left alone).
-
-    Args:
-      model: a backbone (or any Keras model with a `"logit"` output).
-    """
-
-    def __init__(self, model: keras.Model, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-
-    def call(self, inputs, training=False):
-        return self.model(inputs, training=training)
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker]
-
-    def train_step(self, data):
-        x, y = data
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss = ctr_bce(y, self.model(x, training=True)["logit"])
-        grads = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(grads, variables))
-        self.loss_tracker.update_state(loss)
-        return {"loss": self.loss_tracker.result()}
-
-
 # Steps run inside one traced call of `fit`: the models are small, so Python overhead per step would otherwise
 # dominate (measured ~2x faster per epoch at 8); the updates are exactly the same.
 STEPS_PER_EXECUTION = 8
@@ -156,20 +124,3 @@ def predict_logits(model: keras.Model, features: Mapping, batch_size: int = 8192
     out = model.predict(dict(features), batch_size=batch_size, verbose=0)
     logit = out["logit"] if isinstance(out, Mapping) else out
     return np.asarray(logit, np.float64).reshape(-1)
-
-
-def auc(labels, scores) -> float:
-    """ROC AUC (NaN when a class is missing)."""
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels).reshape(-1)
-    if labels.min() == labels.max():
-        return float("nan")
-    return float(roc_auc_score(labels, np.asarray(scores).reshape(-1)))
-
-
-def logloss(labels, logits) -> float:
-    """Mean binary cross-entropy of probabilities `σ(logits)` (computed stably from the logits)."""
-    y = np.asarray(labels, np.float64).reshape(-1)
-    z = np.asarray(logits, np.float64).reshape(-1)
-    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))

@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.losses import ctr_bce
+from diit_tf.ctr import CTRTrainer
 
 DEFAULT_BACKBONE_OPTIONS = {"hidden_units": (128, 64), "embedding_dim": 16}
 
@@ -86,36 +86,11 @@ class TuningContext:
         return student
 
 
-class _CTR(keras.Model):
-    """Plain CTR training of one backbone (`BCE(y, σ(logit))`), used for sources and the base."""
-
-    def __init__(self, backbone, **kwargs):
-        super().__init__(**kwargs)
-        self.backbone = backbone
-        self.tracker = keras.metrics.Mean(name="loss")
-
-    def call(self, x, training=False):
-        return self.backbone(x, training=training)
-
-    @property
-    def metrics(self):
-        return [self.tracker]
-
-    def train_step(self, data):
-        x, y = data
-        with tf.GradientTape() as tape:
-            loss = ctr_bce(y, self.backbone(x, training=True)["logit"])
-        variables = self.backbone.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        self.tracker.update_state(loss)
-        return {"loss": self.tracker.result()}
-
-
 def _fit_period(backbone, features, labels, epochs, batch_size, learning_rate, seed):
     """One period of incremental training: warm weights, a fresh Adam."""
     if len(labels) == 0:
         return
-    trainer = _CTR(backbone)
+    trainer = CTRTrainer(backbone)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
     ds = tf.data.Dataset.from_tensor_slices((dict(features), np.asarray(labels, np.float32)))
     ds = ds.shuffle(len(labels), seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
