@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(VENV)/bin/diit demo --dataset $(DATASET)
 
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs/ .pytest_cache
