@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import keras
 
-from diit_tf.layers.mapper import check_activation, check_hidden_units
+from diit_tf.layers.arguments import check_activation, check_hidden_units, config_with_activation, serialize_activation
 
 
 @keras.saving.register_keras_serializable(package="diit_tf")
@@ -62,16 +62,11 @@ class DomainDiscriminator(keras.layers.Layer):
         config.update(
             {
                 "hidden_units": list(self.hidden_units),
-                "activation": keras.saving.serialize_keras_object(self.activation)
-                if callable(self.activation)
-                else self.activation,
+                "activation": serialize_activation(self.activation),
             }
         )
         return config
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("activation"), dict):
-            config["activation"] = keras.saving.deserialize_keras_object(config["activation"])
-        return cls(**config)
+        return cls(**config_with_activation(config))

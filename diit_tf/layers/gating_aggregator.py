@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from diit_tf.layers.mapper import check_activation, check_positive_int
+from diit_tf.layers.arguments import check_activation, check_positive_int, config_with_activation, serialize_activation
 
 
 @keras.saving.register_keras_serializable(package="diit_tf")
@@ -149,9 +149,7 @@ class GatingAggregator(keras.layers.Layer):
                 "num_sources": self.num_sources,
                 "hidden_units": self.hidden_units,
                 "projection_dim": self.projection_dim,
-                "activation": keras.saving.serialize_keras_object(self.activation)
-                if callable(self.activation)
-                else self.activation,
+                "activation": serialize_activation(self.activation),
                 "uniform": self.uniform,
             }
         )
@@ -159,7 +157,4 @@ class GatingAggregator(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("activation"), dict):
-            config["activation"] = keras.saving.deserialize_keras_object(config["activation"])
-        return cls(**config)
+        return cls(**config_with_activation(config))
