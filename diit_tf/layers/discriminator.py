@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import keras
 
-from diit_tf.layers.arguments import check_activation, check_hidden_units, config_with_activation, serialize_activation
+from diit_tf.layers.mapper import Mapper
 
 
 @keras.saving.register_keras_serializable(package="diit_tf")
-class DomainDiscriminator(keras.layers.Layer):
+class DomainDiscriminator(Mapper):
     """Scores a representation with one logit: high for "target model", low for "mapped source".
 
     `D(h) = w_L · a(... a(W_1 · h + b_1) ...) + b_L`: one Dense layer per entry of `hidden_units` with
@@ -33,40 +33,15 @@ class DomainDiscriminator(keras.layers.Layer):
     """
 
     def __init__(self, hidden_units=(64,), activation="relu", **kwargs):
-        super().__init__(**kwargs)
-        self.hidden_units = check_hidden_units(hidden_units)
-        self.activation = check_activation(activation)
+        kwargs.pop("output_dim", None)
+        super().__init__(output_dim=1, hidden_units=hidden_units, activation=activation, **kwargs)
 
-    def build(self, input_shape):
-        self.hidden_layers = []
-        shape = tuple(input_shape)
-        for i, units in enumerate(self.hidden_units):
-            layer = keras.layers.Dense(units, activation=self.activation, name=f"hidden_{i}", dtype=self.dtype_policy)
-            layer.build(shape)
-            shape = shape[:-1] + (units,)
-            self.hidden_layers.append(layer)
-        self.logit_layer = keras.layers.Dense(1, name="logit", dtype=self.dtype_policy)
-        self.logit_layer.build(shape)
-
-    def call(self, inputs):
-        x = inputs
-        for layer in self.hidden_layers:
-            x = layer(x)
-        return self.logit_layer(x)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)[:-1] + (1,)
+    @property
+    def logit_layer(self):
+        """The final linear Dense(1) (the mapper's output layer, width 1)."""
+        return self.output_layer
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update(
-            {
-                "hidden_units": list(self.hidden_units),
-                "activation": serialize_activation(self.activation),
-            }
-        )
+        config.pop("output_dim")
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config_with_activation(config))
