@@ -9,16 +9,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from diit_tf.commands._argtypes import positive_int
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _positive_float(text):
@@ -54,7 +47,7 @@ def register(subparsers) -> None:
                         help="where named datasets are built and cached (default: data)")
     parser.add_argument("--backbone", default="dnn", choices=["dnn", "dcn", "wdl"],
                         help="backbone of every model (default: dnn)")
-    parser.add_argument("--seeds", type=_positive_int, default=3, metavar="N",
+    parser.add_argument("--seeds", type=positive_int, default=3, metavar="N",
                         help="number of seeds 0..N-1 (default: 3)")
     parser.add_argument("--seed-list", default=None, metavar="S1,S2",
                         help="explicit comma-separated seeds (overrides --seeds)")
@@ -67,10 +60,10 @@ def register(subparsers) -> None:
                              "periods, see docs/results.md) or 'none' (built-in defaults): training budget, backbone "
                              "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset of a "
                              "named --dataset, else the built-in defaults")
-    parser.add_argument("--insertion-period", type=_positive_int, default=None, metavar="P0",
+    parser.add_argument("--insertion-period", type=positive_int, default=None, metavar="P0",
                         help="first period trained with DIIT / the transfer methods (default: from --hparams, else "
                              "the period after the first third)")
-    parser.add_argument("--periods", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--periods", type=positive_int, default=None, metavar="N",
                         help="use only the first N periods of the dataset")
     parser.add_argument("--validation", action="store_true",
                         help="validation protocol for choosing hyperparameters: use only periods up to the insertion "
@@ -83,10 +76,10 @@ def register(subparsers) -> None:
     parser.add_argument("--tune-grid", default=None, metavar="SPEC",
                         help="transfer grid, e.g. 'diit.beta2=0.5,1,2;diit.gate_supervision=0,0.5;kd_uniform.beta=1,2' "
                              "(default: the grid in diit_tf/simulation/validation.py)")
-    parser.add_argument("--epochs", type=_positive_int, default=None, help="override training.epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="override training.epochs")
     parser.add_argument("--learning-rate", type=_positive_float, default=None,
                         help="override training.learning_rate (every method without its own)")
-    parser.add_argument("--batch-size", type=_positive_int, default=None, help="override training.batch_size")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="override training.batch_size")
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DIITConfig option for DIIT and its ablations (repeatable), e.g. "
                              "--diit beta2=1.0 --diit gate_supervision=0.5")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from diit_tf.tuning.space import HYPERPARAMETER_NAMES
+from diit_tf.commands._argtypes import positive_int
 
 DESCRIPTION = (
     "Sweep DIIT's hyperparameters with Keras Tuner. Source models (and the target's base model, the student's warm "
@@ -36,37 +37,29 @@ def register(subparsers) -> None:
                    help="sweep directory: trials, cached source models, best_hparams.json; rerun to resume")
     p.add_argument("--algorithm", choices=("random", "bayesian", "hyperband"), default="random",
                    help="search algorithm")
-    p.add_argument("--max-trials", type=_positive, default=10, help="trials in total (a resumed sweep adds the rest)")
-    p.add_argument("--train-period", type=_positive, default=None,
+    p.add_argument("--max-trials", type=positive_int, default=10, help="trials in total (a resumed sweep adds the rest)")
+    p.add_argument("--train-period", type=positive_int, default=None,
                    help="period P the trials train on (validated on P+1); default: half the periods minus 2 "
                         "(at least 1), so later periods stay unseen for `diit simulate`")
     p.add_argument("--space", default=None, metavar="OVERRIDES", help=SPACE_HELP)
     p.add_argument("--backbone", choices=("dnn", "dcn", "wdl"), default="dnn",
                    help="backbone of sources, base and student")
     p.add_argument("--hidden-units", type=_int_list, default=(128, 64), help="backbone hidden units, comma-separated")
-    p.add_argument("--embedding-dim", type=_positive, default=16, help="backbone embedding size")
-    p.add_argument("--epochs", type=_positive, default=1, help="epochs over period P per trial")
-    p.add_argument("--max-epochs", type=_positive, default=3, help="hyperband: most epochs of one trial")
-    p.add_argument("--batch-size", type=_positive, default=512, help="target batch size (and mix batch size)")
-    p.add_argument("--source-epochs", type=_positive, default=1,
+    p.add_argument("--embedding-dim", type=positive_int, default=16, help="backbone embedding size")
+    p.add_argument("--epochs", type=positive_int, default=1, help="epochs over period P per trial")
+    p.add_argument("--max-epochs", type=positive_int, default=3, help="hyperband: most epochs of one trial")
+    p.add_argument("--batch-size", type=positive_int, default=512, help="target batch size (and mix batch size)")
+    p.add_argument("--source-epochs", type=positive_int, default=1,
                    help="epochs per period of the source models and the base")
     p.add_argument("--seed", type=int, default=0, help="seed of the source models, the search and every trial")
     p.add_argument("--compare-seeds", type=int, default=0,
                    help="after the search, retrain the default and the best DIIT with this many seeds and report "
                         "their val AUC (0: skip)")
-    p.add_argument("--top", type=_positive, default=10, help="rows of the leaderboard")
+    p.add_argument("--top", type=positive_int, default=10, help="rows of the leaderboard")
     p.add_argument("--overwrite", action="store_true", help="discard an existing sweep in --directory")
     p.set_defaults(func=_tune)
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def _int_list(text: str) -> tuple:
