@@ -14,6 +14,13 @@ def add_server_arguments(parser) -> None:
                         help="seconds between checks for a newly pushed version (0 disables; default 2)")
     parser.add_argument("--max-batch", type=int, default=0,
                         help="reject requests with more rows than this with INVALID_ARGUMENT (0 = no limit)")
-    parser.add_argument("--grpc-threads", type=int, default=8, help="gRPC worker threads (default 8)")
+    parser.add_argument("--grpc-threads", type=int, default=4, help="gRPC worker threads (default 4)")
     parser.add_argument("--tf-threads", type=int, default=0,
                         help="TensorFlow intra-op and inter-op threads (0 = TensorFlow's default, one per core)")
+    parser.add_argument("--enable-batching", action="store_true",
+                        help="merge concurrent requests into one model call (TF Serving's --enable_batching); "
+                        "parameters from --batching-parameters-file, else max_batch_size 1024, 1 ms timeout, "
+                        "2 batch threads")
+    parser.add_argument("--batching-parameters-file", default=None,
+                        help="TF Serving BatchingParameters text proto (e.g. serving/configs/batching_parameters.txt); "
+                        "implies --enable-batching")

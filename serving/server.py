@@ -41,10 +41,11 @@ import grpc
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format, message as pb_message
-from tensorflow.core.framework import types_pb2
+from tensorflow.core.framework import tensor_pb2, types_pb2
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2
 
+from serving.batching import Batcher, BatchingParameters, QueueFullError
 from serving.flags import MODEL_NAME, add_server_arguments  # noqa: F401
 from serving.warmup import read_warmup_requests
 
@@ -117,6 +118,12 @@ class LoadedVersion:
             for key, info in sig.inputs.items():
                 if info.dtype not in _SUPPORTED_DTYPES:
                     raise ValueError(f"signature {name!r} input {key!r} has unsupported dtype {_dtype_name(info.dtype)}")
+        # Fastest path for gRPC: one graph call parses the request's TensorProtos, runs the signature and serializes
+        # its outputs (no per-input numpy/eager conversion). Checked against the numpy path by the smoke test.
+        self._protos = {}
+        if os.environ.get("DIIT_SERVING_PROTO_PATH", "1") != "0":
+            for name, sig in self.signature_defs.items():
+                self._protos[name] = (list(sig.inputs), _proto_function(self.functions[name], sig))
 
     def signature_def_map(self) -> get_model_metadata_pb2.SignatureDefMap:
         out = get_model_metadata_pb2.SignatureDefMap()
@@ -125,8 +132,9 @@ class LoadedVersion:
         return out
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray], max_batch: int,
-            output_filter=()) -> dict:
-        """Validate `inputs` against the signature and run it; returns {output name: np.ndarray}."""
+            output_filter=(), batcher=None) -> dict:
+        """Validate `inputs` against the signature and run it (merged with concurrent requests when a `batcher` is
+        given); returns {output name: np.ndarray}."""
         signature_name = signature_name or DEFAULT_SIGNATURE
         sig = self.signature_defs.get(signature_name)
         if sig is None:
@@ -141,8 +149,7 @@ class LoadedVersion:
             raise _invalid(f"request has unknown input(s) {unknown} for signature {signature_name!r}; "
                            f"expected {sorted(sig.inputs)}")
         batch = None
-        tensors = {}
-        for key, info in sig.inputs.items():
+        for key in sig.inputs:
             value = inputs[key]
             if value.ndim != 1:
                 raise _invalid(f"input {key!r} should have shape [batch]. Received shape {list(value.shape)}")
@@ -150,14 +157,58 @@ class LoadedVersion:
                 batch = len(value)
             elif len(value) != batch:
                 raise _invalid(f"input {key!r} has batch size {len(value)} but other inputs have {batch}")
-            tensors[key] = tf.constant(value, dtype=_SUPPORTED_DTYPES[info.dtype])
         if not batch:
             raise _invalid("empty batch: every input has 0 rows")
         if max_batch and batch > max_batch:
             raise _invalid(f"batch size {batch} is larger than the maximum batch size {max_batch} (--max-batch)")
+        if batcher is not None and batch > batcher.params.max_batch_size:
+            raise _invalid(f"batch size {batch} is larger than the batching max_batch_size "
+                           f"{batcher.params.max_batch_size} (--batching-parameters-file)")
         for key in output_filter:
             if key not in sig.outputs:
                 raise _invalid(f"output_filter names unknown output {key!r}; available: {sorted(sig.outputs)}")
+        if batcher is None:
+            outputs = self.execute(signature_name, inputs)
+        else:
+            try:
+                outputs = batcher.submit(self, signature_name, inputs, batch)
+            except QueueFullError as err:
+                raise ServingError(grpc.StatusCode.UNAVAILABLE, str(err)) from None
+        wanted = set(output_filter) or set(outputs)
+        return {k: v for k, v in outputs.items() if k in wanted}
+
+    def run_protos(self, signature_name: str, protos, max_batch: int, output_filter=()) -> Optional[dict]:
+        """The fast path for a gRPC request's `inputs` map: {output name: serialized TensorProto}, or None when the
+        request is not plainly well-formed (then `run` checks it and names the problem)."""
+        fused = self._protos.get(signature_name or DEFAULT_SIGNATURE)
+        if fused is None:
+            return None
+        order, fn = fused
+        sig = self.signature_defs[signature_name or DEFAULT_SIGNATURE]
+        if len(protos) != len(order) or any(k not in sig.outputs for k in output_filter):
+            return None
+        batch = None
+        for key in order:
+            proto = protos.get(key)
+            if proto is None or proto.dtype != sig.inputs[key].dtype or len(proto.tensor_shape.dim) != 1:
+                return None
+            rows = proto.tensor_shape.dim[0].size
+            if rows != (batch if batch is not None else rows):
+                return None
+            batch = rows
+        if batch <= 0 or (max_batch and batch > max_batch):
+            return None
+        try:
+            outputs = fn._call_flat([tf.constant([protos[k].SerializeToString() for k in order])], fn.captured_inputs)
+        except (tf.errors.OpError, UnicodeDecodeError):
+            return None
+        wanted = set(output_filter) or set(outputs)
+        return {k: v.numpy() for k, v in outputs.items() if k in wanted}
+
+    def execute(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict:
+        """Run a validated request (or a merged batch of them): {input: np.ndarray} -> {output: np.ndarray}."""
+        sig = self.signature_defs[signature_name]
+        tensors = {key: tf.constant(inputs[key], dtype=_SUPPORTED_DTYPES[info.dtype]) for key, info in sig.inputs.items()}
         try:
             outputs = self._call(signature_name, tensors)
         except tf.errors.InvalidArgumentError as err:
@@ -167,8 +218,7 @@ class LoadedVersion:
                            "(malformed serialized tf.Example?)") from None
         except tf.errors.OpError as err:
             raise ServingError(grpc.StatusCode.INTERNAL, _op_error(err)) from None
-        wanted = set(output_filter) or set(outputs)
-        return {k: v.numpy() for k, v in outputs.items() if k in wanted}
+        return {k: v.numpy() for k, v in outputs.items()}
 
     def _call(self, signature_name: str, tensors: dict) -> dict:
         fn = self.functions[signature_name]
@@ -182,6 +232,24 @@ class LoadedVersion:
                 pass
             self._flat.pop(signature_name, None)  # unexpected: use the public call from now on
         return fn(**tensors)
+
+
+def _proto_function(fn, sig):
+    """Concrete function: [n_inputs] serialized TensorProtos (in `sig.inputs` order) -> {output: serialized proto}."""
+    order = list(sig.inputs)
+    dtypes = [_SUPPORTED_DTYPES[sig.inputs[k].dtype] for k in order]
+
+    @tf.function(input_signature=[tf.TensorSpec([len(order)], tf.string)])
+    def call(protos):
+        inputs = {k: tf.ensure_shape(tf.io.parse_tensor(protos[i], dtype), [None])
+                  for i, (k, dtype) in enumerate(zip(order, dtypes))}
+        return {k: tf.io.serialize_tensor(v) for k, v in fn(**inputs).items()}
+
+    return call.get_concrete_function()
+
+
+def _execute(version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict:
+    return version.execute(signature_name, inputs)
 
 
 def _op_error(err: tf.errors.OpError) -> str:
@@ -226,8 +294,18 @@ def _smoke_requests(version: LoadedVersion) -> list:
     return requests
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal shapes and values (floats up to rounding: the fused graph may be optimized differently)."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.allclose(a, b, rtol=1e-5, atol=1e-6))
+    return bool(np.array_equal(a, b))
+
+
 def smoke_test(version: LoadedVersion, max_batch: int = 0) -> None:
-    """Raise if `version` fails a smoke request or returns non-finite / out-of-range probabilities."""
+    """Raise if `version` fails a smoke request or returns non-finite / out-of-range probabilities. A signature
+    whose TensorProto fast path does not return exactly what the numpy path returns loses its fast path."""
     for signature, inputs in _smoke_requests(version):
         outputs = version.run(signature, inputs, max_batch=0)
         for key, value in outputs.items():
@@ -235,6 +313,17 @@ def smoke_test(version: LoadedVersion, max_batch: int = 0) -> None:
                 raise ValueError(f"signature {signature!r} output {key!r} is not finite")
             if key == "probabilities" and not np.all((value >= 0) & (value <= 1)):
                 raise ValueError(f"signature {signature!r} returned probabilities outside [0, 1]")
+        if signature in version._protos:
+            protos = predict_pb2.PredictRequest()
+            for key, value in inputs.items():
+                protos.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+            fast = version.run_protos(signature, protos.inputs, max_batch=0)
+            same = fast is not None and set(fast) == set(outputs) and all(
+                _same(tf.make_ndarray(tensor_pb2.TensorProto.FromString(fast[k])), outputs[k]) for k in outputs)
+            if not same:
+                log.warning("signature %r: the TensorProto fast path disagrees with the numpy path; not using it",
+                            signature)
+                version._protos.pop(signature)
 
 
 class ModelManager:
@@ -374,9 +463,14 @@ class PredictionService:
     """`tensorflow.serving.PredictionService` over a `ModelManager`. Requests are parsed here (not by gRPC) so
     unparsable bytes become INVALID_ARGUMENT instead of a generic INTERNAL error."""
 
-    def __init__(self, manager: ModelManager, max_batch: int = 0):
+    def __init__(self, manager: ModelManager, max_batch: int = 0, batching: Optional[BatchingParameters] = None):
         self.manager = manager
         self.max_batch = max_batch
+        self.batcher = Batcher(batching, _execute) if batching is not None else None
+
+    def stop(self) -> None:
+        if self.batcher is not None:
+            self.batcher.stop()
 
     @staticmethod
     def _parse(cls, data: bytes, context):
@@ -397,15 +491,21 @@ class PredictionService:
         version = self.manager.resolve(spec.name, spec.version.value if spec.HasField("version") else None,
                                        spec.version_label)
         signature = spec.signature_name or DEFAULT_SIGNATURE
-        inputs = {}
-        for key, proto in request.inputs.items():
-            _check_dtype(version, signature, key, proto.dtype)
-            inputs[key] = tensor_proto_to_array(key, proto)
-        outputs = version.run(signature, inputs, self.max_batch, tuple(request.output_filter))
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.manager.model_name
         response.model_spec.version.value = version.version
         response.model_spec.signature_name = signature
+        fast = None if self.batcher else version.run_protos(signature, request.inputs, self.max_batch,
+                                                              tuple(request.output_filter))
+        if fast is not None:
+            for key, blob in fast.items():
+                response.outputs[key].ParseFromString(blob)
+            return response
+        inputs = {}
+        for key, proto in request.inputs.items():
+            _check_dtype(version, signature, key, proto.dtype)
+            inputs[key] = tensor_proto_to_array(key, proto)
+        outputs = version.run(signature, inputs, self.max_batch, tuple(request.output_filter), self.batcher)
         for key, value in outputs.items():
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
@@ -556,7 +656,7 @@ class RestHandler(BaseHTTPRequestHandler):
             if key not in sig.inputs:
                 raise _invalid(f"request has unknown input {key!r} for signature {signature!r}; expected {sorted(sig.inputs)}")
             arrays[key] = json_to_array(key, values, sig.inputs[key].dtype)
-        outputs = loaded.run(signature, arrays, self.service.max_batch)
+        outputs = loaded.run(signature, arrays, self.service.max_batch, batcher=self.service.batcher)
         if row_format:
             if len(outputs) == 1:
                 return {"predictions": next(iter(outputs.values())).tolist()}
@@ -588,13 +688,13 @@ class ModelServer:
 
     def __init__(self, model_dir: str, grpc_port: Optional[int] = 8500, rest_port: Optional[int] = 8501,
                  host: str = "127.0.0.1", model_name: str = MODEL_NAME, poll_seconds: float = 2.0,
-                 max_batch: int = 0, grpc_threads: int = 8):
+                 max_batch: int = 0, grpc_threads: int = 4, batching: Optional[BatchingParameters] = None):
         if max_batch < 0:
             raise ValueError(f"--max-batch should be >= 0 (0 = no limit). Received: {max_batch}")
         if poll_seconds < 0:
             raise ValueError(f"--poll-seconds should be >= 0. Received: {poll_seconds}")
         self.manager = ModelManager(model_dir, model_name, poll_seconds)
-        self.service = PredictionService(self.manager, max_batch)
+        self.service = PredictionService(self.manager, max_batch, batching)
         self.host = host
         self._grpc_port, self._rest_port, self.grpc_threads = grpc_port, rest_port, grpc_threads
         self.grpc_server = None
@@ -633,6 +733,7 @@ class ModelServer:
             self.httpd.server_close()
         if self.grpc_server:
             self.grpc_server.stop(grace).wait(grace + 1)
+        self.service.stop()
         self.manager.stop()
 
     def wait(self) -> None:
@@ -660,6 +761,14 @@ def main(argv=None) -> int:
     return run_local(args)
 
 
+def batching_from_args(args) -> Optional[BatchingParameters]:
+    """`--batching-parameters-file F` (implies batching) or `--enable-batching` (defaults); None when off."""
+    path = getattr(args, "batching_parameters_file", None)
+    if path:
+        return BatchingParameters.from_file(path)
+    return BatchingParameters() if getattr(args, "enable_batching", False) else None
+
+
 def run_local(args) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     threads = getattr(args, "tf_threads", 0)
@@ -670,7 +779,8 @@ def run_local(args) -> int:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     server = ModelServer(args.model_dir, grpc_port=args.port, rest_port=None if args.rest_port < 0 else args.rest_port,
                          host=args.host, model_name=args.model_name, poll_seconds=args.poll_seconds,
-                         max_batch=args.max_batch, grpc_threads=args.grpc_threads).start()
+                         max_batch=args.max_batch, grpc_threads=args.grpc_threads,
+                         batching=batching_from_args(args)).start()
     current = server.manager.current
     print(json.dumps({"grpc": f"{args.host}:{server.grpc_port}",
                       "rest": f"http://{args.host}:{server.rest_port}" if server.rest_port else None,

@@ -33,10 +33,13 @@ def model_server_argv(binary: str, args) -> list:
             "--enable_model_warmup=true"]
     if args.rest_port >= 0:
         argv.append(f"--rest_api_port={args.rest_port}")
-    if args.max_batch:
+    path = getattr(args, "batching_parameters_file", None)
+    if path:
+        argv += ["--enable_batching=true", f"--batching_parameters_file={os.path.abspath(path)}"]
+    elif args.max_batch or getattr(args, "enable_batching", False):
         path = os.path.join(tempfile.mkdtemp(prefix="diit-batching-"), "batching_parameters.txt")
         with open(path, "w") as f:
-            f.write(f"max_batch_size {{ value: {args.max_batch} }}\nbatch_timeout_micros {{ value: 1000 }}\n"
+            f.write(f"max_batch_size {{ value: {args.max_batch or 1024} }}\nbatch_timeout_micros {{ value: 1000 }}\n"
                     "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 100 }\n")
         argv += ["--enable_batching=true", f"--batching_parameters_file={path}"]
     return argv

@@ -197,3 +197,36 @@ def test_fast_flat_call_path_survives_malformed_requests(server, grpc_client, ex
     assert set(version._flat) == {"serving_default", "predict", "transform_features"}
     np.testing.assert_allclose(grpc_client.predict_rows(ROWS), expected, atol=1e-6)
     assert set(version._flat) == {"serving_default", "predict", "transform_features"}
+
+
+def test_well_formed_grpc_requests_take_the_tensorproto_fast_path(server, grpc_client, expected, monkeypatch):
+    """With the numpy path disabled, gRPC still answers exactly (one graph call parses, runs and serializes)."""
+    version = server.manager.current
+    assert set(version._protos) == {"serving_default", "predict", "transform_features"}
+
+    def no_numpy_path(*args, **kwargs):
+        raise AssertionError("the numpy path was used")
+
+    monkeypatch.setattr(version, "execute", no_numpy_path)
+    np.testing.assert_allclose(grpc_client.predict_rows(ROWS), expected, atol=1e-6)
+    np.testing.assert_allclose(grpc_client.predict_rows(ROWS, "serving_default"), expected, atol=1e-6)
+
+
+def test_smoke_test_drops_a_fast_path_that_disagrees(model_dir, caplog):
+    from serving.server import LoadedVersion, smoke_test
+
+    version = LoadedVersion(1, f"{model_dir}/1")
+    order, _ = version._protos["predict"]
+
+    class WrongAnswers:  # stands in for the fused concrete function
+        captured_inputs = []
+
+        @staticmethod
+        def _call_flat(args, captured):
+            rows = tf.io.parse_tensor(args[0][0], tf.string).shape[0]
+            return {"probabilities": tf.io.serialize_tensor(tf.fill([rows, 1], 0.123))}
+
+    version._protos["predict"] = (order, WrongAnswers())
+    smoke_test(version)
+    assert "predict" not in version._protos and "serving_default" in version._protos
+    assert "fast path disagrees" in caplog.text

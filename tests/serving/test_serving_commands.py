@@ -108,3 +108,21 @@ def test_serve_execs_tensorflow_model_server_with_equivalent_flags(tmp_path):
     assert f"--model_base_path={os.path.abspath(tmp_path)}" in argv
     batching = [a for a in argv if a.startswith("--batching_parameters_file=")][0].split("=", 1)[1]
     assert "max_batch_size { value: 256 }" in open(batching).read()
+
+
+def test_serve_passes_batching_to_tensorflow_model_server(tmp_path):
+    from argparse import Namespace
+
+    from diit_tf.commands.serve import model_server_argv
+    from serving.batching import BatchingParameters
+
+    common = dict(port=8500, rest_port=-1, model_name="diit", model_dir=str(tmp_path), poll_seconds=0, max_batch=0)
+    assert not any(a.startswith(("--enable_batching", "--batching")) for a in model_server_argv("tms", Namespace(**common, enable_batching=False)))
+    argv = model_server_argv("tms", Namespace(**common, enable_batching=True))
+    written = [a for a in argv if a.startswith("--batching_parameters_file=")][0].split("=", 1)[1]
+    assert "--enable_batching=true" in argv
+    assert BatchingParameters.from_file(written) == BatchingParameters()  # the local server reads the same file
+    given = tmp_path / "mine.txt"
+    given.write_text("max_batch_size { value: 64 }\n")
+    argv = model_server_argv("tms", Namespace(**common, batching_parameters_file=str(given)))
+    assert f"--batching_parameters_file={given}" in argv and "--enable_batching=true" in argv
