@@ -357,8 +357,8 @@ def render(args, table, params, main_load, sweep, ctnet_load, paths, load_before
           "- Server-side batching (`--enable-batching`, TF Serving's BatchingParameters) merges concurrent requests "
           "into one model call; with 100-row requests on this small model the hand-off between threads costs more "
           "than the saved calls (section 4), so it is off by default, as in TF Serving.",
-          "- gRPC worker threads: 4 (one per in-flight request at concurrency 4) against 8 is in section 4; fewer "
-          "threads contend less for the GIL, so 4 is the default.",
+          "- gRPC worker threads 4 (the default: one per in-flight request at concurrency 4) against 8: section 4; "
+          "the two are within run-to-run noise of each other (before the fast path, 8 threads cost more CPU).",
           "- Calling each signature through its flat argument list (`_call_flat`, private TF API with a fallback; "
           "`DIIT_SERVING_FLAT_CALL=0` turns it off) saved ~10-15% CPU on the numpy path.", ""]
     return "\n".join(L) + "\n"
