@@ -168,15 +168,19 @@ class DIITModel(keras.Model):
         x_all = {k: tf.concat([x_t[k], tf.cast(x_m[k], x_t[k].dtype)], axis=0) for k in names}
         student = self.student(x_all, training=training)
         e_all, z_all = student["representation"], student["logit"]
+        n_m = tf.shape(e_all)[0] - n_t
+        # tf.split, not slicing: its gradient is one concat instead of zero-padded StridedSliceGrads.
+        e_target, e_mix = tf.split(e_all, [n_t, n_m], axis=0)
+        z_target, z_mix = tf.split(z_all, [n_t, n_m], axis=0)
         supervise = self.diit_config.gate_supervision > 0
         # Gate supervision needs the sources' view of the labelled target rows too.
         reps, logits = self._teachers(x_all if supervise else x_m)
-        e_gate = tf.stop_gradient(e_all if supervise else e_all[n_t:])
+        e_gate = tf.stop_gradient(e_all if supervise else e_mix)
         e_bar, z_bar, gate_weights = self.gate(e_gate, reps, logits)
-        forward = {"z_target": z_all[:n_t], "e_mix": e_all[n_t:], "z_mix": z_all[n_t:]}
+        forward = {"z_target": z_target, "e_mix": e_mix, "z_mix": z_mix}
         if supervise:
-            forward["z_bar_target"] = z_bar[:n_t]
-            e_bar, z_bar, gate_weights = e_bar[n_t:], z_bar[n_t:], gate_weights[n_t:]
+            forward["z_bar_target"], z_bar = tf.split(z_bar, [n_t, n_m], axis=0)
+            e_bar, gate_weights = e_bar[n_t:], gate_weights[n_t:]
         forward.update({"z_bar": z_bar, "gate": gate_weights, "h_s": self.mapper(e_bar)})
         return forward
 

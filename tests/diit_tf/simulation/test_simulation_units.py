@@ -11,7 +11,7 @@ from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import parse_methods
 from diit_tf.simulation.protocol import SimulationResult, resolve_insertion_period, summarize
 from diit_tf.simulation.report import results_json, verdict
-from diit_tf.simulation.training import auc, logloss, reset_optimizers, transfer_dataset
+from diit_tf.simulation.training import _sliced, auc, logloss, refresh_weights, reset_optimizers, transfer_dataset
 
 from simulation_fixtures import tiny_spec
 
@@ -75,6 +75,50 @@ def test_reset_optimizers_zeroes_slots_but_keeps_the_learning_rate():
     assert int(opt.iterations) == 0
     assert all(np.all(np.asarray(x) == 0) for x in opt.variables if "learning_rate" not in x.path)
     assert float(opt.learning_rate) == pytest.approx(0.05)
+
+
+def test_reset_optimizers_again_after_more_steps_and_for_a_new_optimizer():
+    v = keras.Variable(np.ones(2, "float32"))
+    holder = type("Holder", (), {})()
+    for lr in (0.1, 0.2):  # the second optimizer has other slot variables: the cached reset must follow
+        holder.optimizer = keras.optimizers.Adam(lr)
+        holder.optimizer.build([v])
+        for _ in range(2):
+            holder.optimizer.apply_gradients([(np.full(2, 3.0, "float32"), v)])
+            assert int(holder.optimizer.iterations) > 0
+            reset_optimizers(holder)
+            assert all(np.all(np.asarray(x) == 0) for x in holder.optimizer.variables if "learning_rate" not in x.path)
+        assert float(holder.optimizer.learning_rate) == pytest.approx(lr)
+
+
+def _dense_model(width, seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(width)(inputs))
+
+
+def test_refresh_weights_copies_the_sources_current_values():
+    source, copy, other = _dense_model(2, 0), _dense_model(2, 1), _dense_model(2, 2)
+    refresh_weights(copy, source)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
+    source.set_weights([w + 1.0 for w in source.get_weights()])  # the source trains on
+    refresh_weights(copy, source)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
+    refresh_weights(copy, other)  # a different source
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), other.get_weights()))
+    with pytest.raises(ValueError, match="different architectures"):
+        refresh_weights(copy, _dense_model(4, 3))
+
+
+def test_sliced_makes_the_same_batches_as_row_slicing():
+    parts = ({"a": np.arange(7)}, np.arange(7.0) * 10)
+    batches = [(x["a"].tolist(), y.tolist()) for x, y in _sliced(parts, 3).as_numpy_iterator()]
+    assert batches == [([0, 1, 2], [0, 10, 20]), ([3, 4, 5], [30, 40, 50]), ([6], [60])]
+    assert [x["a"].tolist() for x, _ in _sliced(parts, 3, drop_remainder=True).as_numpy_iterator()] == [
+        [0, 1, 2], [3, 4, 5]]
+    even = _sliced(({"a": np.arange(6)}, np.zeros(6)), 3)
+    assert even.element_spec[1].shape.as_list() == [None]  # like .batch(): no retrace when a period divides evenly
+    assert len(list(even)) == 2
 
 
 def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
