@@ -18,8 +18,8 @@ from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
-    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, refresh_weights,
-    reset_optimizers, transfer_dataset)
+    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers,
+    transfer_dataset)
 
 import keras
 
@@ -93,7 +93,7 @@ def _frozen_copies(ctx, sources):
 
 def _refresh(copies, sources):
     for copy, source in zip(copies, sources):
-        refresh_weights(copy, source)
+        copy_weights(source, copy)
 
 
 # ------------------------------------------------------------------------------------------------------- DIIT

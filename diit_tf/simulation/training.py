@@ -117,10 +117,9 @@ def optimizers_of(model) -> list:
     return found
 
 
-# One traced function per model / per (copy, source) pair: a period's few dozen small assignments run as one graph
+# model -> (ids of its optimizer variables, traced reset): a period's few dozen small assignments run as one graph
 # call instead of one eager op each (measured ~8 ms -> <1 ms per DIIT period; periods of small targets are ~0.1 s).
 _RESETTERS = weakref.WeakKeyDictionary()
-_COPIERS = weakref.WeakKeyDictionary()
 
 
 def reset_optimizers(model) -> int:
@@ -138,23 +137,6 @@ def reset_optimizers(model) -> int:
         _RESETTERS[model] = cached
     cached[1]()
     return len(variables)
-
-
-def refresh_weights(copy: keras.Model, source: keras.Model) -> None:
-    """Set `copy`'s weights to `source`'s current ones (same architecture), in one graph call."""
-    cached = _COPIERS.get(copy)
-    if cached is None or cached[0]() is not source:
-        pairs = list(zip(copy.weights, source.weights))
-        if len(copy.weights) != len(source.weights) or any(c.shape != w.shape for c, w in pairs):
-            raise ValueError(f"cannot copy weights from {source.name!r} into {copy.name!r}: different architectures")
-
-        def assign_all():
-            for c, w in pairs:
-                c.assign(w)
-
-        cached = (weakref.ref(source), tf.function(assign_all))
-        _COPIERS[copy] = cached
-    cached[1]()
 
 
 # --------------------------------------------------------------------------------------------- predict / metrics

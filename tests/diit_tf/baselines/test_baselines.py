@@ -184,3 +184,22 @@ def test_copy_weights_checks_architectures(tiny_spec):
     other = build_backbone("dnn", tiny_spec, hidden_units=(6,), embedding_dim=4, name="c")
     with pytest.raises(ValueError, match="different architectures"):
         copy_weights(a, other)
+
+
+def _dense_model(width, seed):
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(width)(inputs))
+
+
+def test_copy_weights_copies_the_sources_current_values_every_period():
+    source, copy, other = _dense_model(2, 0), _dense_model(2, 1), _dense_model(2, 2)
+    copy_weights(source, copy)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
+    source.set_weights([w + 1.0 for w in source.get_weights()])  # the source trains on
+    copy_weights(source, copy)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
+    copy_weights(other, copy)  # a different source
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), other.get_weights()))
+    with pytest.raises(ValueError, match="different architectures"):
+        copy_weights(_dense_model(4, 3), copy)

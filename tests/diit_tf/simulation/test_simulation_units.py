@@ -11,7 +11,7 @@ from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import parse_methods
 from diit_tf.simulation.protocol import SimulationResult, resolve_insertion_period, summarize
 from diit_tf.simulation.report import results_json, verdict
-from diit_tf.simulation.training import _sliced, auc, logloss, refresh_weights, reset_optimizers, transfer_dataset
+from diit_tf.simulation.training import _sliced, auc, logloss, reset_optimizers, transfer_dataset
 
 from simulation_fixtures import tiny_spec
 
@@ -89,25 +89,6 @@ def test_reset_optimizers_again_after_more_steps_and_for_a_new_optimizer():
             reset_optimizers(holder)
             assert all(np.all(np.asarray(x) == 0) for x in holder.optimizer.variables if "learning_rate" not in x.path)
         assert float(holder.optimizer.learning_rate) == pytest.approx(lr)
-
-
-def _dense_model(width, seed):
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((3,))
-    return keras.Model(inputs, keras.layers.Dense(width)(inputs))
-
-
-def test_refresh_weights_copies_the_sources_current_values():
-    source, copy, other = _dense_model(2, 0), _dense_model(2, 1), _dense_model(2, 2)
-    refresh_weights(copy, source)
-    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
-    source.set_weights([w + 1.0 for w in source.get_weights()])  # the source trains on
-    refresh_weights(copy, source)
-    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), source.get_weights()))
-    refresh_weights(copy, other)  # a different source
-    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), other.get_weights()))
-    with pytest.raises(ValueError, match="different architectures"):
-        refresh_weights(copy, _dense_model(4, 3))
 
 
 def test_sliced_makes_the_same_batches_as_row_slicing():
