@@ -79,6 +79,10 @@ class BatchingParameters:
         except ValueError as err:
             raise ValueError(f"{source}: {err}") from None
 
+    def to_text(self) -> str:
+        """The text proto TF Serving's `--batching_parameters_file` reads (and `parse` reads back)."""
+        return "".join(f"{name} {{ value: {getattr(self, name)} }}\n" for name in _INT_FIELDS)
+
     @classmethod
     def from_file(cls, path: str) -> "BatchingParameters":
         try:
@@ -197,8 +201,7 @@ class Batcher:
             except Exception as err:  # noqa: BLE001 -- handed to the waiting request thread
                 task.error = err
             task.done.set()
-        self.batches_run += len(batch)
-        self.requests_run += len(batch)
+        self._count(batches=len(batch), requests=len(batch))
 
     def _run_merged(self, batch: list) -> None:
         first = batch[0]
@@ -213,5 +216,9 @@ class Batcher:
         for i, task in enumerate(batch):
             task.outputs = {name: pieces[i] for name, pieces in parts.items()}
             task.done.set()
-        self.batches_run += 1
-        self.requests_run += len(batch)
+        self._count(batches=1, requests=len(batch))
+
+    def _count(self, batches: int, requests: int) -> None:
+        with self._cond:  # batch threads run concurrently: `+=` on the counters needs the lock
+            self.batches_run += batches
+            self.requests_run += requests

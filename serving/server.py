@@ -193,7 +193,7 @@ class LoadedVersion:
             if proto is None or proto.dtype != sig.inputs[key].dtype or len(proto.tensor_shape.dim) != 1:
                 return None
             rows = proto.tensor_shape.dim[0].size
-            if rows != (batch if batch is not None else rows):
+            if batch is not None and rows != batch:
                 return None
             batch = rows
         if batch <= 0 or (max_batch and batch > max_batch):
@@ -246,10 +246,6 @@ def _proto_function(fn, sig):
         return {k: tf.io.serialize_tensor(v) for k, v in fn(**inputs).items()}
 
     return call.get_concrete_function()
-
-
-def _execute(version: LoadedVersion, signature_name: str, inputs: Mapping[str, np.ndarray]) -> dict:
-    return version.execute(signature_name, inputs)
 
 
 def _op_error(err: tf.errors.OpError) -> str:
@@ -466,7 +462,7 @@ class PredictionService:
     def __init__(self, manager: ModelManager, max_batch: int = 0, batching: Optional[BatchingParameters] = None):
         self.manager = manager
         self.max_batch = max_batch
-        self.batcher = Batcher(batching, _execute) if batching is not None else None
+        self.batcher = Batcher(batching, LoadedVersion.execute) if batching is not None else None
 
     def stop(self) -> None:
         if self.batcher is not None:

@@ -37,10 +37,12 @@ def model_server_argv(binary: str, args) -> list:
     if path:
         argv += ["--enable_batching=true", f"--batching_parameters_file={os.path.abspath(path)}"]
     elif args.max_batch or getattr(args, "enable_batching", False):
+        from serving.batching import BatchingParameters
+
+        params = BatchingParameters(max_batch_size=args.max_batch) if args.max_batch else BatchingParameters()
         path = os.path.join(tempfile.mkdtemp(prefix="diit-batching-"), "batching_parameters.txt")
         with open(path, "w") as f:
-            f.write(f"max_batch_size {{ value: {args.max_batch or 1024} }}\nbatch_timeout_micros {{ value: 1000 }}\n"
-                    "num_batch_threads { value: 2 }\nmax_enqueued_batches { value: 100 }\n")
+            f.write(params.to_text())
         argv += ["--enable_batching=true", f"--batching_parameters_file={path}"]
     return argv
 
