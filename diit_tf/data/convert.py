@@ -42,21 +42,19 @@ class BadRows:
         self.log = log or progress
 
     def exclude(self, frame: pd.DataFrame, mask, reason: str) -> pd.DataFrame:
-        mask = np.asarray(mask, dtype=bool)
-        count = int(mask.sum())
-        self.excluded[reason] = self.excluded.get(reason, 0) + count
-        if count:
-            self.log(f"  excluding {count:,} row(s): {reason}")
-            return frame.loc[~mask]
-        return frame
+        return self._remove(frame, mask, reason, self.excluded, "excluding {:,} row(s)")
 
     def drop(self, frame: pd.DataFrame, bad, reason: str) -> pd.DataFrame:
-        bad = np.asarray(bad, dtype=bool)
-        count = int(bad.sum())
-        self.counts[reason] = self.counts.get(reason, 0) + count
+        return self._remove(frame, bad, reason, self.counts, "dropping {:,} bad row(s)")
+
+    def _remove(self, frame: pd.DataFrame, mask, reason: str, tally: dict, message: str) -> pd.DataFrame:
+        """`frame` without the `mask` rows, counted under `reason` in `tally` and logged when there are any."""
+        mask = np.asarray(mask, dtype=bool)
+        count = int(mask.sum())
+        tally[reason] = tally.get(reason, 0) + count
         if count:
-            self.log(f"  dropping {count:,} bad row(s): {reason}")
-            return frame.loc[~bad]
+            self.log(f"  {message.format(count)}: {reason}")
+            return frame.loc[~mask]
         return frame
 
     def as_dict(self) -> dict:
