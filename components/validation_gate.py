@@ -27,16 +27,26 @@ class SpanValidationError(RuntimeError):
     """A span failed ExampleValidator's checks; the message names the span and the fields."""
 
 
+def _read_split_protos(artifact, file_name: str, proto_cls, producer: str) -> dict:
+    """Split name -> the `proto_cls` message a component wrote per split of `artifact` (`Split-<name>/<file_name>`)."""
+    out = {}
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact.uri, f"Split-{split}", file_name)
+        if not fileio.exists(path):
+            raise FileNotFoundError(f"{producer} for split {split!r} at {path!r}")
+        with fileio.open(path, "rb") as f:
+            out[split] = proto_cls.FromString(f.read())
+    return out
+
+
 def read_anomalies(anomalies_artifact) -> dict:
     """Split name -> `Anomalies` proto of an ExampleAnomalies artifact."""
-    out = {}
-    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
-        path = os.path.join(anomalies_artifact.uri, f"Split-{split}", ANOMALIES_FILE)
-        if not fileio.exists(path):
-            raise FileNotFoundError(f"ExampleValidator wrote no anomalies file for split {split!r} at {path!r}")
-        with fileio.open(path, "rb") as f:
-            out[split] = anomalies_pb2.Anomalies.FromString(f.read())
-    return out
+    return _read_split_protos(anomalies_artifact, ANOMALIES_FILE, anomalies_pb2.Anomalies,
+                              "ExampleValidator wrote no anomalies file")
+
+
+def _reasons(info) -> str:
+    return "; ".join(f"{r.short_description} -- {r.description}" for r in info.reason) or info.short_description
 
 
 def describe_anomalies(by_split: dict) -> list:
@@ -44,28 +54,17 @@ def describe_anomalies(by_split: dict) -> list:
     lines = []
     for split, anomalies in sorted(by_split.items()):
         for field, info in sorted(anomalies.anomaly_info.items()):
-            reasons = "; ".join(f"{r.short_description} -- {r.description}" for r in info.reason) \
-                or info.short_description
-            lines.append(f"[{split}] field {field!r}: {reasons}")
+            lines.append(f"[{split}] field {field!r}: {_reasons(info)}")
         if anomalies.HasField("dataset_anomaly_info"):
-            info = anomalies.dataset_anomaly_info
-            reasons = "; ".join(f"{r.short_description} -- {r.description}" for r in info.reason) \
-                or info.short_description
-            lines.append(f"[{split}] dataset: {reasons} (every field is missing)")
+            lines.append(f"[{split}] dataset: {_reasons(anomalies.dataset_anomaly_info)} (every field is missing)")
     return lines
 
 
 def example_counts(statistics_artifact) -> dict:
     """Split name -> number of examples, from an ExampleStatistics artifact."""
-    out = {}
-    for split in artifact_utils.decode_split_names(statistics_artifact.split_names):
-        path = os.path.join(statistics_artifact.uri, f"Split-{split}", STATISTICS_FILE)
-        if not fileio.exists(path):
-            raise FileNotFoundError(f"StatisticsGen wrote no statistics for split {split!r} at {path!r}")
-        with fileio.open(path, "rb") as f:
-            stats = statistics_pb2.DatasetFeatureStatisticsList.FromString(f.read())
-        out[split] = sum(d.num_examples for d in stats.datasets)
-    return out
+    stats = _read_split_protos(statistics_artifact, STATISTICS_FILE, statistics_pb2.DatasetFeatureStatisticsList,
+                               "StatisticsGen wrote no statistics")
+    return {split: sum(d.num_examples for d in s.datasets) for split, s in stats.items()}
 
 
 def check_span(anomalies_artifact, span_label: str, statistics_artifact=None, fields=()) -> None:
