@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1,
                         help="number of seeds (seed, seed+1, ...); the ratios of every seed's periods are pooled")
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds should be >= 1")
 
     hparams = Hparams.load(args.hparams) if args.hparams else Hparams()
     training = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
@@ -47,8 +49,6 @@ def main(argv=None) -> int:
     store = PeriodStore(resolve_dataset(args.dataset, args.data_root, log=print))
     if args.periods:
         store.periods = store.periods[: args.periods]
-    if args.seeds < 1:
-        parser.error("--seeds should be >= 1")
     seeds = list(range(args.seed, args.seed + args.seeds))
     result = run_simulation(store, backbone=args.backbone, methods="base,diit", seeds=seeds, hparams=hparams,
                             insertion_period=args.insertion_period, dataset_name=args.dataset,
