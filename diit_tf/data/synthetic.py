@@ -18,6 +18,16 @@ parts as noise. Check with the defaults, seed 0 (DNN 64-32, embeddings 8, warm-s
 target AUC on period p+1 averaged over p = 3..7): target-only 0.722, pooled all-domain 0.730, pooled with a domain
 embedding 0.732; the true click probabilities reach ~0.88, so there is room left for better transfer.
 
+Sources of unequal relevance. By default every domain uses the same `w`. `shared_weights` gives each source its
+own weight `w_k` (the target keeps `shared_weight`), and `source_categories` restricts each source's sharing to a
+set of item categories: on an item of category `c`, source `k` uses `w_k(c) = w_k` if `c` is in its set, else 0
+(the source's click function is then its own part alone, unrelated to the target's). The correlation of source
+`k`'s latent click function with the target's is `sqrt(w_k(c) * w_target)` (the common `freshness` term aside).
+With either knob set, the ground truth also holds each source's true click function scored on the target's rows
+(its AUC against the target's labels and its correlation with the target's true logit, per period and per region
+of item categories); without them the output is exactly what it always was. `BENCHMARKS` names two frozen
+settings (see docs/benchmarks.md): `unequal-sources` and `regional-experts`.
+
 Example:
   >>> config = SyntheticConfig(seed=0, periods=4)
   >>> spec, spans, truth = generate(config)        # spans: list of DataFrames (raw columns), truth: dict
@@ -70,6 +80,10 @@ class SyntheticConfig:
       signal: scale of the logit (higher: more predictable labels).
       ctr: click rate of each domain in period 1.
       numeric_effect: coefficient of the numeric feature `freshness` (uniform in [0, 1]) on the logit.
+      shared_weights: one shared weight per source (the target keeps `shared_weight`); empty: every source uses
+        `shared_weight`.
+      source_categories: one set of item categories per source, on which alone it shares the target's click
+        function (shared weight 0 elsewhere); empty: every source shares on every category.
     """
 
     seed: int = 0
@@ -87,9 +101,15 @@ class SyntheticConfig:
     signal: float = 1.6
     ctr: float = 0.3
     numeric_effect: float = -0.8
+    shared_weights: tuple = ()
+    source_categories: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "rows_source", tuple(int(r) for r in self.rows_source))
+        object.__setattr__(self, "shared_weights", tuple(float(w) for w in self.shared_weights))
+        object.__setattr__(self, "source_categories",
+                           tuple(tuple(sorted({int(c) for c in cats})) for cats in self.source_categories))
+        n = len(self.rows_source)
         checks = [
             ("periods", self.periods >= 1, "a positive integer"),
             ("rows_target", self.rows_target >= 1, "a positive integer"),
@@ -105,6 +125,11 @@ class SyntheticConfig:
             ("overlap", 0.0 <= self.overlap <= 1.0, "in [0, 1]"),
             ("signal", self.signal >= 0.0, "non-negative"),
             ("ctr", 0.0 < self.ctr < 1.0, "in (0, 1)"),
+            ("shared_weights", not self.shared_weights or (len(self.shared_weights) == n and all(
+                0.0 <= w <= 1.0 for w in self.shared_weights)), f"empty or {n} weight(s) in [0, 1], one per source"),
+            ("source_categories", not self.source_categories or (len(self.source_categories) == n and all(
+                cats and cats[0] >= 0 and cats[-1] < self.item_categories for cats in self.source_categories)),
+             f"empty or {n} non-empty set(s) of item categories in [0, {self.item_categories}), one per source"),
         ]
         for name, ok, what in checks:
             if not ok:
@@ -136,9 +161,32 @@ class SyntheticConfig:
             target=TARGET,
         )
 
+    @property
+    def uniform(self) -> bool:
+        """True when every source shares with weight `shared_weight` on every item category."""
+        return not self.shared_weights and not self.source_categories
+
+    def source_weights(self) -> np.ndarray:
+        """`(sources, item_categories)` array: the shared weight `w_k(c)` of source k on items of category c."""
+        n = len(self.rows_source)
+        weights = np.array(self.shared_weights or (self.shared_weight,) * n, dtype=np.float64)
+        table = np.repeat(weights[:, None], self.item_categories, axis=1)
+        for k, cats in enumerate(self.source_categories):
+            outside = np.ones(self.item_categories, dtype=bool)
+            outside[list(cats)] = False
+            table[k, outside] = 0.0
+        return table
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["rows_source"] = list(self.rows_source)
+        # Recorded only when used, so a build without them records exactly what it always did.
+        for name in ("shared_weights", "source_categories"):
+            value = getattr(self, name)
+            if value:
+                d[name] = [list(v) if isinstance(v, tuple) else v for v in value]
+            else:
+                del d[name]
         return d
 
 
@@ -187,6 +235,7 @@ def generate(config: SyntheticConfig, log=None):
     item_popularity = item_popularity[rng.permutation(config.items)]
 
     w_shared, w_domain = math.sqrt(config.shared_weight), math.sqrt(1.0 - config.shared_weight)
+    source_weights = None if config.uniform else config.source_weights()
     biases = np.zeros(n_dom)
     spans, truth = [], {"auc_of_true_ctr": {}, "mean_true_ctr": {}}
     for period in range(1, config.periods + 1):
@@ -199,14 +248,20 @@ def generate(config: SyntheticConfig, log=None):
             u = _draw(rng, n, user_activity, user_member[d])
             i = _draw(rng, n, item_popularity, item_member[d])
             freshness = rng.random(n)
-            logit = config.signal * (
-                w_shared * _part(users, items, 0, u, i) + w_domain * _part(users, items, d + 1, u, i)
-                + config.numeric_effect * (freshness - 0.5)
-            )
+            if source_weights is None or d == 0:
+                logit = config.signal * (
+                    w_shared * _part(users, items, 0, u, i) + w_domain * _part(users, items, d + 1, u, i)
+                    + config.numeric_effect * (freshness - 0.5)
+                )
+            else:
+                logit = _logit(config, users, items, d, source_weights[d - 1][item_category[i]], u, i, freshness)
             if period == 1:
                 biases[d] = _calibrate(logit, config.ctr)
             prob = 1.0 / (1.0 + np.exp(-(logit + biases[d])))
             click = (rng.random(n) < prob).astype(np.int64)
+            if source_weights is not None and d == 0:
+                _score_sources_on_target(truth, period, config, users, items, source_weights,
+                                         item_category[i], u, i, freshness, logit, click)
             truth["auc_of_true_ctr"].setdefault(str(period), {})[name] = round(auc(click, prob), 4)
             truth["mean_true_ctr"].setdefault(str(period), {})[name] = round(float(prob.mean()), 4)
             parts.append(pd.DataFrame({
@@ -218,7 +273,76 @@ def generate(config: SyntheticConfig, log=None):
         spans.append(frame)
         log(f"  generated period {period}/{config.periods}: {len(frame):,} rows")
     truth["domain_bias"] = {name: round(float(b), 4) for name, b in zip(domains, biases)}
+    if source_weights is not None:
+        truth["relevance"] = {**relevance_design(config), **truth.pop("relevance_on_target_rows")}
     return spec, spans, truth
+
+
+def _logit(config: SyntheticConfig, users, items, d: int, weight, u, i, freshness) -> np.ndarray:
+    """Domain `d`'s logit (before its bias) on rows `(u, i, freshness)`, with shared weight `weight` per row."""
+    return config.signal * (
+        np.sqrt(weight) * _part(users, items, 0, u, i) + np.sqrt(1.0 - weight) * _part(users, items, d + 1, u, i)
+        + config.numeric_effect * (freshness - 0.5)
+    )
+
+
+def regions(config: SyntheticConfig) -> dict:
+    """Item categories grouped by which sources share on them: `{region name: [categories]}`, the name being the
+    sharing sources joined by `+` (or `none`)."""
+    table = config.source_weights()
+    names = source_names(len(config.rows_source))
+    out = {}
+    for c in range(config.item_categories):
+        sharing = [names[k] for k in range(len(names)) if table[k, c] > 0.0]
+        out.setdefault("+".join(sharing) or "none", []).append(c)
+    return out
+
+
+def relevance_design(config: SyntheticConfig) -> dict:
+    """The designed relevance of each source to the target (no data needed)."""
+    table = config.source_weights()
+    sources = {}
+    for k, name in enumerate(source_names(len(config.rows_source))):
+        cats = [int(c) for c in np.flatnonzero(table[k] > 0.0)]
+        w = float(table[k].max())
+        sources[name] = {"shared_weight": w, "shares_on_item_categories": cats,
+                         "latent_correlation_with_target": round(math.sqrt(w * config.shared_weight), 4)}
+    return {
+        "definition": "source k's latent click function = sqrt(w_k(c)) * shared + sqrt(1 - w_k(c)) * own_k on items "
+                      "of category c (w_k(c) = shared_weight on its categories, 0 elsewhere); the target's = "
+                      "sqrt(w_target) * shared + sqrt(1 - w_target) * own_target; their correlation is "
+                      "sqrt(w_k(c) * w_target). on_target_rows: source k's true click function scored on the "
+                      "target's rows of each period (AUC against the target's labels, Pearson correlation with the "
+                      "target's true logit), overall and per region of item categories.",
+        "target_shared_weight": config.shared_weight,
+        "sources": sources,
+        "regions": regions(config),
+    }
+
+
+def _score_sources_on_target(truth, period, config, users, items, source_weights, category, u, i, freshness,
+                             target_logit, click) -> None:
+    """Record each source's true click function scored on the target's rows (`relevance_on_target_rows`)."""
+    names = source_names(len(config.rows_source))
+    region_of = {c: name for name, cats in regions(config).items() for c in cats}
+    row_region = np.array([region_of[c] for c in category])
+    record = {}
+    for k, name in enumerate(names):
+        z = _logit(config, users, items, k + 1, source_weights[k][category], u, i, freshness)
+        entry = _agreement(z, target_logit, click)
+        entry["by_region"] = {region: {"rows": int((row_region == region).sum()),
+                                       **_agreement(z[row_region == region], target_logit[row_region == region],
+                                                    click[row_region == region])}
+                              for region in sorted(set(region_of.values()))}
+        record[name] = entry
+    truth.setdefault("relevance_on_target_rows", {"on_target_rows": {}})["on_target_rows"][str(period)] = record
+
+
+def _agreement(z, target_logit, click) -> dict:
+    if len(z) < 2:
+        return {"true_auc": None, "logit_correlation": None}
+    return {"true_auc": round(auc(click, z), 4),
+            "logit_correlation": round(float(np.corrcoef(z, target_logit)[0, 1]), 4)}
 
 
 def _draw(rng, n: int, weights: np.ndarray, member: np.ndarray) -> np.ndarray:
@@ -256,12 +380,13 @@ def auc(labels, scores) -> float:
     return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
-def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite: bool = False, log=None) -> dict:
+def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite: bool = False, log=None,
+                    dataset: str = "synthetic") -> dict:
     """Generate the synthetic dataset and write it in the span layout at `out_dir`. Returns the metadata."""
     config = config or SyntheticConfig()
     log = log or progress
     spec = config.spec()
-    with DatasetWriter(out_dir, spec, dataset="synthetic", overwrite=overwrite, log=log) as writer:
+    with DatasetWriter(out_dir, spec, dataset=dataset, overwrite=overwrite, log=log) as writer:
         log(f"generating synthetic data: {config.periods} periods, rows/period {config.rows_per_domain}, "
             f"seed {config.seed}")
         _, spans, truth = generate(config)
@@ -269,3 +394,24 @@ def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite
             writer.write_span(n, frame)
         return writer.finish(built_with={"generator": "diit_tf.data.synthetic", **config.to_dict()},
                              bad_rows={}, extra={"ground_truth": truth})
+
+
+def region_of_rows(relevance: dict, item_category_ids, buckets: int) -> np.ndarray:
+    """The region (see `regions`) of each row from its hashed `item_category` id, the model input: `relevance` is
+    `metadata["ground_truth"]["relevance"]`, `buckets` the feature's hash buckets. A bucket that holds categories of
+    different regions gives `ambiguous`."""
+    from diit_tf.features import hash_ids
+
+    region_of_bucket = {}
+    for region, cats in relevance["regions"].items():
+        for bucket in np.asarray(hash_ids([str(c) for c in cats], buckets)).tolist():
+            region_of_bucket[bucket] = region if region_of_bucket.get(bucket, region) == region else "ambiguous"
+    return np.array([region_of_bucket.get(int(b), "unknown") for b in np.asarray(item_category_ids)])
+
+
+# The frozen benchmarks of sources of unequal relevance (docs/benchmarks.md gives the reasoning and the checks).
+BENCHMARKS = {
+    "unequal-sources": SyntheticConfig(rows_source=(12000, 12000, 12000, 12000), shared_weights=(0.9, 0.6, 0.3, 0.0)),
+    "regional-experts": SyntheticConfig(rows_source=(12000, 12000), shared_weights=(0.9, 0.9),
+                                        source_categories=(tuple(range(16)), tuple(range(16, 32)))),
+}
