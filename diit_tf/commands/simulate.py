@@ -26,6 +26,7 @@ def _positive_float(text):
 
 def register(subparsers) -> None:
     from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+    from diit_tf.simulation.datasets import NAMED
 
     method_help = "; ".join(f"{name}: {desc}" for name, desc in {**DESCRIPTIONS, **EXPERIMENTAL}.items())
     parser = subparsers.add_parser(
@@ -41,8 +42,8 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dataset", default="synthetic",
-                        help="synthetic, movielens-1m (built once under --data-root) or a dataset directory in the "
-                             "span layout (default: synthetic)")
+                        help=f"a named dataset ({', '.join(NAMED)}; built once under --data-root) or a dataset "
+                             f"directory in the span layout (default: synthetic)")
     parser.add_argument("--data-root", default="data", metavar="DIR",
                         help="where named datasets are built and cached (default: data)")
     parser.add_argument("--backbone", default="dnn", choices=["dnn", "dcn", "wdl"],
