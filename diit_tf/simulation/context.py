@@ -71,7 +71,13 @@ class DomainModel:
 
 class SourceZoo:
     """The source domains' models of one seed: trained once per period and shared by every method (frozen copies
-    are what methods use)."""
+    are what methods use).
+
+    A source with no rows in a period keeps its previous model. The teachers are the sources that have a model the
+    first time they are asked for (`latest()` / `names`, at the insertion period); a source without a model then is
+    left out, and one whose first model comes later is logged and not added, so every method keeps the same
+    teachers in every period. `record()` says which sources were empty, left out or late.
+    """
 
     def __init__(self, ctx: "SeedContext"):
         self.ctx = ctx
@@ -79,20 +85,56 @@ class SourceZoo:
                        for i, d in enumerate(ctx.spec.sources)}
         self.trained_through = None
         self.seconds = {}
+        self.last_trained = {}  # source -> last period it trained on
+        self.empty = {}         # period -> sources without rows
+        self.teachers = None    # the teacher sources, fixed when first asked for
+        self.late = {}          # source -> period of its first model, for sources left out of the teachers
 
     def train(self, period: int) -> None:
         start = time.perf_counter()
         rows = self.ctx.rows(period, "sources")
         for i, (domain, model) in enumerate(self.models.items()):
             part = rows.domain(domain)
+            if len(part) == 0:
+                self.empty.setdefault(period, []).append(domain)
+                kept = self.last_trained.get(domain)
+                self.ctx.log(f"[seed {self.ctx.seed}] period {period}: source {domain!r} has no rows: "
+                             + (f"keeps its model of period {kept}" if kept is not None else "no model yet"))
+                continue
             model.fit(part.features, part.labels, self.ctx.hparams.epochs, self.ctx.hparams.batch_size,
                       self.ctx.seed * 1000 + period * 10 + i)
+            if domain not in self.last_trained and self.teachers is not None:
+                self.late[domain] = period
+                self.ctx.log(f"[seed {self.ctx.seed}] period {period}: source {domain!r} has its first model; it "
+                             f"is not added to the teachers chosen before ({', '.join(self.teachers)})")
+            self.last_trained[domain] = period
         self.trained_through = period
         self.seconds[period] = time.perf_counter() - start
 
+    @property
+    def names(self) -> list:
+        """The teacher sources, in `spec.sources` order (fixed the first time they are asked for)."""
+        if self.teachers is None:
+            self.teachers = [d for d in self.models if d in self.last_trained]
+            left_out = [d for d in self.models if d not in self.last_trained]
+            if not self.teachers:
+                raise ValueError(f"no source domain has rows in any period through {self.trained_through}: the "
+                                 f"transfer methods need at least one source model (sources: {list(self.models)})")
+            if left_out:
+                self.ctx.log(f"[seed {self.ctx.seed}] teachers from period {self.trained_through} on: "
+                             f"{', '.join(self.teachers)}; left out (no rows yet): {', '.join(left_out)}")
+        return self.teachers
+
     def latest(self) -> list:
-        """The latest source backbones, in `spec.sources` order."""
-        return [m.backbone for m in self.models.values()]
+        """The teachers' latest backbones, in `names` order."""
+        return [self.models[d].backbone for d in self.names]
+
+    def record(self) -> dict:
+        """What happened to the sources: teachers, sources left out, empty periods, late first models."""
+        return {"teachers": list(self.teachers or []),
+                "left_out": [d for d in self.models if self.teachers is not None and d not in self.teachers],
+                "empty_periods": {str(p): names for p, names in sorted(self.empty.items())},
+                "first_model_after_teachers_chosen": dict(self.late)}
 
 
 class SeedContext:

@@ -106,7 +106,7 @@ class DIIT(Method):
         self.source_aware_gate = source_aware_gate
 
     def chosen_sources(self, ctx) -> list:
-        return list(range(len(ctx.spec.sources)))
+        return list(range(len(ctx.sources.names)))
 
     def setup(self, ctx):
         self.config = ctx.hparams.diit_config(**self.changes)
@@ -147,8 +147,8 @@ class DIITSingleSource(DIIT):
         rows = ctx.target_rows(ctx.insertion_period, self.name)
         scores = [auc(rows.labels, predict_logits(m, rows.features)) for m in ctx.sources.latest()]
         best = int(np.nanargmax(scores))
-        self.selection = {"source": ctx.spec.sources[best], "auc_on_insertion_period": scores}
-        ctx.log(f"    {self.name}: chose source {ctx.spec.sources[best]!r} "
+        self.selection = {"source": ctx.sources.names[best], "auc_on_insertion_period": scores}
+        ctx.log(f"    {self.name}: chose source {ctx.sources.names[best]!r} "
                 f"(AUC on target rows of period {ctx.insertion_period}: {', '.join(f'{s:.4f}' for s in scores)})")
         return [best]
 

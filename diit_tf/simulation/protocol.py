@@ -65,6 +65,21 @@ def resolve_insertion_period(periods, insertion_period=None) -> int:
     return int(insertion_period)
 
 
+def _check_rows(store, insertion_period: int, needs_sources: bool) -> None:
+    """Stop before any training, naming the periods, rather than in the middle of a run: every period must hold
+    target rows (each one trains and scores the target models), and a transfer method needs a source with rows
+    in some period through the insertion period (a source without rows there is left out of the teachers)."""
+    empty = [p for p in store.periods if len(store.get(p).domain(store.spec.target)) == 0]
+    if empty:
+        raise ValueError(f"the target domain {store.spec.target!r} has no rows in period(s) {empty}: every period "
+                         f"trains and scores the target models. Merge periods when building the dataset (e.g. "
+                         f"--days-per-period) or use a target with rows in every period")
+    early = [p for p in store.periods if p <= insertion_period]
+    if needs_sources and all((store.get(p).domains == store.spec.target).all() for p in early):
+        raise ValueError(f"no source domain has rows in periods {early} (through the insertion period "
+                         f"{insertion_period}): the transfer methods need at least one source model")
+
+
 def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
                    dataset_name="", log=default_log) -> SimulationResult:
     """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
@@ -75,6 +90,7 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
     spec = store.spec
     records, train_seconds, events, notes = [], [], [], {}
     train_periods = periods[:-1]
+    _check_rows(store, p0, any(make_method(name).needs_sources for name in names))
     log(f"simulation: dataset {dataset_name or '?'}, backbone {backbone}, target {spec.target!r}, sources "
         f"{spec.sources}, periods {periods[0]}..{periods[-1]}, insertion at {p0} (evaluated on "
         f"{[p + 1 for p in train_periods if p >= p0]}), {len(seeds)} seed(s), methods {', '.join(names)}; "
@@ -137,6 +153,8 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
         for method in instances:
             if hasattr(method, "selection"):
                 notes.setdefault(method.name, {})[str(seed)] = method.selection
+        if needs_sources:
+            notes.setdefault("sources", {})[str(seed)] = ctx.sources.record()
         keras.backend.clear_session()
     log(f"simulation finished in {time.perf_counter() - run_start:.1f}s")
     return SimulationResult(

@@ -105,6 +105,26 @@ def gate_summary(result: SimulationResult) -> dict:
     return out
 
 
+def source_lines(sources: dict) -> list:
+    """The report's section on source domains without rows in some period (`notes["sources"]`, per seed); none
+    when every source had rows in every period."""
+    if not any(r["left_out"] or r["empty_periods"] for r in sources.values()):
+        return []
+    text = ["", "## Source domains without rows", "",
+            "A source without rows in a period keeps its previous model; one without a model at the insertion period "
+            "is left out of every method's teachers (gate weight k is the k-th teacher listed here).", ""]
+    for seed, r in sources.items():
+        empty = "; ".join(f"period {p}: {', '.join(names)}" for p, names in r["empty_periods"].items()) or "none"
+        line = (f"- seed {seed}: teachers {', '.join(r['teachers']) or '-'}; left out {', '.join(r['left_out']) or '-'}"
+                f"; empty: {empty}")
+        late = r["first_model_after_teachers_chosen"]
+        if late:
+            line += "; first model after the teachers were chosen (not added): " + ", ".join(
+                f"{name} (period {p})" for name, p in late.items())
+        text.append(line)
+    return text
+
+
 def plot(result: SimulationResult, path) -> None:
     import matplotlib
 
@@ -192,7 +212,8 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
     if gates:
         text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
         text += [f"- `{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items()]
-    selections = {k: v for k, v in result.notes.items() if k != "training_diagnostics"}
+    text += source_lines(result.notes.get("sources", {}))
+    selections = {k: v for k, v in result.notes.items() if k not in ("training_diagnostics", "sources")}
     if selections:
         text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")

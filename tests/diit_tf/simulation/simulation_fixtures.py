@@ -18,7 +18,9 @@ def tiny_spec():
                        label="click", domain="domain", domains=DOMAINS, target="target")
 
 
-def write_tiny_dataset(path, periods=3, seed=0):
+def write_tiny_dataset(path, periods=3, seed=0, empty=None):
+    """`empty`: `{period: [domains]}` without rows in that period."""
+    empty = empty or {}
     rng = np.random.default_rng(seed)
     user_bias, item_bias = rng.normal(size=50), rng.normal(size=20)
     spec = tiny_spec()
@@ -26,7 +28,7 @@ def write_tiny_dataset(path, periods=3, seed=0):
         for p in range(1, periods + 1):
             parts = []
             for d, name in enumerate(DOMAINS):
-                n = ROWS[name]
+                n = 0 if name in empty.get(p, ()) else ROWS[name]
                 u, i = rng.integers(0, 50, n), rng.integers(0, 20, n)
                 prob = 1 / (1 + np.exp(-(user_bias[u] + item_bias[i] + 0.3 * d)))
                 parts.append(pd.DataFrame({"user_id": u, "item_id": i, "domain_code": float(d),
