@@ -9,7 +9,7 @@ import pytest
 
 from diit_tf.data import list_spans, load_period, read_span
 from diit_tf.data.synthetic import (BENCHMARKS, SyntheticConfig, auc, build_synthetic, buckets_for, generate,
-                                    region_of_rows, regions, source_names)
+                                    region_of_rows, regions, relevance_design, source_names)
 
 SMALL = dict(periods=3, rows_target=300, rows_source=(1500, 1200), users=400, items=200)
 
@@ -192,8 +192,22 @@ def test_benchmarks_are_frozen():
         "unequal-sources": {**SyntheticConfig().to_dict(), "rows_source": [12000] * 4,
                             "shared_weights": [0.9, 0.6, 0.3, 0.0]},
         "regional-experts": {**SyntheticConfig().to_dict(), "rows_source": [12000, 12000],
-                             "shared_weights": [0.9, 0.9], "source_categories": [list(range(16)), list(range(16, 32))]},
+                             "shared_weights": [0.9, 0.9],
+                             "source_categories": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 19, 28],
+                                                   [13, 14, 16, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31]]},
     }
+
+
+def test_regional_experts_regions_are_told_apart_by_the_hashed_category():
+    from diit_tf.features import hash_ids
+
+    config = BENCHMARKS["regional-experts"]
+    relevance = relevance_design(config)
+    buckets = config.spec().categorical["item_category"]
+    ids = np.asarray(hash_ids([str(c) for c in range(config.item_categories)], buckets))
+    assert region_of_rows(relevance, ids, buckets).tolist() == [
+        "source_a" if c in relevance["sources"]["source_a"]["shares_on_item_categories"] else "source_b"
+        for c in range(config.item_categories)]
 
 
 def test_region_of_rows_from_hashed_ids():
