@@ -141,7 +141,7 @@ def summarize(result: dict, sources: list, relevance=None) -> None:
     if names:
         mean_auc = {n: np.mean([r["source_auc"][n] for r in scored]) for n in names}
         print("- sources ranked by AUC on the target: " + " > ".join(sorted(names, key=lambda n: -mean_auc[n])))
-        if relevance:
+        if relevance and len(names) >= 3:
             on_target = relevance["on_target_rows"]
             truth = {n: np.mean([on_target[p][n]["true_auc"] for p in on_target]) for n in names}
             print(f"  Spearman with the ground truth (each source's true click function on the target's rows): "
