@@ -234,10 +234,9 @@ def generate(config: SyntheticConfig, log=None):
     item_popularity = 1.0 / np.arange(1, config.items + 1) ** 0.8
     item_popularity = item_popularity[rng.permutation(config.items)]
 
-    w_shared, w_domain = math.sqrt(config.shared_weight), math.sqrt(1.0 - config.shared_weight)
     source_weights = None if config.uniform else config.source_weights()
     biases = np.zeros(n_dom)
-    spans, truth = [], {"auc_of_true_ctr": {}, "mean_true_ctr": {}}
+    spans, truth, on_target = [], {"auc_of_true_ctr": {}, "mean_true_ctr": {}}, {}
     for period in range(1, config.periods + 1):
         if period > 1:
             users.step(rng, config.drift)
@@ -248,20 +247,16 @@ def generate(config: SyntheticConfig, log=None):
             u = _draw(rng, n, user_activity, user_member[d])
             i = _draw(rng, n, item_popularity, item_member[d])
             freshness = rng.random(n)
-            if source_weights is None or d == 0:
-                logit = config.signal * (
-                    w_shared * _part(users, items, 0, u, i) + w_domain * _part(users, items, d + 1, u, i)
-                    + config.numeric_effect * (freshness - 0.5)
-                )
-            else:
-                logit = _logit(config, users, items, d, source_weights[d - 1][item_category[i]], u, i, freshness)
+            weight = config.shared_weight if source_weights is None or d == 0 else source_weights[d - 1][
+                item_category[i]]
+            logit = _logit(config, users, items, d, weight, u, i, freshness)
             if period == 1:
                 biases[d] = _calibrate(logit, config.ctr)
             prob = 1.0 / (1.0 + np.exp(-(logit + biases[d])))
             click = (rng.random(n) < prob).astype(np.int64)
             if source_weights is not None and d == 0:
-                _score_sources_on_target(truth, period, config, users, items, source_weights,
-                                         item_category[i], u, i, freshness, logit, click)
+                on_target[str(period)] = _score_sources_on_target(config, users, items, source_weights,
+                                                                  item_category[i], u, i, freshness, logit, click)
             truth["auc_of_true_ctr"].setdefault(str(period), {})[name] = round(auc(click, prob), 4)
             truth["mean_true_ctr"].setdefault(str(period), {})[name] = round(float(prob.mean()), 4)
             parts.append(pd.DataFrame({
@@ -274,7 +269,7 @@ def generate(config: SyntheticConfig, log=None):
         log(f"  generated period {period}/{config.periods}: {len(frame):,} rows")
     truth["domain_bias"] = {name: round(float(b), 4) for name, b in zip(domains, biases)}
     if source_weights is not None:
-        truth["relevance"] = {**relevance_design(config), **truth.pop("relevance_on_target_rows")}
+        truth["relevance"] = {**relevance_design(config), "on_target_rows": on_target}
     return spec, spans, truth
 
 
@@ -320,9 +315,9 @@ def relevance_design(config: SyntheticConfig) -> dict:
     }
 
 
-def _score_sources_on_target(truth, period, config, users, items, source_weights, category, u, i, freshness,
-                             target_logit, click) -> None:
-    """Record each source's true click function scored on the target's rows (`relevance_on_target_rows`)."""
+def _score_sources_on_target(config, users, items, source_weights, category, u, i, freshness, target_logit,
+                             click) -> dict:
+    """Each source's true click function scored on the target's rows `(u, i, freshness)`, overall and per region."""
     names = source_names(len(config.rows_source))
     region_of = {c: name for name, cats in regions(config).items() for c in cats}
     row_region = np.array([region_of[c] for c in category])
@@ -335,7 +330,7 @@ def _score_sources_on_target(truth, period, config, users, items, source_weights
                                                     click[row_region == region])}
                               for region in sorted(set(region_of.values()))}
         record[name] = entry
-    truth.setdefault("relevance_on_target_rows", {"on_target_rows": {}})["on_target_rows"][str(period)] = record
+    return record
 
 
 def _agreement(z, target_logit, click) -> dict:
