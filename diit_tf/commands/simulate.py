@@ -83,6 +83,10 @@ def register(subparsers) -> None:
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DIITConfig option for DIIT and its ablations (repeatable), e.g. "
                              "--diit beta2=1.0 --diit gate_supervision=0.5")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="override one method option of --hparams (repeatable; the value is JSON, else a "
+                             "string), e.g. --option kd_static.beta=2 --option kd_static.weighting=softmax "
+                             "--option hamur.hyper_units=[64]; diit.KEY sets a DIITConfig option, as in --tune-grid")
     parser.set_defaults(func=run)
 
 
@@ -149,6 +153,15 @@ def run(args) -> int:
         changes["methods"] = methods
     if changes:
         hparams = hparams.replace(**changes)
+    if args.option:
+        from diit_tf.simulation.validation import with_option
+
+        for item in args.option:
+            key, _, value = item.partition("=")
+            method, _, option = key.strip().partition(".")
+            if not (method and option and value.strip()):
+                raise ValueError(f"--option expects METHOD.KEY=VALUE. Received: {item!r}")
+            hparams = with_option(hparams, method, option.strip(), _parse_value(value.strip()))
 
     if args.seed_list:
         try:

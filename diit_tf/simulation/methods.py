@@ -326,6 +326,11 @@ class Joint(Method):
         return self.model.backbone
 
 
+def _note_mlp_only(ctx, name):
+    if ctx.backbone != "dnn":
+        ctx.log(f"    {name}: uses MLP towers (hidden_units, embedding_dim), not the {ctx.backbone} backbone")
+
+
 class HAMURMethod(Joint):
     """HAMUR (hypernetwork-generated domain adapters in per-domain towers), trained like `joint` on every domain's
     rows of each period and served for the target; options `adapter_units`, `rank`, `hyper_units`."""
@@ -333,6 +338,7 @@ class HAMURMethod(Joint):
     name = "hamur"
 
     def build_model(self, ctx):
+        _note_mlp_only(ctx, self.name)
         backbone = ctx.hparams.backbone_options
         options = {"adapter_units": 32, "rank": 32, "hyper_units": (64,)}
         options.update(ctx.hparams.method_options(self.name))
@@ -348,6 +354,7 @@ class STARMethod(Joint):
     name = "star"
 
     def build_model(self, ctx):
+        _note_mlp_only(ctx, self.name)
         backbone = ctx.hparams.backbone_options
         return build_star_model(ctx.spec, hidden_units=backbone.get("hidden_units", (128, 64)),
                                 embedding_dim=backbone.get("embedding_dim", 16),

@@ -18,8 +18,7 @@ METHODS = ["kd_static", "kd_best_single", "kd_self", "hamur"]
 def run(tmp_path_factory):
     data = write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "data")
     out = tmp_path_factory.mktemp("sim")
-    hp = dict(TINY_HPARAMS, methods={"kd_static": {"weighting": "softmax", "weight_temperature": 0.05},
-                                     "hamur": {"adapter_units": 4, "rank": 3, "hyper_units": [6]}})
+    hp = dict(TINY_HPARAMS, methods={"hamur": {"adapter_units": 4, "rank": 3, "hyper_units": [6]}})
     (out / "hp.json").write_text(json.dumps(hp))
     fits = []
     original_fit = WeightedKD.fit
@@ -34,7 +33,8 @@ def run(tmp_path_factory):
     mp.setattr(WeightedKD, "fit", spy_fit)
     try:
         code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--methods", ",".join(METHODS),
-                     "--insertion-period", "1", "--hparams", str(out / "hp.json"), "--out", str(out / "report")])
+                     "--insertion-period", "1", "--hparams", str(out / "hp.json"), "--out", str(out / "report"),
+                     "--option", "kd_static.weighting=softmax", "--option", "kd_static.weight_temperature=0.05"])
     finally:
         mp.undo()
     return {"code": code, "fits": fits, "out": out / "report"}
@@ -80,3 +80,11 @@ def test_kd_self_teacher_is_the_student_at_the_start_of_the_period(run):
             np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(fits[0]["student"], fits[1]["student"])), \
         "the student (and so the next teacher) should have trained in between"
+
+
+def test_option_flag_rejects_a_malformed_item(tmp_path, capsys):
+    assert main(["simulate", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--option", "kd_static"]) == 1
+    assert "--option expects METHOD.KEY=VALUE" in capsys.readouterr().err
+    assert main(["simulate", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"),
+                 "--option", "kd_static.colour=1"]) == 1
+    assert "unknown option(s) ['colour']" in capsys.readouterr().err
