@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from diit_tf.baselines import DomainNorm, HyperAdapter, HyperNetwork, build_hamur_model, joint_features
-from diit_tf.data import PeriodData
 from diit_tf.simulation.training import CTRTrainer
+
+from multi_domain_rows import cycling_period
 
 
 def _sigmoid(z):
@@ -111,12 +112,8 @@ def test_layer_configs_round_trip():
 
 
 # ----------------------------------------------------------------------------------------------- the model
-def _period(spec, n=40, seed=0):
-    rng = np.random.default_rng(seed)
-    feats = {name: rng.integers(0, b, n).astype(np.int64) for name, b in spec.categorical.items()}
-    feats.update({name: rng.random(n).astype(np.float32) for name in spec.numeric})
-    domains = np.array(spec.domains)[np.arange(n) % len(spec.domains)]
-    return PeriodData(feats, (rng.random(n) < 0.4).astype(np.float32), domains, 1, spec)
+def _period(spec):
+    return cycling_period(spec, n=40)
 
 
 def _model(spec):

@@ -5,8 +5,9 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.baselines import StarTopology, build_star_model, joint_features
-from diit_tf.data import PeriodData
 from diit_tf.simulation.training import CTRTrainer
+
+from multi_domain_rows import cycling_period
 
 
 def _hand_star():
@@ -46,12 +47,8 @@ def test_star_domains_start_from_the_shared_network():
     np.testing.assert_allclose(logit.numpy(), same.numpy(), rtol=1e-5, atol=1e-6)
 
 
-def _period(spec, n=30, seed=0):
-    rng = np.random.default_rng(seed)
-    feats = {name: rng.integers(0, b, n).astype(np.int64) for name, b in spec.categorical.items()}
-    feats.update({name: rng.random(n).astype(np.float32) for name in spec.numeric})
-    domains = np.array(spec.domains)[np.arange(n) % len(spec.domains)]
-    return PeriodData(feats, (rng.random(n) < 0.4).astype(np.float32), domains, 1, spec)
+def _period(spec):
+    return cycling_period(spec, n=30)
 
 
 def test_star_model_routes_rows_and_trains(tiny_spec):
