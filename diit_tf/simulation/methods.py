@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model, copy_weights,
-                               joint_features, joint_spec, static_weights, teacher_gains)
+from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
+                               copy_weights, joint_features, joint_spec, static_weights, teacher_gains)
 from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
 from diit_tf.simulation.variants import use_source_aware_gate
@@ -171,6 +171,11 @@ class FixedWeightKD(Method):
         """`(teacher models, weights or None)` for this period; None keeps the uniform weights."""
         return self.teacher_models(ctx), None
 
+    def record(self, period, entry: dict) -> None:
+        """Keep what was chosen for `period` (the report writes it to details.json under `notes.<name>`)."""
+        self.selection = getattr(self, "selection", {})
+        self.selection[str(period)] = entry
+
     def setup(self, ctx):
         self.options = ctx.hparams.method_options(self.name)
         cfg = ctx.hparams.diit_config()
@@ -220,9 +225,8 @@ class KDStatic(FixedWeightKD):
         gains = _source_gains(ctx, target, quality)
         weights = static_weights(gains, self.options.get("weighting", "above_chance"),
                                  float(self.options.get("weight_temperature", 0.01)))
-        self.selection = getattr(self, "selection", {})
-        self.selection[str(period)] = {f"{quality}_gain": [round(float(g), 5) for g in gains],
-                                       "weights": [round(float(w), 4) for w in weights]}
+        self.record(period, {f"{quality}_gain": [round(float(g), 5) for g in gains],
+                             "weights": [round(float(w), 4) for w in weights]})
         return ctx.sources.latest(), weights
 
 
@@ -237,9 +241,7 @@ class KDBestSingle(FixedWeightKD):
     def choose(self, ctx, period, target):
         gains = _source_gains(ctx, target, self.options.get("quality", "auc"))
         best = int(np.argmax(static_weights(gains, "best")))
-        self.selection = getattr(self, "selection", {})
-        self.selection[str(period)] = {"source": ctx.spec.sources[best],
-                                       "gains": [round(float(g), 5) for g in gains]}
+        self.record(period, {"source": ctx.spec.sources[best], "gains": [round(float(g), 5) for g in gains]})
         return [ctx.sources.latest()[best]], None
 
 
@@ -343,8 +345,9 @@ class HAMURMethod(Joint):
         options = {"adapter_units": 32, "rank": 32, "hyper_units": (64,)}
         options.update(ctx.hparams.method_options(self.name))
         return build_hamur_model(ctx.spec, hidden_units=backbone.get("hidden_units", (128, 64)),
-                                 embedding_dim=backbone.get("embedding_dim", 16), adapter_units=options["adapter_units"],
-                                 rank=options["rank"], hyper_units=tuple(options["hyper_units"]))
+                                 embedding_dim=backbone.get("embedding_dim", 16),
+                                 adapter_units=options["adapter_units"], rank=options["rank"],
+                                 hyper_units=tuple(options["hyper_units"]))
 
 
 class STARMethod(Joint):

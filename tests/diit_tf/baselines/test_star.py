@@ -31,7 +31,8 @@ def _hand_star():
 
 
 def test_star_forward_by_hand_at_inference():
-    # PN: x̂ = [(1-0)/sqrt(1+ε), (2-1)/sqrt(4+ε)] ≈ [1, .5]; (γ ⊙ γ_1) x̂ + (β + β_1) = [2·1 + .5, 3·.5 + 1] = [2.5, 2.5]
+    # PN: x̂ = [(1-0)/sqrt(1+ε), (2-1)/sqrt(4+ε)] ≈ [1, .5]
+    #     (γ ⊙ γ_1) x̂ + (β + β_1) = [2·1 + .5, 3·.5 + 1] = [2.5, 2.5]
     # layer 0: W_0 ⊙ W_0,1 = [[1, 0], [0, 2]] -> [2.5, 5]; + b_0 + b_0,1 = [3.5, 4]; ReLU -> representation [3.5, 4]
     # layer 1: W_1 ⊙ W_1,1 = [[2], [-1]] -> 7 - 4 = 3; + 0.5 -> s_m = 3.5
     representation, logit = _hand_star()(tf.constant([[1.0, 2.0]]), tf.constant([1]), training=False)
