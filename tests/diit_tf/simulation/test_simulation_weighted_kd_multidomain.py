@@ -1,4 +1,4 @@
-"""The fixed-weight KD methods and HAMUR, each through a tiny 3-period simulation end to end (`diit simulate`):
+"""The fixed-weight KD methods, HAMUR and STAR, each through a tiny 3-period simulation end to end (`diit simulate`):
 they are scored on every evaluated period, kd_static's weights follow its rule on the period's target rows,
 kd_best_single distils from the chosen source alone, and kd_self's teacher is the student as the period starts."""
 import json
@@ -11,7 +11,7 @@ from diit_tf.cli import main
 
 from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
 
-METHODS = ["kd_static", "kd_best_single", "kd_self", "hamur"]
+METHODS = ["kd_static", "kd_best_single", "kd_self", "hamur", "star"]
 
 
 @pytest.fixture(scope="module")
