@@ -25,9 +25,9 @@ def _positive_float(text):
 
 
 def register(subparsers) -> None:
-    from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+    from diit_tf.simulation.catalog import ALL_METHODS, NAMED
 
-    method_help = "; ".join(f"{name}: {desc}" for name, desc in {**DESCRIPTIONS, **EXPERIMENTAL}.items())
+    method_help = "; ".join(f"{name}: {desc}" for name, desc in NAMED.items())
     parser = subparsers.add_parser(
         "simulate",
         help="period-by-period simulation: DIIT vs baselines and ablations, with a report",
@@ -52,8 +52,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed-list", default=None, metavar="S1,S2",
                         help="explicit comma-separated seeds (overrides --seeds)")
     parser.add_argument("--methods", default="all",
-                        help=f"comma-separated methods or 'all' (default). base is always run. Known: "
-                             f"{', '.join(ALL_METHODS)}")
+                        help=f"comma-separated methods or 'all' (default). base is always run. 'all' is: "
+                             f"{', '.join(ALL_METHODS)}; by name only: "
+                             f"{', '.join(n for n in NAMED if n not in ALL_METHODS)}")
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory to write")
     parser.add_argument("--hparams", default=None, metavar="JSON",
                         help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "

@@ -13,9 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
-                               copy_weights, joint_features, joint_spec, static_weights, teacher_gains)
+                               copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
 from diit_tf.model import DIITModel
-from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
@@ -210,8 +210,7 @@ class KDUniform(FixedWeightKD):
 
 def _source_gains(ctx, target, quality):
     """Each latest source's gain over chance on the target's labelled rows (`teacher_gains`)."""
-    logits = [predict_logits(m, target.features) for m in ctx.sources.latest()]
-    return teacher_gains(logits, target.labels, quality)
+    return teacher_gains(teacher_logits(ctx.sources.latest(), target.features), target.labels, quality)
 
 
 class KDStatic(FixedWeightKD):
@@ -412,7 +411,7 @@ _FACTORIES = {
     "diit_single_source": lambda: DIITSingleSource("diit_single_source"),
 }
 _FACTORIES["diit_source_gate"] = lambda: DIIT("diit_source_gate", source_aware_gate=True)
-METHODS = {name: (_FACTORIES[name], {**DESCRIPTIONS, **EXPERIMENTAL}[name]) for name in _FACTORIES}
+METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 
@@ -437,6 +436,6 @@ def parse_methods(text) -> list:
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all'), "
-                         f"experimental: {', '.join(EXPERIMENTAL)}")
+                         f"named only: {', '.join(MULTI_DOMAIN)}, experimental: {', '.join(EXPERIMENTAL)}")
     ordered = ["base"] + [n for n in dict.fromkeys(names) if n != "base"]
     return ordered

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.baselines import UniformKD, WeightedKD, static_weights, teacher_gains
+from diit_tf.baselines import UniformKD, WeightedKD, static_weights, teacher_gains, teacher_logits
 
 
 def _sigmoid(z):
@@ -147,3 +147,12 @@ def test_uniform_kd_is_weighted_kd_with_equal_weights(tiny_spec):
     assert model.name == "kd_uniform"
     np.testing.assert_allclose(model.teacher_weights.numpy(), [1 / 3] * 3, rtol=1e-6)
     np.testing.assert_allclose(model.ensemble_logit(_features(tiny_spec, 2)), np.full((2, 1), 3.0), rtol=1e-6)
+
+
+def test_teacher_logits_in_chunks_equal_one_call(tiny_spec):
+    teachers = [build_backbone("dnn", tiny_spec, hidden_units=(4,), embedding_dim=2, name=f"t{k}") for k in range(2)]
+    x = _features(tiny_spec, 10)
+    logits = teacher_logits(teachers, x, chunk=3)  # 3 + 3 + 3 + 1 rows
+    for teacher, z in zip(teachers, logits):
+        assert z.shape == (10,) and z.dtype == np.float64
+        np.testing.assert_allclose(z, np.asarray(teacher(x)["logit"]).reshape(-1), rtol=1e-6)
