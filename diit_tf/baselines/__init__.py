@@ -4,14 +4,21 @@
 - `ctnet`: continual transfer, the target takes frozen source representations as extra inputs (sources stay in the
   serving path).
 - `joint`: one multi-domain model, shared bottom with a domain embedding and per-domain output heads.
-- `kd`: plain logit distillation from the uniform average of the source models.
+- `hamur`: HAMUR, per-domain towers with adapters whose weights a domain-shared hypernetwork generates per instance.
+- `star`: STAR, partitioned normalization and star-topology layers (shared ⊙ per-domain weights) + an auxiliary net.
+- `kd`: plain logit distillation from a fixed weighting of frozen teachers (uniform, quality-weighted, the best
+  single source, or the previous-period target model).
 - `finetune`: a target model re-initialised every period from a model trained on all domains.
-HAMUR is not implemented (see docs/results.md).
 """
 from diit_tf.baselines.ctnet import CTNet
 from diit_tf.baselines.dann import DANN
 from diit_tf.baselines.finetune import copy_weights
+from diit_tf.baselines.hamur import (DomainNorm, HyperAdaptedTowers, HyperAdapter, HyperNetwork,
+                                     build_hamur_model)
 from diit_tf.baselines.joint import build_joint_model, joint_features, joint_spec
-from diit_tf.baselines.kd import UniformKD
+from diit_tf.baselines.kd import UniformKD, WeightedKD, static_weights, teacher_gains, teacher_logits
+from diit_tf.baselines.star import StarTopology, build_star_model
 
-__all__ = ["CTNet", "DANN", "UniformKD", "build_joint_model", "copy_weights", "joint_features", "joint_spec"]
+__all__ = ["CTNet", "DANN", "DomainNorm", "HyperAdaptedTowers", "HyperAdapter", "HyperNetwork", "StarTopology",
+           "UniformKD", "WeightedKD", "build_hamur_model", "build_joint_model", "build_star_model", "copy_weights",
+           "joint_features", "joint_spec", "static_weights", "teacher_gains", "teacher_logits"]

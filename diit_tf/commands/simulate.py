@@ -25,10 +25,10 @@ def _positive_float(text):
 
 
 def register(subparsers) -> None:
-    from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+    from diit_tf.simulation.catalog import ALL_METHODS, NAMED as NAMED_METHODS
     from diit_tf.simulation.datasets import NAMED
 
-    method_help = "; ".join(f"{name}: {desc}" for name, desc in {**DESCRIPTIONS, **EXPERIMENTAL}.items())
+    method_help = "; ".join(f"{name}: {desc}" for name, desc in NAMED_METHODS.items())
     parser = subparsers.add_parser(
         "simulate",
         help="period-by-period simulation: DIIT vs baselines and ablations, with a report",
@@ -53,8 +53,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seed-list", default=None, metavar="S1,S2",
                         help="explicit comma-separated seeds (overrides --seeds)")
     parser.add_argument("--methods", default="all",
-                        help=f"comma-separated methods or 'all' (default). base is always run. Known: "
-                             f"{', '.join(ALL_METHODS)}")
+                        help=f"comma-separated methods or 'all' (default). base is always run. 'all' is: "
+                             f"{', '.join(ALL_METHODS)}; by name only: "
+                             f"{', '.join(n for n in NAMED_METHODS if n not in ALL_METHODS)}")
     parser.add_argument("--out", required=True, metavar="DIR", help="report directory to write")
     parser.add_argument("--hparams", default=None, metavar="JSON",
                         help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "
@@ -84,6 +85,10 @@ def register(subparsers) -> None:
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DIITConfig option for DIIT and its ablations (repeatable), e.g. "
                              "--diit beta2=1.0 --diit gate_supervision=0.5")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="override one method option of --hparams (repeatable; the value is JSON, else a "
+                             "string), e.g. --option kd_static.beta=2 --option kd_static.weighting=softmax "
+                             "--option hamur.hyper_units=[64]; diit.KEY sets a DIITConfig option, as in --tune-grid")
     parser.set_defaults(func=run)
 
 
@@ -150,6 +155,15 @@ def run(args) -> int:
         changes["methods"] = methods
     if changes:
         hparams = hparams.replace(**changes)
+    if args.option:
+        from diit_tf.simulation.validation import with_option
+
+        for item in args.option:
+            key, _, value = item.partition("=")
+            method, _, option = key.strip().partition(".")
+            if not (method and option and value.strip()):
+                raise ValueError(f"--option expects METHOD.KEY=VALUE. Received: {item!r}")
+            hparams = with_option(hparams, method, option.strip(), _parse_value(value.strip()))
 
     if args.seed_list:
         try:

@@ -8,6 +8,9 @@ DESCRIPTIONS = {
     "finetune": "fine-tune each period from a model trained on all domains",
     "joint": "one shared-bottom model with a domain embedding, trained on all domains",
     "kd_uniform": "plain logit KD from the uniform source ensemble",
+    "kd_static": "logit KD from the sources with fixed weights from their quality on the period's target rows",
+    "kd_best_single": "logit KD from the one source of best quality on the period's target rows",
+    "kd_self": "logit KD from the previous-period target model alone (control: regularisation, no transfer)",
     "diit_no_gate": "DIIT with a uniform average instead of the gate",
     "diit_no_adv": "DIIT without the adversarial part",
     "diit_no_middle": "DIIT without the middle spot (MSE)",
@@ -15,7 +18,15 @@ DESCRIPTIONS = {
     "diit_single_source": "DIIT with the best single source (chosen on the insertion period)",
 }
 ALL_METHODS = list(DESCRIPTIONS)
+# Multi-domain models trained on every domain's rows from the first period, at 2-4x the cost of `joint`: run only
+# when named in --methods, so `--methods all` stays within its time budget.
+MULTI_DOMAIN = {
+    "hamur": "HAMUR: per-domain towers with hypernetwork-generated adapters, trained on all domains",
+    "star": "STAR: partitioned normalization + star-topology FCN + auxiliary net, trained on all domains",
+}
 # Tried to make the gate earn its keep; run only when named in --methods (see diit_tf/simulation/variants.py).
 EXPERIMENTAL = {
     "diit_source_gate": "DIIT whose gate also reads the sources' representations and logits (experimental)",
 }
+# Every method --methods accepts, with its description.
+NAMED = {**DESCRIPTIONS, **MULTI_DOMAIN, **EXPERIMENTAL}

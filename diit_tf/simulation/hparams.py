@@ -49,6 +49,11 @@ TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size"}
 METHOD_OPTIONS = {
     "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},
+    "kd_static": {"beta", "temperature", "quality", "weighting", "weight_temperature"},
+    "kd_best_single": {"beta", "temperature", "quality"},
+    "kd_self": {"beta", "temperature"},
+    "hamur": {"adapter_units", "rank", "hyper_units"},
+    "star": {"aux_units"},
     "dann": {"grl_lambda", "domain_weight", "source_weight"},
     "ctnet": {"adapter_units"},
 }

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from diit_tf.baselines import CTNet, DANN, UniformKD, build_joint_model, copy_weights, joint_features, joint_spec
+from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
+                               copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
 from diit_tf.model import DIITModel
-from diit_tf.simulation.catalog import ALL_METHODS, DESCRIPTIONS, EXPERIMENTAL
+from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
@@ -154,29 +155,104 @@ class DIITSingleSource(DIIT):
 
 
 # -------------------------------------------------------------------------------------------------- baselines
-class KDUniform(Method):
-    name = "kd_uniform"
+class FixedWeightKD(Method):
+    """KD from a fixed weighting of frozen teachers (`diit_tf.baselines.kd.WeightedKD`), re-chosen every period.
+
+    Subclasses say which models teach (`teacher_models`) and with which weights (`choose`); the data (target rows
+    labelled, every row of the period as the mix), the loss and the budget are the same for all of them."""
+
+    name = "kd"
+
+    def teacher_models(self, ctx) -> list:
+        """The models copied into the frozen teachers at the start of each period."""
+        return ctx.sources.latest()
+
+    def choose(self, ctx, period, target):
+        """`(teacher models, weights or None)` for this period; None keeps the uniform weights."""
+        return self.teacher_models(ctx), None
+
+    def record(self, period, entry: dict) -> None:
+        """Keep what was chosen for `period` (the report writes it to details.json under `notes.<name>`)."""
+        self.selection = getattr(self, "selection", {})
+        self.selection[str(period)] = entry
 
     def setup(self, ctx):
-        options = ctx.hparams.method_options(self.name)
+        self.options = ctx.hparams.method_options(self.name)
         cfg = ctx.hparams.diit_config()
-        self.teachers = _frozen_copies(ctx, ctx.sources.latest())
-        self.model = UniformKD(self.teachers, _student_from_snapshot(ctx), beta=options.get("beta", cfg.beta2),
-                               temperature=options.get("temperature", cfg.tau))
+        self.teachers = _frozen_copies(ctx, self.teacher_models(ctx))
+        self.model = WeightedKD(self.teachers, _student_from_snapshot(ctx), beta=self.options.get("beta", cfg.beta2),
+                                temperature=self.options.get("temperature", cfg.tau), name=self.name)
         compile_fresh(self.model, ctx.hparams.learning_rate(self.name))
         self.model.optimizer.build(self.model.student.trainable_variables)
 
     def train_period(self, ctx, period):
-        _refresh(self.teachers, ctx.sources.latest())
         rows = ctx.rows(period, self.name)
+        target = rows.domain(ctx.spec.target)
+        models, weights = self.choose(ctx, period, target)
+        _refresh(self.teachers, models)
+        if weights is not None:
+            self.model.set_teacher_weights(weights)
         reset_optimizers(self.model)
-        data = transfer_dataset(rows.domain(ctx.spec.target), rows, ctx.hparams.batch_size, ctx.fit_seed(period),
+        data = transfer_dataset(target, rows, ctx.hparams.batch_size, ctx.fit_seed(period),
                                 ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
         self.model.fit(data, epochs=1, verbose=0)
 
     @property
     def serving_model(self):
         return self.model.student
+
+
+class KDUniform(FixedWeightKD):
+    """KD from the uniform average of the latest sources."""
+
+    name = "kd_uniform"
+
+
+def _source_gains(ctx, target, quality):
+    """Each latest source's gain over chance on the target's labelled rows (`teacher_gains`)."""
+    return teacher_gains(teacher_logits(ctx.sources.latest(), target.features), target.labels, quality)
+
+
+class KDStatic(FixedWeightKD):
+    """KD from every latest source with fixed per-source weights from its quality on the target's labelled rows of
+    the current period (`quality` auc | logloss, `weighting` above_chance | softmax, `weight_temperature`)."""
+
+    name = "kd_static"
+
+    def choose(self, ctx, period, target):
+        quality = self.options.get("quality", "auc")
+        gains = _source_gains(ctx, target, quality)
+        weights = static_weights(gains, self.options.get("weighting", "above_chance"),
+                                 float(self.options.get("weight_temperature", 0.01)))
+        self.record(period, {f"{quality}_gain": [round(float(g), 5) for g in gains],
+                             "weights": [round(float(w), 4) for w in weights]})
+        return ctx.sources.latest(), weights
+
+
+class KDBestSingle(FixedWeightKD):
+    """KD from the one latest source with the best quality on the target's labelled rows of the current period."""
+
+    name = "kd_best_single"
+
+    def teacher_models(self, ctx):
+        return ctx.sources.latest()[:1]
+
+    def choose(self, ctx, period, target):
+        gains = _source_gains(ctx, target, self.options.get("quality", "auc"))
+        best = int(np.argmax(static_weights(gains, "best")))
+        self.record(period, {"source": ctx.sources.names[best], "gains": [round(float(g), 5) for g in gains]})
+        return [ctx.sources.latest()[best]], None
+
+
+class KDSelf(FixedWeightKD):
+    """KD from the frozen previous-period target model alone (the student's own weights at the start of the
+    period; the base's at insertion): the same data and loss as the source KD methods, no source at all."""
+
+    name = "kd_self"
+    needs_sources = False
+
+    def teacher_models(self, ctx):
+        return [self.model.student] if hasattr(self, "model") else [_student_from_snapshot(ctx, "previous_target")]
 
 
 class DANNMethod(Method):
@@ -232,9 +308,11 @@ class Joint(Method):
     starts_at_insertion = False
     needs_sources = False
 
+    def build_model(self, ctx):
+        return build_joint_model(ctx.backbone, ctx.spec, **ctx.hparams.backbone_options)
+
     def setup(self, ctx):
-        self.model = DomainModel(build_joint_model(ctx.backbone, ctx.spec, **ctx.hparams.backbone_options),
-                                 ctx.hparams.learning_rate(self.name))
+        self.model = DomainModel(self.build_model(ctx), ctx.hparams.learning_rate(self.name))
 
     def train_period(self, ctx, period):
         rows = ctx.rows(period, self.name)
@@ -247,6 +325,42 @@ class Joint(Method):
     @property
     def serving_model(self):
         return self.model.backbone
+
+
+def _note_mlp_only(ctx, name):
+    if ctx.backbone != "dnn":
+        ctx.log(f"    {name}: uses MLP towers (hidden_units, embedding_dim), not the {ctx.backbone} backbone")
+
+
+class HAMURMethod(Joint):
+    """HAMUR (hypernetwork-generated domain adapters in per-domain towers), trained like `joint` on every domain's
+    rows of each period and served for the target; options `adapter_units`, `rank`, `hyper_units`."""
+
+    name = "hamur"
+
+    def build_model(self, ctx):
+        _note_mlp_only(ctx, self.name)
+        backbone = ctx.hparams.backbone_options
+        options = {"adapter_units": 32, "rank": 32, "hyper_units": (64,)}
+        options.update(ctx.hparams.method_options(self.name))
+        return build_hamur_model(ctx.spec, hidden_units=backbone.get("hidden_units", (128, 64)),
+                                 embedding_dim=backbone.get("embedding_dim", 16),
+                                 adapter_units=options["adapter_units"], rank=options["rank"],
+                                 hyper_units=tuple(options["hyper_units"]))
+
+
+class STARMethod(Joint):
+    """STAR (partitioned normalization, star-topology FCN, auxiliary network), trained like `joint` on every
+    domain's rows of each period and served for the target; option `aux_units`."""
+
+    name = "star"
+
+    def build_model(self, ctx):
+        _note_mlp_only(ctx, self.name)
+        backbone = ctx.hparams.backbone_options
+        return build_star_model(ctx.spec, hidden_units=backbone.get("hidden_units", (128, 64)),
+                                embedding_dim=backbone.get("embedding_dim", 16),
+                                aux_units=tuple(ctx.hparams.method_options(self.name).get("aux_units", (32,))))
 
 
 class Finetune(Method):
@@ -285,6 +399,11 @@ _FACTORIES = {
     "finetune": Finetune,
     "joint": Joint,
     "kd_uniform": KDUniform,
+    "kd_static": KDStatic,
+    "kd_best_single": KDBestSingle,
+    "kd_self": KDSelf,
+    "hamur": HAMURMethod,
+    "star": STARMethod,
     "diit_no_gate": lambda: DIIT("diit_no_gate", use_gate=False),
     "diit_no_adv": lambda: DIIT("diit_no_adv", use_adversarial=False),
     "diit_no_middle": lambda: DIIT("diit_no_middle", use_middle=False),
@@ -292,7 +411,7 @@ _FACTORIES = {
     "diit_single_source": lambda: DIITSingleSource("diit_single_source"),
 }
 _FACTORIES["diit_source_gate"] = lambda: DIIT("diit_source_gate", source_aware_gate=True)
-METHODS = {name: (_FACTORIES[name], {**DESCRIPTIONS, **EXPERIMENTAL}[name]) for name in _FACTORIES}
+METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 
@@ -317,6 +436,6 @@ def parse_methods(text) -> list:
     unknown = [n for n in names if n not in METHODS]
     if unknown:
         raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all'), "
-                         f"experimental: {', '.join(EXPERIMENTAL)}")
+                         f"named only: {', '.join(MULTI_DOMAIN)}, experimental: {', '.join(EXPERIMENTAL)}")
     ordered = ["base"] + [n for n in dict.fromkeys(names) if n != "base"]
     return ordered

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diit_tf.simulation.catalog import DESCRIPTIONS, EXPERIMENTAL
+from diit_tf.simulation.catalog import NAMED
 from diit_tf.simulation.protocol import SimulationResult, summarize
 
 RESULT_KEYS = ("auc_mean", "auc_std", "logloss_mean", "rel_auc_lift_vs_base", "per_seed_auc",
@@ -207,7 +207,7 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
     ]
     text += [f"- {line}" for line in verdict(summary)]
     text += ["", "## Methods", ""]
-    text += [f"- `{name}`: {({**DESCRIPTIONS, **EXPERIMENTAL})[name]}" for name in result.methods]
+    text += [f"- `{name}`: {NAMED[name]}" for name in result.methods]
     gates = gate_summary(result)
     if gates:
         text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
