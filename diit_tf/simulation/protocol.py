@@ -24,7 +24,7 @@ import numpy as np
 from diit_tf.simulation.context import SeedContext
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
-from diit_tf.simulation.training import auc, logloss
+from diit_tf.simulation.training import auc, logloss, predict_logits
 
 
 def default_log(line: str) -> None:
@@ -65,6 +65,13 @@ def resolve_insertion_period(periods, insertion_period=None) -> int:
     return int(insertion_period)
 
 
+def source_quality(ctx, target) -> dict:
+    """Each source's frozen model of this period scored on the target's labelled rows of the same period (rows
+    every method trains on): `{source: AUC}`. The ground truth a gate's ranking is compared with."""
+    return {source: round(auc(target.labels, predict_logits(model, target.features)), 5)
+            for source, model in zip(ctx.spec.sources, ctx.sources.latest())}
+
+
 def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
                    dataset_name="", log=default_log) -> SimulationResult:
     """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
@@ -96,6 +103,9 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                 ctx.base_snapshot = instances[0].serving_model.get_weights()
             if needs_sources:
                 ctx.sources.train(p)
+                if p >= p0:
+                    notes.setdefault("source_quality", {}).setdefault(str(seed), {})[str(p)] = \
+                        source_quality(ctx, store.get(p).domain(spec.target))
             cost = {"sources": ctx.sources.seconds.get(p, 0.0)}
             for method in instances:
                 if method.starts_at_insertion and p < p0:
