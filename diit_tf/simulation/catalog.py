@@ -19,3 +19,12 @@ ALL_METHODS = list(DESCRIPTIONS)
 EXPERIMENTAL = {
     "diit_source_gate": "DIIT whose gate also reads the sources' representations and logits (experimental)",
 }
+
+
+def describe(name: str) -> str:
+    """The one-line description of a method, or of a `base:key=value+...` DIIT variant."""
+    known = {**DESCRIPTIONS, **EXPERIMENTAL}
+    if name in known:
+        return known[name]
+    base, _, options = name.partition(":")
+    return f"{known.get(base, base)}, with {options.replace('+', ', ')}"

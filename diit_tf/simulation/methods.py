@@ -319,7 +319,7 @@ def parse_variant(name: str):
                                               else value.strip())
         except json.JSONDecodeError:
             changes[key.strip()] = value.strip()
-    DIITConfig().replace(**changes)  # raises naming an unknown or bad option
+    DIITConfig.from_dict({**DIITConfig().to_dict(), **changes})  # raises naming an unknown or bad option
     return base, changes
 
 
