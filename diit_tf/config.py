@@ -25,7 +25,8 @@ Variants beyond the paper's form (each defaults to the paper's form):
   user group a row is about).
 - `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
   `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
-  student's side, `MSE(Mapper(e_T), sg(ē_S))`, so only moving the student's representation lowers it.
+  student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
+  representation that carries what the sources know lowers it (the sources' spaces are never summed).
 - `adversary="mapper"`: what the discriminator separates. "mapper" (the paper): target-model representations
   `e_T` from mapped source representations; "domain": the student's representations of target rows from those of
   the mix rows (gradient reversal into the student, as in DANN), so the student's representation becomes domain

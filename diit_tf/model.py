@@ -116,8 +116,9 @@ class DIITModel(keras.Model):
         cfg = self.diit_config
         self.gate = GatingAggregator(num_sources=len(teachers), hidden_units=cfg.gate_hidden,
                                      uniform=not cfg.use_gate, name="gate")
-        # The middle spot's regressor: source side -> student space (the paper) or student -> source space.
-        mapped_dim = student_dim if cfg.middle_spot == "mapper" else self._aggregate_dim(student_dim, teacher_dims)
+        # The middle spot's regressor: source side -> student space (the paper), or student -> every source's
+        # space at once (one output block per source, FitNets' direction).
+        mapped_dim = student_dim if cfg.middle_spot == "mapper" else sum(teacher_dims)
         self.mapper = Mapper(output_dim=mapped_dim, hidden_units=cfg.mapper_hidden, name="mapper")
         self._student_with_embeddings = (_with_embeddings(student) if cfg.gate_input == "embeddings" else None)
         self.grl = GradientReversal(cfg.grl_lambda, name="grl")
@@ -128,10 +129,6 @@ class DIITModel(keras.Model):
         self.auc = keras.metrics.AUC(name="auc", num_thresholds=1000)
         self.logloss = keras.metrics.BinaryCrossentropy(name="logloss", from_logits=True)
         self._build_eagerly()
-
-    def _aggregate_dim(self, student_dim, teacher_dims) -> int:
-        """Width of ē_S: the common source width, else the student's (the gate's projections)."""
-        return teacher_dims[0] if len(set(teacher_dims)) == 1 else student_dim
 
     # ------------------------------------------------------------------ building
     def _build_eagerly(self):
@@ -221,8 +218,10 @@ class DIITModel(keras.Model):
         forward.update({"z_bar": z_bar, "gate": weights})
         if cfg.middle_spot == "mapper":   # the paper: the mapper carries ē_S into the student's space
             forward["middle_student"], forward["middle_source"] = e_mix, self.mapper(e_bar)
-        else:                             # FitNets: a regressor from the student's side onto sg(ē_S)
-            forward["middle_student"], forward["middle_source"] = self.mapper(e_mix), tf.stop_gradient(e_bar)
+        else:                             # FitNets: regress every source's representation from the student's
+            forward["middle_student"] = self.mapper(e_mix)
+            forward["middle_source"] = tf.concat(reps, axis=-1)  # teachers' outputs: already stop-gradiented
+            forward["middle_weights"] = kd_weights
         if cfg.adversary == "mapper":     # real: the student's side, fake: the source side of the middle spot
             forward["adv_real"], forward["adv_fake"] = forward["middle_student"], forward["middle_source"]
         else:                             # the student's representations of target rows vs mix rows
@@ -253,6 +252,18 @@ class DIITModel(keras.Model):
             return real_side
         return fake_side + real_side if cfg.symmetric_adversarial else fake_side
 
+    def middle_spot_loss(self, forward):
+        """`L_MSE`. Middle spot "mapper" (the paper): `mean (e_T - Mapper(ē_S))²`. Middle spot "student":
+        `mean_b Σ_k g_k(x_b) · mean_j (R_k(e_T(x_b))_j - e_Sk(x_b)_j)²`, where `R_k` is the mapper's output block
+        for source k and the teachers' representations are constants: each source's representation is regressed
+        in its own space (independently trained sources' spaces are not aligned, so they are never summed)."""
+        if self.diit_config.middle_spot == "mapper":
+            return middle_spot_mse(forward["middle_student"], forward["middle_source"])
+        student = tf.split(forward["middle_student"], self.teacher_dims, axis=-1)
+        source = tf.split(forward["middle_source"], self.teacher_dims, axis=-1)
+        per_source = tf.stack([tf.reduce_mean(tf.square(a - b), axis=-1) for a, b in zip(student, source)], axis=-1)
+        return tf.reduce_mean(tf.reduce_sum(forward["middle_weights"] * per_source, axis=-1))
+
     def gate_supervision_loss(self, y_t, forward):
         """The gate's supervised loss on labelled target rows (`gate_loss`):
 
@@ -278,7 +289,7 @@ class DIITModel(keras.Model):
         if cfg.use_adversarial:
             losses["adv2"] = self.adversarial_loss(forward)
             total = total + cfg.beta1 * losses["adv2"]
-        losses["mse"] = middle_spot_mse(forward["middle_student"], forward["middle_source"])
+        losses["mse"] = self.middle_spot_loss(forward)
         losses["kl"] = logit_spot_kl(forward["z_bar"], forward["z_mix"], cfg.tau)
         kd = 0.0
         if cfg.use_middle:

@@ -220,7 +220,8 @@ def test_gate_reads_the_student_embeddings(spec, teachers):
 
 
 def test_student_side_middle_spot_by_hand(spec, teachers):
-    """FitNets direction: MSE(Mapper(e_T), sg(ē_S)); only the student and the mapper receive its gradient."""
+    """FitNets direction: Σ_k g_k · MSE(R_k(e_T), sg(e_Sk)), one regressor block per source; only the student
+    and the mapper receive its gradient (the gate's weights are constants with gate_from_kd=False)."""
     model = _model(spec, teachers, DIITConfig(middle_spot="student", gate_from_kd=False))
     x_t, y_t = _rows(8, seed=12)
     x_m, _ = _rows(16, seed=13)
@@ -228,8 +229,11 @@ def test_student_side_middle_spot_by_hand(spec, teachers):
     e_m = model.student(x_m)["representation"]
     g = model.gate.gate(e_m).numpy()
     reps = [t(x_m)["representation"].numpy() for t in teachers]
-    e_bar = g[:, :1] * reps[0] + g[:, 1:] * reps[1]
-    expected = np.mean((model.mapper(e_m).numpy() - e_bar) ** 2)
+    regressed = model.mapper(e_m).numpy()
+    d = reps[0].shape[1]
+    assert regressed.shape == (16, 2 * d)
+    per_source = np.stack([((regressed[:, k * d:(k + 1) * d] - reps[k]) ** 2).mean(axis=1) for k in range(2)], 1)
+    expected = (g * per_source).sum(axis=1).mean()
     losses = model.student_losses(tf.constant(y_t), forward)
     np.testing.assert_allclose(losses["mse"].numpy(), expected, rtol=1e-5)
     assert _gate_gradient(model, x_t, y_t, x_m, "mse") == []
