@@ -85,8 +85,12 @@ class SourceZoo:
         rows = self.ctx.rows(period, "sources")
         for i, (domain, model) in enumerate(self.models.items()):
             part = rows.domain(domain)
-            model.fit(part.features, part.labels, self.ctx.hparams.epochs, self.ctx.hparams.batch_size,
-                      self.ctx.seed * 1000 + period * 10 + i)
+            cache = self.ctx.source_cache
+            if cache is None or not cache.load(model.backbone, self.ctx.seed, period, domain):
+                model.fit(part.features, part.labels, self.ctx.hparams.epochs, self.ctx.hparams.batch_size,
+                          self.ctx.seed * 1000 + period * 10 + i)
+                if cache is not None:
+                    cache.save(model.backbone, self.ctx.seed, period, domain)
         self.trained_through = period
         self.seconds[period] = time.perf_counter() - start
 
@@ -98,7 +102,8 @@ class SourceZoo:
 class SeedContext:
     """Everything one seed's methods share."""
 
-    def __init__(self, store: PeriodStore, backbone: str, hparams, seed: int, insertion_period: int, log=None):
+    def __init__(self, store: PeriodStore, backbone: str, hparams, seed: int, insertion_period: int, log=None,
+                 source_cache=None):
         self.store = store
         self.spec = store.spec
         self.backbone = backbone
@@ -108,6 +113,7 @@ class SeedContext:
         self.log = log or (lambda line: None)
         self.access = []  # (who, period) of every training read
         self.base_snapshot = None
+        self.source_cache = source_cache  # a SourceCache, or None (train every source)
         self.sources = SourceZoo(self)
 
     def new_backbone(self, name: str) -> keras.Model:

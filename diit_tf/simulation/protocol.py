@@ -73,7 +73,7 @@ def source_quality(ctx, target) -> dict:
 
 
 def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
-                   dataset_name="", log=default_log) -> SimulationResult:
+                   dataset_name="", log=default_log, source_cache=None) -> SimulationResult:
     """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
     hparams = hparams if isinstance(hparams, Hparams) else Hparams(hparams or {})
     names = parse_methods(methods)
@@ -89,7 +89,7 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
     run_start = time.perf_counter()
     for seed in seeds:
         keras.utils.set_random_seed(int(seed))
-        ctx = SeedContext(store, backbone, hparams, seed, p0, log=log)
+        ctx = SeedContext(store, backbone, hparams, seed, p0, log=log, source_cache=source_cache)
         instances = [make_method(name) for name in names]
         needs_sources = any(m.needs_sources for m in instances)
         started = set()
