@@ -40,6 +40,8 @@ from diit_tf.layers.gradient_reversal import GradientReversal
 from diit_tf.layers.mapper import Mapper
 from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_mse
 
+# Keys of a batch's features that carry the sources' outputs on its rows (see `DIITModel.teacher_outputs`).
+TEACHER_KEYS = ("teacher_representations", "teacher_logits")
 LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce")
 
 
@@ -124,6 +126,7 @@ class DIITModel(keras.Model):
         self.grl = GradientReversal(cfg.grl_lambda, name="grl")
         self.discriminator = DomainDiscriminator(hidden_units=cfg.discriminator_hidden, name="discriminator")
         self.teacher_dims = teacher_dims
+        self._teacher_function = None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
         self.gate_trackers = [keras.metrics.Mean(name=f"gate_w{k}") for k in range(len(teachers))]
         self.auc = keras.metrics.AUC(name="auc", num_thresholds=1000)
@@ -169,10 +172,41 @@ class DIITModel(keras.Model):
         return self.student(inputs, training=training)
 
     def _teachers(self, x):
+        """The frozen sources' `(representations, logits)` on `x`, as lists over sources: read from `x` when it
+        carries them (`TEACHER_KEYS`, see `teacher_outputs`), computed otherwise."""
+        if TEACHER_KEYS[1] in x:
+            logits = tf.split(tf.cast(x[TEACHER_KEYS[1]], tf.float32), len(self.teachers), axis=-1)
+            reps = tf.split(tf.cast(x[TEACHER_KEYS[0]], tf.float32), self.teacher_dims, axis=-1)
+            return [tf.stop_gradient(r) for r in reps], [tf.stop_gradient(z) for z in logits]
         outs = [t(x, training=False) for t in self.teachers]
         reps = [tf.stop_gradient(o["representation"]) for o in outs]
         logits = [tf.stop_gradient(o["logit"]) for o in outs]
         return reps, logits
+
+    def teacher_outputs(self, features, batch_size: int = 8192) -> dict:
+        """Every source's representation and logit on `features` (numpy arrays), computed once in large batches:
+        `{"teacher_representations": (N, Σ_k d_k), "teacher_logits": (N, K)}`. Adding these arrays to the rows
+        of a batch (`dict(features, **outputs)`) makes the training step read them instead of calling the
+        teachers: the same values (the teachers are frozen) for less work, since a row the step sees several times
+        (the target rows, once per epoch) or a batch of a few hundred rows costs far more per row than one large
+        batch. Only the rows the step will see should be passed."""
+        if self._teacher_function is None:
+            @tf.function
+            def run(x):
+                outs = [t(x, training=False) for t in self.teachers]
+                return (tf.concat([o["representation"] for o in outs], axis=-1),
+                        tf.concat([tf.reshape(o["logit"], (-1, 1)) for o in outs], axis=-1))
+            self._teacher_function = run
+        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        n = len(features[names[0]])
+        reps, logits = [], []
+        for start in range(0, n, batch_size):
+            r, z = self._teacher_function({k: features[k][start:start + batch_size] for k in names})
+            reps.append(r.numpy())
+            logits.append(z.numpy())
+        width = sum(self.teacher_dims)
+        return {TEACHER_KEYS[0]: np.concatenate(reps) if reps else np.zeros((0, width), np.float32),
+                TEACHER_KEYS[1]: np.concatenate(logits) if logits else np.zeros((0, len(self.teachers)), np.float32)}
 
     def _student_pass(self, x, training):
         """`(e_T, z_T, gate query)` from one student pass; the query is stop-gradiented (the gate reads the
@@ -204,6 +238,8 @@ class DIITModel(keras.Model):
         forward = {"z_target": z_target, "e_target": e_target, "e_mix": e_mix, "z_mix": z_mix}
         supervise = self._supervises_gate
         # Gate supervision needs the sources' view of the labelled target rows too.
+        if supervise and TEACHER_KEYS[1] in x_m:
+            x_all.update({k: tf.concat([x_t[k], x_m[k]], axis=0) for k in TEACHER_KEYS})
         reps, logits = self._teachers(x_all if supervise else x_m)
         query = query_all if supervise else tf.split(query_all, [n_t, n_m], axis=0)[1]
         if not self.gate.built:  # the first (eager, dummy) pass builds the gate through Keras' __call__

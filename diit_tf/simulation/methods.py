@@ -133,7 +133,8 @@ class DIIT(Method):
                                 ctx.fit_seed(period, 2))
         reset_optimizers(self.model)
         data = transfer_dataset(target, mix, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
+                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs,
+                                annotate=self.model.teacher_outputs)
         history = self.model.fit(data, epochs=1, verbose=0)
         self.last_history = {k: float(v[-1]) for k, v in history.history.items()}
 

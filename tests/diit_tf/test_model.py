@@ -344,3 +344,28 @@ def test_config_widths_accept_an_int_and_reject_nonsense():
     with pytest.raises(ValueError, match="discriminator_hidden"):
         DIITConfig(discriminator_hidden=(8, 0))
     assert DIITConfig.from_dict(DIITConfig(beta2=2.0).to_dict()) == DIITConfig(beta2=2.0)
+
+
+def test_precomputed_teacher_outputs_give_the_same_step(spec, teachers):
+    """Rows that carry the teachers' outputs (`teacher_outputs`) train exactly as rows the step runs the teachers
+    on, with gate supervision (target rows) and without."""
+    for config in (DIITConfig(gate_supervision=1.0, middle_spot="student"), DIITConfig()):
+        keras.utils.set_random_seed(3)
+        plain = _model(spec, teachers, config)
+        keras.utils.set_random_seed(3)
+        fed = _model(spec, teachers, config)
+        fed.set_weights(plain.get_weights())
+        x_t, y_t = _rows(64, seed=21)
+        x_m, _ = _rows(64, seed=22)
+        annotated_t = dict(x_t, **fed.teacher_outputs(x_t, batch_size=40))  # several batches, in order
+        annotated_m = dict(x_m, **fed.teacher_outputs(x_m))
+        assert annotated_m["teacher_logits"].shape == (64, 2)
+        assert annotated_m["teacher_representations"].shape == (64, 2 * teachers[0].output["representation"].shape[-1])
+        a = plain.student_losses(tf.constant(y_t), plain._forward(x_t, x_m, training=False))
+        b = fed.student_losses(tf.constant(y_t), fed._forward(annotated_t, annotated_m, training=False))
+        for name in a:
+            np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=1e-5, atol=1e-6)
+        plain.fit(make_diit_dataset(x_t, y_t, x_m, batch_size=32), epochs=1, verbose=0)
+        fed.fit(make_diit_dataset(annotated_t, y_t, annotated_m, batch_size=32), epochs=1, verbose=0)
+        for u, v in zip(plain.student.get_weights(), fed.student.get_weights()):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
