@@ -191,7 +191,7 @@ class DIITModel(keras.Model):
         (the target rows, once per epoch) or a batch of a few hundred rows costs far more per row than one large
         batch. Only the rows the step will see should be passed."""
         if self._teacher_function is None:
-            @tf.function
+            @tf.function(reduce_retracing=True)  # one trace serves every batch size (the last chunk is shorter)
             def run(x):
                 outs = [t(x, training=False) for t in self.teachers]
                 return (tf.concat([o["representation"] for o in outs], axis=-1),
