@@ -183,6 +183,17 @@ class DIITModel(keras.Model):
         logits = [tf.stop_gradient(o["logit"]) for o in outs]
         return reps, logits
 
+    def gate_weights(self, features, batch_size: int = 8192) -> np.ndarray:
+        """The gate's weights `g(x)` (N, K) on rows `features` (numpy arrays): what the gate would give these rows
+        in a training step (a diagnostic: it trains nothing)."""
+        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        n = len(features[names[0]])
+        out = []
+        for start in range(0, n, batch_size):
+            _, _, query = self._student_pass({k: features[k][start:start + batch_size] for k in names}, False)
+            out.append(keras.ops.convert_to_numpy(self.gate.gate(query)))
+        return np.concatenate(out) if out else np.zeros((0, len(self.teachers)), np.float32)
+
     def teacher_outputs(self, features, batch_size: int = 8192) -> dict:
         """Every source's representation and logit on `features` (numpy arrays), computed once in large batches:
         `{"teacher_representations": (N, Σ_k d_k), "teacher_logits": (N, K)}`. Adding these arrays to the rows

@@ -138,6 +138,10 @@ class DIIT(Method):
         history = self.model.fit(data, epochs=1, verbose=0)
         self.last_history = {k: float(v[-1]) for k, v in history.history.items()}
 
+    def gate_weights(self, data) -> np.ndarray:
+        """The gate's weights on `data`'s rows, (N, K), as a diagnostic (nothing is trained)."""
+        return self.model.gate_weights(data.features)
+
     @property
     def serving_model(self):
         return self.model.student

@@ -72,9 +72,18 @@ def source_quality(ctx, target) -> dict:
             for source, model in zip(ctx.spec.sources, ctx.sources.latest())}
 
 
+def _mean_by_group(weights, groups) -> dict:
+    groups = np.asarray(groups)
+    return {str(g): [round(float(w), 5) for w in weights[groups == g].mean(axis=0)] for g in np.unique(groups)}
+
+
 def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
-                   dataset_name="", log=default_log, source_cache=None) -> SimulationResult:
-    """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
+                   dataset_name="", log=default_log, source_cache=None, row_groups=None) -> SimulationResult:
+    """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring.
+
+    `row_groups(period_data) -> array of group names`, if given, splits each gated method's gate weights on the
+    evaluated target rows by group (e.g. the regions of a benchmark whose ground truth says which source is
+    relevant where): `notes["gate_by_group"][method][seed][period][group] = [mean weight of source k]`."""
     hparams = hparams if isinstance(hparams, Hparams) else Hparams(hparams or {})
     names = parse_methods(methods)
     periods = store.periods
@@ -142,6 +151,9 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                            "auc": auc(data.labels, z), "logloss": logloss(data.labels, z), "infer_seconds": infer}
                     records.append(rec)
                     scores.append(f"{method.name} {rec['auc']:.4f}")
+                    if row_groups is not None and hasattr(method, "gate_weights"):
+                        notes.setdefault("gate_by_group", {}).setdefault(method.name, {}).setdefault(
+                            str(seed), {})[str(q)] = _mean_by_group(method.gate_weights(data), row_groups(data))
                 line += f"; target AUC on period {q}: " + ", ".join(scores)
             log(line)
         for method in instances:

@@ -172,6 +172,29 @@ def gate_quality_table(analysis: dict) -> str:
     return "\n".join(lines)
 
 
+def gate_by_group(result: SimulationResult) -> dict:
+    """`{method: {group: [mean weight of source k over seeds and evaluated periods]}}` from the protocol's
+    `gate_by_group` notes (row groups such as a benchmark's regions)."""
+    out = {}
+    for name, by_seed in result.notes.get("gate_by_group", {}).items():
+        groups = {}
+        for by_period in by_seed.values():
+            for by_group in by_period.values():
+                for group, weights in by_group.items():
+                    groups.setdefault(group, []).append(weights)
+        out[name] = {g: [float(v) for v in np.mean(w, axis=0)] for g, w in sorted(groups.items())}
+    return out
+
+
+def gate_by_group_table(split: dict, sources: list) -> str:
+    lines = ["| method | rows of | " + " | ".join(f"weight on {s}" for s in sources) + " |",
+             "|---|---|" + "---|" * len(sources)]
+    for name, groups in split.items():
+        for group, weights in groups.items():
+            lines.append(f"| {name} | {group} | " + " | ".join(f"{w:.3f}" for w in weights) + " |")
+    return "\n".join(lines)
+
+
 def plot(result: SimulationResult, path) -> None:
     import matplotlib
 
@@ -219,6 +242,7 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         "hparams": result.hparams,
         "notes": result.notes,
         "gate_vs_quality": gate_vs_quality(result),
+        "gate_by_group": gate_by_group(result),
         "command": command,
     }
     with open(out / "details.json", "w") as f:
@@ -266,7 +290,16 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
                  "Each source's quality is its frozen model's AUC on the target's labelled rows of the period it "
                  "teaches in (training rows); both are averaged over the periods from insertion on.", "",
                  gate_quality_table(analysis)]
-    selections = {k: v for k, v in result.notes.items() if k not in ("training_diagnostics", "source_quality")}
+    split = gate_by_group(result)
+    if split:
+        sources = next(iter(analysis.values()))["sources"] if analysis else [f"source {k}" for k in range(len(
+            next(iter(next(iter(split.values())).values()))))]
+        text += ["", "## Gate weights by group of rows", "",
+                 "Mean gate weight of each source on the evaluated target rows of each group (mean over seeds and "
+                 "evaluated periods; a diagnostic: the gate is applied, nothing is trained).", "",
+                 gate_by_group_table(split, sources), ""]
+    selections = {k: v for k, v in result.notes.items()
+                  if k not in ("training_diagnostics", "source_quality", "gate_by_group")}
     if selections:
         text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")

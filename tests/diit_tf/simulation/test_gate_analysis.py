@@ -64,3 +64,36 @@ def test_diit_variants_are_named_by_their_options():
         parse_variant("kd_uniform:beta=1")
     with pytest.raises(ValueError, match="key=value"):
         parse_variant("diit:gate_loss")
+
+
+def test_gate_weights_are_split_by_row_group(tmp_path):
+    from diit_tf.simulation.context import PeriodStore
+    from diit_tf.simulation.hparams import Hparams
+    from diit_tf.simulation.protocol import run_simulation
+
+    from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
+
+    data = write_tiny_dataset(tmp_path / "data", periods=3)
+    groups = lambda d: np.where(d.features["item_id"] % 2 == 0, "even", "odd")  # noqa: E731
+    result = run_simulation(PeriodStore(data), methods="base,diit,diit_no_gate", seeds=[0],
+                            hparams=Hparams(TINY_HPARAMS), insertion_period=1, log=lambda line: None,
+                            row_groups=groups)
+    split = result.notes["gate_by_group"]
+    assert set(split) == {"diit", "diit_no_gate"}  # methods with a gate; base has none
+    for period in ("2", "3"):
+        by_group = split["diit"]["0"][period]
+        assert set(by_group) == {"even", "odd"}
+        for weights in by_group.values():
+            assert len(weights) == 2 and sum(weights) == pytest.approx(1.0, abs=1e-4)
+        assert split["diit_no_gate"]["0"][period]["odd"] == pytest.approx([0.5, 0.5])
+
+
+def test_gate_by_group_averages_over_seeds_and_periods():
+    from diit_tf.simulation.report import gate_by_group, gate_by_group_table
+
+    notes = {"gate_by_group": {"diit": {"0": {"3": {"a": [0.8, 0.2], "b": [0.4, 0.6]}},
+                                        "1": {"3": {"a": [0.6, 0.4]}, "4": {"a": [0.7, 0.3], "b": [0.2, 0.8]}}}}}
+    split = gate_by_group(_result(notes))
+    assert split["diit"]["a"] == pytest.approx([0.7, 0.3])
+    assert split["diit"]["b"] == pytest.approx([0.3, 0.7])
+    assert "| diit | b | 0.300 | 0.700 |" in gate_by_group_table(split, ["x", "y"])
