@@ -10,11 +10,40 @@ Defaults and why (see docs/results.md for the measurements behind them):
 - `symmetric_adversarial=False`: reverse only the mapper side; True also pushes the student's `e_T` to fool D.
 - `use_gate / use_adversarial / use_middle / use_logit`: the paper's ablations (uniform average instead of the
   gate, no adversarial part, no middle spot, no logit spot).
+
+Variants beyond the paper's form (each defaults to the paper's form):
+- `gate_loss="mixture"`: the form of the gate's supervised loss on labelled target rows (weight
+  `gate_supervision`). "mixture": `BCE(y, σ(Σ_k g_k z_Sk))`, the gate learns the mixture of source logits that
+  best predicts the target; "confidence": per-example soft targets from each source's own loss on the row,
+  `q_k = softmax_k(-BCE(y, σ(z_Sk)) / gate_temperature)`, and `CE(q, g)` (confidence-aware multi-teacher KD).
+- `gate_temperature=1.0`: the temperature of the "confidence" targets.
+- `gate_from_kd=True`: whether the KD losses (MSE, KL) train the gate. The paper's gate learns only through
+  them, which rewards the sources that already agree with the student; False trains the gate by its supervised
+  loss alone (KD then sees the gate's weights as constants).
+- `gate_input="representation"`: what the gate reads (stop-gradiented): the student's representation `e_T(x)`
+  (the paper) or its input "embeddings" (the concatenated feature embeddings, which keep which item, category,
+  user group a row is about).
+- `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
+  `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
+  student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
+  representation that carries what the sources know lowers it (the sources' spaces are never summed).
+- `adversary="mapper"`: what the discriminator separates. "mapper" (the paper): target-model representations
+  `e_T` from mapped source representations; "domain": the student's representations of target rows from those of
+  the mix rows (gradient reversal into the student, as in DANN), so the student's representation becomes domain
+  invariant.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+
+
+CHOICES = {
+    "gate_loss": ("mixture", "confidence"),
+    "gate_input": ("representation", "embeddings"),
+    "middle_spot": ("mapper", "student"),
+    "adversary": ("mapper", "domain"),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +59,12 @@ class DIITConfig:
     use_adversarial: bool = True
     use_middle: bool = True
     use_logit: bool = True
+    gate_loss: str = "mixture"
+    gate_temperature: float = 1.0
+    gate_from_kd: bool = True
+    gate_input: str = "representation"
+    middle_spot: str = "mapper"
+    adversary: str = "mapper"
     gate_hidden: int = 64
     mapper_hidden: tuple = (64,)
     discriminator_hidden: tuple = (64,)
@@ -50,6 +85,11 @@ class DIITConfig:
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"`{name}` should be >= 0. Received: {value!r}")
+        for name, allowed in CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"`{name}` should be one of {list(allowed)}. Received: {getattr(self, name)!r}")
+        if not self.gate_temperature > 0:
+            raise ValueError(f"`gate_temperature` should be > 0. Received: {self.gate_temperature!r}")
         if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
             raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
 

@@ -40,6 +40,8 @@ from diit_tf.layers.gradient_reversal import GradientReversal
 from diit_tf.layers.mapper import Mapper
 from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_mse
 
+# Keys of a batch's features that carry the sources' outputs on its rows (see `DIITModel.teacher_outputs`).
+TEACHER_KEYS = ("teacher_representations", "teacher_logits")
 LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce")
 
 
@@ -76,6 +78,18 @@ def _dummy_batch(backbone: keras.Model) -> dict:
     return {name: tf.zeros((1,) + tuple(spec.shape[1:]), dtype=spec.dtype) for name, spec in expected.items()}
 
 
+def _with_embeddings(student: keras.Model) -> keras.Model:
+    """A view of `student` (same layers, same weights) that also returns its concatenated input embeddings (the
+    output of its `features` layer): `(representation, logit, embeddings)`."""
+    try:
+        embeddings = student.get_layer("features").output
+    except ValueError:
+        raise ValueError("gate_input='embeddings' needs a student with a `features` embedding layer (a backbone "
+                         f"from `build_backbone`). Received: {student.name!r}") from None
+    return keras.Model(student.input, [student.output["representation"], student.output["logit"], embeddings],
+                       name=f"{student.name}_with_embeddings")
+
+
 @keras.saving.register_keras_serializable(package="diit_tf")
 class DIITModel(keras.Model):
     """DIIT training harness around a student backbone; `model.student` is what gets exported.
@@ -104,10 +118,15 @@ class DIITModel(keras.Model):
         cfg = self.diit_config
         self.gate = GatingAggregator(num_sources=len(teachers), hidden_units=cfg.gate_hidden,
                                      uniform=not cfg.use_gate, name="gate")
-        self.mapper = Mapper(output_dim=student_dim, hidden_units=cfg.mapper_hidden, name="mapper")
+        # The middle spot's regressor: source side -> student space (the paper), or student -> every source's
+        # space at once (one output block per source, FitNets' direction).
+        mapped_dim = student_dim if cfg.middle_spot == "mapper" else sum(teacher_dims)
+        self.mapper = Mapper(output_dim=mapped_dim, hidden_units=cfg.mapper_hidden, name="mapper")
+        self._student_with_embeddings = (_with_embeddings(student) if cfg.gate_input == "embeddings" else None)
         self.grl = GradientReversal(cfg.grl_lambda, name="grl")
         self.discriminator = DomainDiscriminator(hidden_units=cfg.discriminator_hidden, name="discriminator")
         self.teacher_dims = teacher_dims
+        self._teacher_function = None
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
         self.gate_trackers = [keras.metrics.Mean(name=f"gate_w{k}") for k in range(len(teachers))]
         self.auc = keras.metrics.AUC(name="auc", num_thresholds=1000)
@@ -119,8 +138,8 @@ class DIITModel(keras.Model):
         """Create every variable now (one forward pass on a dummy row), so optimizers see them at compile."""
         dummy = _dummy_batch(self.student)
         forward = self._forward(dummy, dummy, training=False)
-        self.discriminator(forward["e_mix"])
-        self.grl(forward["h_s"])
+        self.discriminator(forward["adv_real"])
+        self.grl(forward["adv_fake"])
         self.built = True
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
@@ -153,43 +172,162 @@ class DIITModel(keras.Model):
         return self.student(inputs, training=training)
 
     def _teachers(self, x):
+        """The frozen sources' `(representations, logits)` on `x`, as lists over sources: read from `x` when it
+        carries them (`TEACHER_KEYS`, see `teacher_outputs`), computed otherwise."""
+        if TEACHER_KEYS[1] in x:
+            logits = tf.split(tf.cast(x[TEACHER_KEYS[1]], tf.float32), len(self.teachers), axis=-1)
+            reps = tf.split(tf.cast(x[TEACHER_KEYS[0]], tf.float32), self.teacher_dims, axis=-1)
+            return [tf.stop_gradient(r) for r in reps], [tf.stop_gradient(z) for z in logits]
         outs = [t(x, training=False) for t in self.teachers]
         reps = [tf.stop_gradient(o["representation"]) for o in outs]
         logits = [tf.stop_gradient(o["logit"]) for o in outs]
         return reps, logits
 
+    def gate_weights(self, features, batch_size: int = 8192) -> np.ndarray:
+        """The gate's weights `g(x)` (N, K) on rows `features` (numpy arrays): what the gate would give these rows
+        in a training step (a diagnostic: it trains nothing)."""
+        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        n = len(features[names[0]])
+        out = []
+        for start in range(0, n, batch_size):
+            x = {k: features[k][start:start + batch_size] for k in names}
+            _, _, query = self._student_pass(x, False)
+            reps, logits = self._teachers(x)
+            out.append(keras.ops.convert_to_numpy(self.gate.gate(self.gate.query(query, reps, logits))))
+        return np.concatenate(out) if out else np.zeros((0, len(self.teachers)), np.float32)
+
+    def teacher_outputs(self, features, batch_size: int = 8192) -> dict:
+        """Every source's representation and logit on `features` (numpy arrays), computed once in large batches:
+        `{"teacher_representations": (N, Σ_k d_k), "teacher_logits": (N, K)}`. Adding these arrays to the rows
+        of a batch (`dict(features, **outputs)`) makes the training step read them instead of calling the
+        teachers: the same values (the teachers are frozen) for less work, since a row the step sees several times
+        (the target rows, once per epoch) or a batch of a few hundred rows costs far more per row than one large
+        batch. Only the rows the step will see should be passed."""
+        if self._teacher_function is None:
+            @tf.function(reduce_retracing=True)  # one trace serves every batch size (the last chunk is shorter)
+            def run(x):
+                outs = [t(x, training=False) for t in self.teachers]
+                return (tf.concat([o["representation"] for o in outs], axis=-1),
+                        tf.concat([tf.reshape(o["logit"], (-1, 1)) for o in outs], axis=-1))
+            self._teacher_function = run
+        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        n = len(features[names[0]])
+        reps, logits = [], []
+        for start in range(0, n, batch_size):
+            r, z = self._teacher_function({k: features[k][start:start + batch_size] for k in names})
+            reps.append(r.numpy())
+            logits.append(z.numpy())
+        width = sum(self.teacher_dims)
+        return {TEACHER_KEYS[0]: np.concatenate(reps) if reps else np.zeros((0, width), np.float32),
+                TEACHER_KEYS[1]: np.concatenate(logits) if logits else np.zeros((0, len(self.teachers)), np.float32)}
+
+    def _student_pass(self, x, training):
+        """`(e_T, z_T, gate query)` from one student pass; the query is stop-gradiented (the gate reads the
+        student but does not shape it)."""
+        if self._student_with_embeddings is not None:
+            representation, logit, embeddings = self._student_with_embeddings(x, training=training)
+            return representation, logit, tf.stop_gradient(embeddings)
+        out = self.student(x, training=training)
+        return out["representation"], out["logit"], tf.stop_gradient(out["representation"])
+
+    @property
+    def _supervises_gate(self) -> bool:
+        return self.diit_config.gate_supervision > 0 and self.diit_config.use_gate
+
     def _forward(self, x_t, x_m, training):
         """Everything both phases need, from ONE student pass over the target and mix rows stacked together
         (and one pass of each teacher over the rows the losses use): the same values as separate calls, with
-        fewer, larger kernels. The gate reads the student's representation but does not shape it (stop gradient).
+        fewer, larger kernels.
         """
+        cfg = self.diit_config
         names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
         n_t = tf.shape(x_t[names[0]])[0]
         x_all = {k: tf.concat([x_t[k], tf.cast(x_m[k], x_t[k].dtype)], axis=0) for k in names}
-        student = self.student(x_all, training=training)
-        e_all, z_all = student["representation"], student["logit"]
+        e_all, z_all, query_all = self._student_pass(x_all, training)
         n_m = tf.shape(e_all)[0] - n_t
         # tf.split, not slicing: its gradient is one concat instead of zero-padded StridedSliceGrads.
         e_target, e_mix = tf.split(e_all, [n_t, n_m], axis=0)
         z_target, z_mix = tf.split(z_all, [n_t, n_m], axis=0)
-        supervise = self.diit_config.gate_supervision > 0
+        forward = {"z_target": z_target, "e_target": e_target, "e_mix": e_mix, "z_mix": z_mix}
+        supervise = self._supervises_gate
         # Gate supervision needs the sources' view of the labelled target rows too.
+        if supervise and TEACHER_KEYS[1] in x_m:
+            x_all.update({k: tf.concat([x_t[k], x_m[k]], axis=0) for k in TEACHER_KEYS})
         reps, logits = self._teachers(x_all if supervise else x_m)
-        e_gate = tf.stop_gradient(e_all if supervise else e_mix)
-        e_bar, z_bar, gate_weights = self.gate(e_gate, reps, logits)
-        forward = {"z_target": z_target, "e_mix": e_mix, "z_mix": z_mix}
+        query = query_all if supervise else tf.split(query_all, [n_t, n_m], axis=0)[1]
+        if not self.gate.built:  # the first (eager, dummy) pass builds the gate through Keras' __call__
+            self.gate(query, reps, logits)
+        weights = self.gate.gate(self.gate.query(query, reps, logits))
         if supervise:
-            forward["z_bar_target"], z_bar = tf.split(z_bar, [n_t, n_m], axis=0)
-            e_bar, gate_weights = e_bar[n_t:], gate_weights[n_t:]
-        forward.update({"z_bar": z_bar, "gate": gate_weights, "h_s": self.mapper(e_bar)})
+            forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
+            forward["z_sources_target"] = [z[:n_t] for z in logits]
+            reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
+        kd_weights = weights if cfg.gate_from_kd else tf.stop_gradient(weights)
+        e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
+        forward.update({"z_bar": z_bar, "gate": weights})
+        if cfg.middle_spot == "mapper":   # the paper: the mapper carries ē_S into the student's space
+            forward["middle_student"], forward["middle_source"] = e_mix, self.mapper(e_bar)
+        else:                             # FitNets: regress every source's representation from the student's
+            forward["middle_student"] = self.mapper(e_mix)
+            forward["middle_source"] = tf.concat(reps, axis=-1)  # teachers' outputs: already stop-gradiented
+            forward["middle_weights"] = kd_weights
+        if cfg.adversary == "mapper":     # real: the student's side, fake: the source side of the middle spot
+            forward["adv_real"], forward["adv_fake"] = forward["middle_student"], forward["middle_source"]
+        else:                             # the student's representations of target rows vs mix rows
+            forward["adv_real"], forward["adv_fake"] = e_target, e_mix
         return forward
 
     # ------------------------------------------------------------------ losses
     def discriminator_loss(self, forward):
-        """Phase 1: `BCE(D(sg(e_T)), 1) + BCE(D(sg(h_S)), 0)`."""
-        d_target = self.discriminator(tf.stop_gradient(forward["e_mix"]))
-        d_source = self.discriminator(tf.stop_gradient(forward["h_s"]))
-        return adversarial_bce(d_target, True) + adversarial_bce(d_source, False)
+        """Phase 1: `BCE(D(sg(real)), 1) + BCE(D(sg(fake)), 0)`."""
+        d_real = self.discriminator(tf.stop_gradient(forward["adv_real"]))
+        d_fake = self.discriminator(tf.stop_gradient(forward["adv_fake"]))
+        return adversarial_bce(d_real, True) + adversarial_bce(d_fake, False)
+
+    def adversarial_loss(self, forward):
+        """Phase 2's `L_adv2`, through the gradient reversal layer (D frozen in this phase).
+
+        - adversary "mapper", middle spot "mapper" (the paper): `BCE(D(GRL(h_S)), 0)`, plus
+          `BCE(D(GRL(e_T)), 1)` when `symmetric_adversarial`;
+        - adversary "mapper", middle spot "student": the trainable side is the student's, `BCE(D(GRL(Mapper(e_T))), 1)`;
+        - adversary "domain": `BCE(D(GRL(e_T(x_t))), 1) + BCE(D(GRL(e_T(x_m))), 0)`, DANN's game in the student.
+        """
+        cfg = self.diit_config
+        real_side = adversarial_bce(self.discriminator(self.grl(forward["adv_real"])), True)
+        fake_side = adversarial_bce(self.discriminator(self.grl(forward["adv_fake"])), False)
+        if cfg.adversary == "domain":
+            return real_side + fake_side
+        if cfg.middle_spot == "student":
+            return real_side
+        return fake_side + real_side if cfg.symmetric_adversarial else fake_side
+
+    def middle_spot_loss(self, forward):
+        """`L_MSE`. Middle spot "mapper" (the paper): `mean (e_T - Mapper(ē_S))²`. Middle spot "student":
+        `mean_b Σ_k g_k(x_b) · mean_j (R_k(e_T(x_b))_j - e_Sk(x_b)_j)²`, where `R_k` is the mapper's output block
+        for source k and the teachers' representations are constants: each source's representation is regressed
+        in its own space (independently trained sources' spaces are not aligned, so they are never summed)."""
+        if self.diit_config.middle_spot == "mapper":
+            return middle_spot_mse(forward["middle_student"], forward["middle_source"])
+        student = tf.split(forward["middle_student"], self.teacher_dims, axis=-1)
+        source = tf.split(forward["middle_source"], self.teacher_dims, axis=-1)
+        per_source = tf.stack([tf.reduce_mean(tf.square(a - b), axis=-1) for a, b in zip(student, source)], axis=-1)
+        return tf.reduce_mean(tf.reduce_sum(forward["middle_weights"] * per_source, axis=-1))
+
+    def gate_supervision_loss(self, y_t, forward):
+        """The gate's supervised loss on labelled target rows (`gate_loss`):
+
+        - "mixture": `BCE(y, σ(Σ_k g_k(x) z_Sk(x)))`;
+        - "confidence": `mean_b Σ_k -q_k log g_k` with `q = softmax_k(-BCE(y, σ(z_Sk)) / gate_temperature)`.
+        """
+        cfg = self.diit_config
+        g = forward["gate_target"]
+        z = tf.concat([tf.reshape(v, (-1, 1)) for v in forward["z_sources_target"]], axis=-1)  # (B, K)
+        if cfg.gate_loss == "mixture":
+            return ctr_bce(y_t, tf.reduce_sum(g * z, axis=-1, keepdims=True))
+        y = tf.reshape(tf.cast(y_t, tf.float32), (-1, 1))
+        per_source = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.broadcast_to(y, tf.shape(z)), logits=z)
+        q = tf.stop_gradient(tf.nn.softmax(-per_source / cfg.gate_temperature, axis=-1))
+        return tf.reduce_mean(-tf.reduce_sum(q * tf.math.log(g + 1e-12), axis=-1))
 
     def student_losses(self, y_t, forward):
         """Phase 2 losses by name; `loss` is the total the student, gate and mapper minimise. Only `ce` (and
@@ -198,12 +336,9 @@ class DIITModel(keras.Model):
         losses = {"ce": ctr_bce(y_t, forward["z_target"])}
         total = losses["ce"]
         if cfg.use_adversarial:
-            adv2 = adversarial_bce(self.discriminator(self.grl(forward["h_s"])), False)
-            if cfg.symmetric_adversarial:
-                adv2 = adv2 + adversarial_bce(self.discriminator(self.grl(forward["e_mix"])), True)
-            losses["adv2"] = adv2
-            total = total + cfg.beta1 * adv2
-        losses["mse"] = middle_spot_mse(forward["e_mix"], forward["h_s"])
+            losses["adv2"] = self.adversarial_loss(forward)
+            total = total + cfg.beta1 * losses["adv2"]
+        losses["mse"] = self.middle_spot_loss(forward)
         losses["kl"] = logit_spot_kl(forward["z_bar"], forward["z_mix"], cfg.tau)
         kd = 0.0
         if cfg.use_middle:
@@ -212,8 +347,8 @@ class DIITModel(keras.Model):
             kd = kd + (1.0 - cfg.alpha) * losses["kl"]
         losses["kd"] = tf.convert_to_tensor(kd, tf.float32)
         total = total + cfg.beta2 * losses["kd"]
-        if cfg.gate_supervision > 0:
-            losses["gate_bce"] = ctr_bce(y_t, forward["z_bar_target"])
+        if self._supervises_gate:
+            losses["gate_bce"] = self.gate_supervision_loss(y_t, forward)
             total = total + cfg.gate_supervision * losses["gate_bce"]
         losses["loss"] = total
         return losses
@@ -282,7 +417,7 @@ class DIITModel(keras.Model):
 
     def _results(self, train):
         out = {name: t.result() for name, t in self.trackers.items() if name != "gate_bce" or
-               self.diit_config.gate_supervision > 0}
+               self._supervises_gate}
         if not self.diit_config.use_adversarial:
             out.pop("adv1"), out.pop("adv2")
         out.update({t.name: t.result() for t in self.gate_trackers})

@@ -78,6 +78,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tune-grid", default=None, metavar="SPEC",
                         help="transfer grid, e.g. 'diit.beta2=0.5,1,2;diit.gate_supervision=0,0.5;kd_uniform.beta=1,2' "
                              "(default: the grid in diit_tf/simulation/validation.py)")
+    parser.add_argument("--source-cache", default=None, metavar="DIR",
+                        help="reuse source models trained by an earlier run with the same dataset, backbone, budget, "
+                             "seed and code (keyed by all of them; for sweeps; see diit_tf/simulation/source_cache.py)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="override training.epochs")
     parser.add_argument("--learning-rate", type=_positive_float, default=None,
                         help="override training.learning_rate (every method without its own)")
@@ -182,12 +185,18 @@ def run(args) -> int:
         periods = periods[: args.periods]
     p0 = resolve_insertion_period(periods, args.insertion_period or hparams.insertion_period)
     name = args.dataset if args.dataset in ("synthetic", "movielens-1m") else str(data_dir.name)
+    cache = None
+    if args.source_cache:
+        from diit_tf.simulation.source_cache import SourceCache
+
+        cache = SourceCache(args.source_cache, data_dir, args.backbone, hparams)
     if args.tune:
         from diit_tf.simulation.validation import parse_grid, tune
 
         store.periods = periods
         grid = parse_grid(args.tune_grid) if args.tune_grid else None
-        tune(store, args.tune, hparams, args.backbone, seeds, p0, name, args.out, grid=grid, log=default_log)
+        tune(store, args.tune, hparams, args.backbone, seeds, p0, name, args.out, grid=grid, log=default_log,
+             source_cache=cache)
         return 0
     if args.validation:
         periods = [p for p in periods if p <= p0]
@@ -197,7 +206,7 @@ def run(args) -> int:
         name += " (validation)"
     store.periods = periods
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
-                            insertion_period=p0, dataset_name=name)
+                            insertion_period=p0, dataset_name=name, source_cache=cache)
     command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     results = write_report(result, args.out, command=command)
     print(f"wrote {args.out}/report.md, results.json, details.json, auc_per_period.png")

@@ -124,17 +124,27 @@ class GatingAggregator(keras.layers.Layer):
         weights = ops.exp(scores)
         return weights / ops.sum(weights, axis=-1, keepdims=True)
 
+    def query(self, target_representation, source_representations, source_logits):
+        """What the gate MLP reads: the target representation (a subclass may add the sources' outputs)."""
+        return target_representation
+
     def call(self, target_representation, source_representations, source_logits):
+        gate_weights = self.gate(self.query(target_representation, source_representations, source_logits))  # (B, K)
+        aggregated_representation, aggregated_logit = self.aggregate(gate_weights, source_representations,
+                                                                     source_logits)
+        return aggregated_representation, aggregated_logit, gate_weights
+
+    def aggregate(self, gate_weights, source_representations, source_logits):
+        """The weighted sums `(ē_S (B, d), z̄_S (B, 1))` for given weights `(B, K)` (e.g. stop-gradiented ones)."""
         source_representations = self._check_list(source_representations, "source_representations")
         source_logits = self._check_list(source_logits, "source_logits")
-        gate_weights = self.gate(target_representation)  # (B, K)
         if self.projections is not None:
             source_representations = [p(e) for p, e in zip(self.projections, source_representations)]
         stacked = ops.stack(source_representations, axis=1)  # (B, K, d)
         aggregated_representation = ops.sum(ops.expand_dims(gate_weights, -1) * stacked, axis=1)
         logits = ops.concatenate([ops.reshape(z, (-1, 1)) for z in source_logits], axis=-1)  # (B, K)
         aggregated_logit = ops.sum(gate_weights * logits, axis=-1, keepdims=True)
-        return aggregated_representation, aggregated_logit, gate_weights
+        return aggregated_representation, aggregated_logit
 
     def compute_output_shape(self, target_representation_shape, source_representations_shape, source_logits_shape):
         batch = target_representation_shape[0]

@@ -30,3 +30,12 @@ EXPERIMENTAL = {
 }
 # Every method --methods accepts, with its description.
 NAMED = {**DESCRIPTIONS, **MULTI_DOMAIN, **EXPERIMENTAL}
+
+
+def describe(name: str) -> str:
+    """The one-line description of a method, or of a `base:key=value+...` DIIT variant."""
+    known = NAMED
+    if name in known:
+        return known[name]
+    base, _, options = name.partition(":")
+    return f"{known.get(base, base)}, with {options.replace('+', ', ')}"

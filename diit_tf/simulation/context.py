@@ -101,8 +101,12 @@ class SourceZoo:
                 self.ctx.log(f"[seed {self.ctx.seed}] period {period}: source {domain!r} has no rows: "
                              + (f"keeps its model of period {kept}" if kept is not None else "no model yet"))
                 continue
-            model.fit(part.features, part.labels, self.ctx.hparams.epochs, self.ctx.hparams.batch_size,
-                      self.ctx.seed * 1000 + period * 10 + i)
+            cache = self.ctx.source_cache
+            if cache is None or not cache.load(model.backbone, self.ctx.seed, period, domain):
+                model.fit(part.features, part.labels, self.ctx.hparams.epochs, self.ctx.hparams.batch_size,
+                          self.ctx.seed * 1000 + period * 10 + i)
+                if cache is not None:
+                    cache.save(model.backbone, self.ctx.seed, period, domain)
             if domain not in self.last_trained and self.teachers is not None:
                 self.late[domain] = period
                 self.ctx.log(f"[seed {self.ctx.seed}] period {period}: source {domain!r} has its first model; it "
@@ -140,7 +144,8 @@ class SourceZoo:
 class SeedContext:
     """Everything one seed's methods share."""
 
-    def __init__(self, store: PeriodStore, backbone: str, hparams, seed: int, insertion_period: int, log=None):
+    def __init__(self, store: PeriodStore, backbone: str, hparams, seed: int, insertion_period: int, log=None,
+                 source_cache=None):
         self.store = store
         self.spec = store.spec
         self.backbone = backbone
@@ -150,6 +155,7 @@ class SeedContext:
         self.log = log or (lambda line: None)
         self.access = []  # (who, period) of every training read
         self.base_snapshot = None
+        self.source_cache = source_cache  # a SourceCache, or None (train every source)
         self.sources = SourceZoo(self)
 
     def new_backbone(self, name: str) -> keras.Model:

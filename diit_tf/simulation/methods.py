@@ -10,10 +10,13 @@ Registry: `METHODS[name]` is `(factory, description)`; `make_method(name, ctx)`.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
                                copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
+from diit_tf.config import DIITConfig
 from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
@@ -131,9 +134,14 @@ class DIIT(Method):
                                 ctx.fit_seed(period, 2))
         reset_optimizers(self.model)
         data = transfer_dataset(target, mix, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
+                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs,
+                                annotate=self.model.teacher_outputs)
         history = self.model.fit(data, epochs=1, verbose=0)
         self.last_history = {k: float(v[-1]) for k, v in history.history.items()}
+
+    def gate_weights(self, data) -> np.ndarray:
+        """The gate's weights on `data`'s rows, (N, K), as a diagnostic (nothing is trained)."""
+        return self.model.gate_weights(data.features)
 
     @property
     def serving_model(self):
@@ -415,12 +423,39 @@ METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 
+def parse_variant(name: str):
+    """`"diit:gate_loss=confidence+gate_from_kd=false"` -> ("diit", {"gate_loss": "confidence", "gate_from_kd":
+    False}): a DIIT method (or ablation) with `DIITConfig` options changed, named by that text. None for a plain
+    method name."""
+    if ":" not in name:
+        return None
+    base, _, text = name.partition(":")
+    if base not in METHODS or not base.startswith("diit"):
+        raise ValueError(f"--methods {name!r}: options after ':' are for DIIT methods (diit, diit_no_gate, ...). "
+                         f"Received base method {base!r}")
+    changes = {}
+    for item in filter(None, (part.strip() for part in text.split("+"))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--methods {name!r}: options look like key=value. Received: {item!r}")
+        try:
+            changes[key.strip()] = json.loads(value.strip().lower() if value.strip().lower() in ("true", "false")
+                                              else value.strip())
+        except json.JSONDecodeError:
+            changes[key.strip()] = value.strip()
+    DIITConfig.from_dict({**DIITConfig().to_dict(), **changes})  # raises naming an unknown or bad option
+    return base, changes
+
+
 def make_method(name: str) -> Method:
+    variant = parse_variant(name)
     try:
-        factory = METHODS[name][0]
+        factory = METHODS[variant[0] if variant else name][0]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; known methods: {', '.join(ALL_METHODS)}") from None
     method = factory()
+    if variant:
+        method.changes = {**method.changes, **variant[1]}
     method.name = name
     return method
 
@@ -433,7 +468,7 @@ def parse_methods(text) -> list:
         names = [n for part in text for n in str(part).split(",") if n.strip()]
     if not names or names == ["all"]:
         names = list(ALL_METHODS)
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in METHODS and not parse_variant(n)]
     if unknown:
         raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all'), "
                          f"named only: {', '.join(MULTI_DOMAIN)}, experimental: {', '.join(EXPERIMENTAL)}")

@@ -24,7 +24,7 @@ import numpy as np
 from diit_tf.simulation.context import SeedContext
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
-from diit_tf.simulation.training import auc, logloss
+from diit_tf.simulation.training import auc, logloss, predict_logits
 
 
 def default_log(line: str) -> None:
@@ -80,9 +80,25 @@ def _check_rows(store, insertion_period: int, needs_sources: bool) -> None:
                          f"{insertion_period}): the transfer methods need at least one source model")
 
 
+def source_quality(ctx, target) -> dict:
+    """Each source's frozen model of this period scored on the target's labelled rows of the same period (rows
+    every method trains on): `{source: AUC}`. The ground truth a gate's ranking is compared with."""
+    return {source: round(auc(target.labels, predict_logits(model, target.features)), 5)
+            for source, model in zip(ctx.sources.names, ctx.sources.latest())}
+
+
+def _mean_by_group(weights, groups) -> dict:
+    groups = np.asarray(groups)
+    return {str(g): [round(float(w), 5) for w in weights[groups == g].mean(axis=0)] for g in np.unique(groups)}
+
+
 def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=None, insertion_period=None,
-                   dataset_name="", log=default_log) -> SimulationResult:
-    """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring."""
+                   dataset_name="", log=default_log, source_cache=None, row_groups=None) -> SimulationResult:
+    """Run the protocol on `store` (a `PeriodStore`) for every seed and method. See the module docstring.
+
+    `row_groups(period_data) -> array of group names`, if given, splits each gated method's gate weights on the
+    evaluated target rows by group (e.g. the regions of a benchmark whose ground truth says which source is
+    relevant where): `notes["gate_by_group"][method][seed][period][group] = [mean weight of source k]`."""
     hparams = hparams if isinstance(hparams, Hparams) else Hparams(hparams or {})
     names = parse_methods(methods)
     periods = store.periods
@@ -98,7 +114,7 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
     run_start = time.perf_counter()
     for seed in seeds:
         keras.utils.set_random_seed(int(seed))
-        ctx = SeedContext(store, backbone, hparams, seed, p0, log=log)
+        ctx = SeedContext(store, backbone, hparams, seed, p0, log=log, source_cache=source_cache)
         instances = [make_method(name) for name in names]
         needs_sources = any(m.needs_sources for m in instances)
         started = set()
@@ -112,6 +128,9 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                 ctx.base_snapshot = instances[0].serving_model.get_weights()
             if needs_sources:
                 ctx.sources.train(p)
+                if p >= p0:
+                    notes.setdefault("source_quality", {}).setdefault(str(seed), {})[str(p)] = \
+                        source_quality(ctx, store.get(p).domain(spec.target))
             cost = {"sources": ctx.sources.seconds.get(p, 0.0)}
             for method in instances:
                 if method.starts_at_insertion and p < p0:
@@ -148,6 +167,9 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
                            "auc": auc(data.labels, z), "logloss": logloss(data.labels, z), "infer_seconds": infer}
                     records.append(rec)
                     scores.append(f"{method.name} {rec['auc']:.4f}")
+                    if row_groups is not None and hasattr(method, "gate_weights"):
+                        notes.setdefault("gate_by_group", {}).setdefault(method.name, {}).setdefault(
+                            str(seed), {})[str(q)] = _mean_by_group(method.gate_weights(data), row_groups(data))
                 line += f"; target AUC on period {q}: " + ", ".join(scores)
             log(line)
         for method in instances:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diit_tf.simulation.catalog import NAMED
+from diit_tf.simulation.catalog import describe
 from diit_tf.simulation.protocol import SimulationResult, summarize
 
 RESULT_KEYS = ("auc_mean", "auc_std", "logloss_mean", "rel_auc_lift_vs_base", "per_seed_auc",
@@ -125,6 +125,96 @@ def source_lines(sources: dict) -> list:
     return text
 
 
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two equal-length sequences (average ranks for ties); NaN if either is
+    constant."""
+    ra = _ranks(np.asarray(a, np.float64))
+    rb = _ranks(np.asarray(b, np.float64))
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _ranks(x):
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    for value in np.unique(x):  # ties share their average rank
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def gate_vs_quality(result: SimulationResult) -> dict:
+    """Per gated method and seed: the mean gate weight of each source (over periods) next to each source's mean
+    AUC on the target's labelled rows (over the same periods), and their Spearman correlation.
+
+    `{method: {"sources": [...], "per_seed": {seed: {"gate": [...], "quality": [...], "spearman": r}},
+    "spearman_mean": r̄}}`; methods whose gate is fixed (uniform, one source) are left out."""
+    quality = result.notes.get("source_quality", {})
+    out = {}
+    for name, by_seed in result.notes.get("training_diagnostics", {}).items():
+        per_seed = {}
+        for seed, by_period in by_seed.items():
+            periods = [p for p in by_period if p in quality.get(seed, {})]
+            if not periods:
+                continue
+            keys = sorted((k for k in by_period[periods[0]] if k.startswith("gate_w")), key=lambda k: int(k[6:]))
+            gate = [float(np.mean([by_period[p][k] for p in periods])) for k in keys]
+            if len(gate) < 2 or np.allclose(gate, gate[0]):
+                continue
+            sources = list(quality[seed][periods[0]])
+            q = [float(np.mean([quality[seed][p][s] for p in periods])) for s in sources]
+            if len(q) != len(gate):  # a method that chose a subset of the sources
+                continue
+            per_seed[seed] = {"gate": gate, "quality": q, "spearman": spearman(gate, q)}
+        if per_seed:
+            out[name] = {"sources": sources, "per_seed": per_seed,
+                         "spearman_mean": float(np.nanmean([v["spearman"] for v in per_seed.values()]))}
+    return out
+
+
+def gate_quality_table(analysis: dict) -> str:
+    """Markdown: per method, each source's mean gate weight and mean AUC on the target's rows (mean over seeds),
+    and Spearman per seed."""
+    lines = []
+    for name, entry in analysis.items():
+        seeds = sorted(entry["per_seed"], key=int)
+        lines += [f"`{name}`: Spearman(gate weight, source AUC on target rows) per seed "
+                  + ", ".join(f"{s}: {entry['per_seed'][s]['spearman']:+.2f}" for s in seeds)
+                  + f"; mean {entry['spearman_mean']:+.2f}", "",
+                  "| source | mean gate weight | source AUC on target rows |", "|---|---|---|"]
+        for k, source in enumerate(entry["sources"]):
+            g = np.mean([entry["per_seed"][s]["gate"][k] for s in seeds])
+            q = np.mean([entry["per_seed"][s]["quality"][k] for s in seeds])
+            lines.append(f"| {source} | {g:.3f} | {q:.4f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def gate_by_group(result: SimulationResult) -> dict:
+    """`{method: {group: [mean weight of source k over seeds and evaluated periods]}}` from the protocol's
+    `gate_by_group` notes (row groups such as a benchmark's regions)."""
+    out = {}
+    for name, by_seed in result.notes.get("gate_by_group", {}).items():
+        groups = {}
+        for by_period in by_seed.values():
+            for by_group in by_period.values():
+                for group, weights in by_group.items():
+                    groups.setdefault(group, []).append(weights)
+        out[name] = {g: [float(v) for v in np.mean(w, axis=0)] for g, w in sorted(groups.items())}
+    return out
+
+
+def gate_by_group_table(split: dict, sources: list) -> str:
+    lines = ["| method | rows of | " + " | ".join(f"weight on {s}" for s in sources) + " |",
+             "|---|---|" + "---|" * len(sources)]
+    for name, groups in split.items():
+        for group, weights in groups.items():
+            lines.append(f"| {name} | {group} | " + " | ".join(f"{w:.3f}" for w in weights) + " |")
+    return "\n".join(lines)
+
+
 def plot(result: SimulationResult, path) -> None:
     import matplotlib
 
@@ -171,6 +261,8 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         "periods": result.periods,
         "hparams": result.hparams,
         "notes": result.notes,
+        "gate_vs_quality": gate_vs_quality(result),
+        "gate_by_group": gate_by_group(result),
         "command": command,
     }
     with open(out / "details.json", "w") as f:
@@ -207,13 +299,28 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
     ]
     text += [f"- {line}" for line in verdict(summary)]
     text += ["", "## Methods", ""]
-    text += [f"- `{name}`: {NAMED[name]}" for name in result.methods]
+    text += [f"- `{name}`: {describe(name)}" for name in result.methods]
     gates = gate_summary(result)
     if gates:
         text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
         text += [f"- `{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items()]
     text += source_lines(result.notes.get("sources", {}))
-    selections = {k: v for k, v in result.notes.items() if k not in ("training_diagnostics", "sources")}
+    analysis = gate_vs_quality(result)
+    if analysis:
+        text += ["", "## Gate weight vs source quality", "",
+                 "Each source's quality is its frozen model's AUC on the target's labelled rows of the period it "
+                 "teaches in (training rows); both are averaged over the periods from insertion on.", "",
+                 gate_quality_table(analysis)]
+    split = gate_by_group(result)
+    if split:
+        sources = next(iter(analysis.values()))["sources"] if analysis else [f"source {k}" for k in range(len(
+            next(iter(next(iter(split.values())).values()))))]
+        text += ["", "## Gate weights by group of rows", "",
+                 "Mean gate weight of each source on the evaluated target rows of each group (mean over seeds and "
+                 "evaluated periods; a diagnostic: the gate is applied, nothing is trained).", "",
+                 gate_by_group_table(split, sources), ""]
+    selections = {k: v for k, v in result.notes.items()
+                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group")}
     if selections:
         text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")

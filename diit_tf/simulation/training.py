@@ -66,13 +66,15 @@ def labelled_dataset(features: Mapping, labels, batch_size: int, seed: int, epoc
 
 
 def transfer_dataset(target, mix, batch_size: int, seed: int, mix_batch_size: int = None,
-                     mix_labels: bool = False, epochs: int = 1) -> tf.data.Dataset:
+                     mix_labels: bool = False, epochs: int = 1, annotate=None) -> tf.data.Dataset:
     """Labelled target batches zipped with mix batches: elements `((x_t, y_t), x_m)`, or
     `((x_t, y_t), (x_m, y_m, d_m))` with `mix_labels=True` (labels and domain ids of the mix rows, for DANN).
 
     `target` and `mix` are `PeriodData`. The labelled part makes `epochs` passes over the target rows; the mix part
     draws as many rows as the steps need, cycling through the mix rows in fresh random orders. The labelled part is
     built from `target` alone, so whatever consumes it sees only the rows it was given. Train with `epochs=1`.
+    `annotate(features) -> dict of arrays`, if given, adds per-row arrays to the features of exactly the rows the
+    batches hold (each target row once, the drawn mix rows once), e.g. DIIT's precomputed teacher outputs.
     """
     if len(target) == 0:
         raise ValueError(f"period {target.span}: no target-domain rows to train on")
@@ -80,11 +82,17 @@ def transfer_dataset(target, mix, batch_size: int, seed: int, mix_batch_size: in
         raise ValueError(f"period {mix.span}: the mix dataset is empty")
     mix_batch_size = mix_batch_size or batch_size
     rng = np.random.default_rng(seed)
-    labelled = _epochs_of(target.features, target.labels, batch_size, epochs, rng)
+    target_features = dict(target.features, **annotate(target.features)) if annotate else target.features
+    labelled = _epochs_of(target_features, target.labels, batch_size, epochs, rng)
     needed = epochs * steps_per_pass(len(target), batch_size) * mix_batch_size
     cycles = -(-needed // len(mix))
     order = np.concatenate([rng.permutation(len(mix)) for _ in range(cycles)])[:needed]
-    features = _take(mix.features, order)
+    if annotate:  # each distinct drawn row once, then spread over the draws
+        distinct, where = np.unique(order, return_inverse=True)
+        extra = annotate(_take(mix.features, distinct))
+        features = dict(_take(mix.features, order), **{k: v[where] for k, v in extra.items()})
+    else:
+        features = _take(mix.features, order)
     if mix_labels:
         parts = (features, mix.labels[order].astype(np.float32), mix.domain_ids[order].astype(np.int32))
     else:

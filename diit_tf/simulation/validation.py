@@ -68,7 +68,7 @@ def validation_store(store, p0: int):
 
 
 def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dataset_name: str, out_dir,
-         grid=None, log=print) -> Hparams:
+         grid=None, log=print, source_cache=None) -> Hparams:
     """Run one tuning stage on the validation periods; write OUT/best_hparams.json and OUT/tuning.md."""
     insertion = validation_store(store, p0)
     trials = []
@@ -83,7 +83,7 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
             return cache[key]
         result = run_simulation(store, backbone=backbone, methods=methods, seeds=seeds, hparams=hp,
                                 insertion_period=insertion, dataset_name=f"{dataset_name} (validation)",
-                                log=lambda line: None)
+                                log=lambda line: None, source_cache=source_cache)
         summary = summarize(result)
         trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}})
         log(f"  tune {stage}: {label}: " + ", ".join(f"{m} {summary[m]['auc_mean']:.4f}" for m in result.methods))

@@ -26,10 +26,9 @@ class SourceAwareGate(GatingAggregator):
         super().build(tuple(target_representation_shape)[:-1] + (query,), source_representations_shape,
                       source_logits_shape)
 
-    def call(self, target_representation, source_representations, source_logits):
-        query = tf.concat([target_representation] + [tf.stop_gradient(r) for r in source_representations]
-                          + [tf.reshape(tf.stop_gradient(z), (-1, 1)) for z in source_logits], axis=-1)
-        return super().call(query, source_representations, source_logits)
+    def query(self, target_representation, source_representations, source_logits):
+        return tf.concat([target_representation] + [tf.stop_gradient(r) for r in source_representations]
+                         + [tf.reshape(tf.stop_gradient(z), (-1, 1)) for z in source_logits], axis=-1)
 
 
 def use_source_aware_gate(model) -> None:

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
 from diit_tf.config import DIITConfig
+from diit_tf.losses import adversarial_bce
 from diit_tf.model import DIITModel, make_diit_dataset
 
 HIDDEN = dict(hidden_units=(16, 8), embedding_dim=4)
@@ -147,6 +148,10 @@ def test_ablation_switches_change_the_objective(spec, teachers):
     np.testing.assert_allclose(g, 0.5)
 
 
+def _sigmoid_bce(y, z):
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
 def test_gate_supervision_adds_a_labelled_term(spec, teachers):
     model = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
     x_t, y_t = _rows(8, seed=12)
@@ -157,10 +162,121 @@ def test_gate_supervision_adds_a_labelled_term(spec, teachers):
     e_t = model.student(x_t)["representation"]
     g = model.gate.gate(e_t).numpy()
     z_bar = g[:, 0] * outs[0] + g[:, 1] * outs[1]
-    np.testing.assert_allclose(forward["z_bar_target"].numpy()[:, 0], z_bar, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(forward["gate_target"].numpy(), g, rtol=1e-5, atol=1e-6)
+    expected = _sigmoid_bce(y_t, z_bar).mean()
+    np.testing.assert_allclose(model.gate_supervision_loss(tf.constant(y_t), forward).numpy(), expected, rtol=1e-5)
     assert forward["z_bar"].shape[0] == 16 and forward["gate"].shape == (16, 2)
     history = model.fit(_dataset(), epochs=1, steps_per_epoch=2, verbose=0).history
     assert np.isfinite(history["gate_bce"][0]) and history["gate_bce"][0] > 0
+
+
+def test_confidence_gate_loss_by_hand(spec, teachers):
+    """q_k = softmax_k(-BCE(y, σ(z_k)) / T) per row; the loss is mean_b Σ_k -q_k log g_k."""
+    model = _model(spec, teachers, DIITConfig(gate_supervision=1.0, gate_loss="confidence", gate_temperature=0.5))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    z = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    losses = _sigmoid_bce(y_t[:, None], z) / 0.5
+    q = np.exp(-losses) / np.exp(-losses).sum(axis=1, keepdims=True)
+    g = model.gate.gate(model.student(x_t)["representation"]).numpy()
+    expected = np.mean(-(q * np.log(g)).sum(axis=1))
+    np.testing.assert_allclose(model.gate_supervision_loss(tf.constant(y_t), forward).numpy(), expected, rtol=1e-5)
+
+
+def _gate_gradient(model, x_t, y_t, x_m, loss_name):
+    with tf.GradientTape() as tape:
+        losses = model.student_losses(tf.constant(y_t), model._forward(x_t, x_m, training=False))
+    grads = tape.gradient(losses[loss_name], model.gate.trainable_variables)
+    return [g for g in grads if g is not None]
+
+
+def test_gate_from_kd_false_keeps_kd_gradients_out_of_the_gate(spec, teachers):
+    x_t, y_t = _rows(16, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    paper = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
+    assert any(np.abs(g.numpy()).sum() > 0 for g in _gate_gradient(paper, x_t, y_t, x_m, "kd"))
+    supervised = _model(spec, teachers, DIITConfig(gate_supervision=1.0, gate_from_kd=False))
+    assert _gate_gradient(supervised, x_t, y_t, x_m, "kd") == []
+    # ... while the supervised term still trains it, and the KD values are those of the same weights
+    assert any(np.abs(g.numpy()).sum() > 0 for g in _gate_gradient(supervised, x_t, y_t, x_m, "gate_bce"))
+    supervised.student.set_weights(paper.student.get_weights())
+    supervised.gate.set_weights(paper.gate.get_weights())
+    supervised.mapper.set_weights(paper.mapper.get_weights())
+    a = paper.student_losses(tf.constant(y_t), paper._forward(x_t, x_m, training=False))
+    b = supervised.student_losses(tf.constant(y_t), supervised._forward(x_t, x_m, training=False))
+    np.testing.assert_allclose(a["kl"].numpy(), b["kl"].numpy(), rtol=1e-6)
+
+
+def test_gate_reads_the_student_embeddings(spec, teachers):
+    model = _model(spec, teachers, DIITConfig(gate_input="embeddings"))
+    x_t, _ = _rows(4, seed=12)
+    x_m, _ = _rows(6, seed=13)
+    embeddings = model.student.get_layer("features")(x_m).numpy()
+    assert embeddings.shape == (6, 2 * 4 + 1)  # two embedded ids of width 4, one numeric feature
+    expected = model.gate.gate(tf.constant(embeddings)).numpy()
+    np.testing.assert_allclose(model._forward(x_t, x_m, training=False)["gate"].numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_student_side_middle_spot_by_hand(spec, teachers):
+    """FitNets direction: Σ_k g_k · MSE(R_k(e_T), sg(e_Sk)), one regressor block per source; only the student
+    and the mapper receive its gradient (the gate's weights are constants with gate_from_kd=False)."""
+    model = _model(spec, teachers, DIITConfig(middle_spot="student", gate_from_kd=False))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    e_m = model.student(x_m)["representation"]
+    g = model.gate.gate(e_m).numpy()
+    reps = [t(x_m)["representation"].numpy() for t in teachers]
+    regressed = model.mapper(e_m).numpy()
+    d = reps[0].shape[1]
+    assert regressed.shape == (16, 2 * d)
+    per_source = np.stack([((regressed[:, k * d:(k + 1) * d] - reps[k]) ** 2).mean(axis=1) for k in range(2)], 1)
+    expected = (g * per_source).sum(axis=1).mean()
+    losses = model.student_losses(tf.constant(y_t), forward)
+    np.testing.assert_allclose(losses["mse"].numpy(), expected, rtol=1e-5)
+    assert _gate_gradient(model, x_t, y_t, x_m, "mse") == []
+
+
+def test_domain_adversary_by_hand(spec, teachers):
+    """D tells the student's representation of target rows (1) from mix rows (0); phase 2 reverses both."""
+    model = _model(spec, teachers, DIITConfig(adversary="domain", beta1=1.0))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    d_t = model.discriminator(model.student(x_t)["representation"]).numpy()
+    d_m = model.discriminator(model.student(x_m)["representation"]).numpy()
+    expected = np.log1p(np.exp(-d_t)).mean() + np.log1p(np.exp(d_m)).mean()
+    np.testing.assert_allclose(model.discriminator_loss(forward).numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(model.adversarial_loss(forward).numpy(), expected, rtol=1e-5)
+    # through the reversal layer the student's gradient is the opposite of the plain gradient of the same loss
+    with tf.GradientTape(persistent=True) as tape:
+        fwd = model._forward(x_t, x_m, training=False)
+        reversed_loss = model.adversarial_loss(fwd)
+        plain_loss = model.discriminator_loss({"adv_real": fwd["adv_real"], "adv_fake": fwd["adv_fake"]})
+    w = model.student.get_layer("deep_1").kernel  # on the representation's path
+    g_rev = tape.gradient(reversed_loss, w)
+    assert tape.gradient(plain_loss, w) is None  # phase 1 stops gradients into the student
+    with tf.GradientTape() as tape2:
+        fwd = model._forward(x_t, x_m, training=False)
+        d_t = model.discriminator(fwd["adv_real"])
+        d_m = model.discriminator(fwd["adv_fake"])
+        direct = adversarial_bce(d_t, True) + adversarial_bce(d_m, False)
+    np.testing.assert_allclose(g_rev.numpy(), -tape2.gradient(direct, w).numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_every_variant_trains(spec, teachers):
+    """Each option combination fits without error and keeps the teachers bit-identical."""
+    before = [_snapshot(t.weights) for t in teachers]
+    for config in (DIITConfig(gate_supervision=0.5, gate_loss="confidence", gate_from_kd=False,
+                              gate_input="embeddings"),
+                   DIITConfig(middle_spot="student", adversary="domain"),
+                   DIITConfig(middle_spot="student", symmetric_adversarial=True)):
+        history = _model(spec, teachers, config).fit(_dataset(), epochs=1, steps_per_epoch=2, verbose=0).history
+        assert all(np.isfinite(v[0]) for v in history.values())
+    for t, b in zip(teachers, before):
+        assert all(np.array_equal(x, y) for x, y in zip(b, _snapshot(t.weights)))
 
 
 # ---------------------------------------------------------------- bad input
@@ -228,3 +344,28 @@ def test_config_widths_accept_an_int_and_reject_nonsense():
     with pytest.raises(ValueError, match="discriminator_hidden"):
         DIITConfig(discriminator_hidden=(8, 0))
     assert DIITConfig.from_dict(DIITConfig(beta2=2.0).to_dict()) == DIITConfig(beta2=2.0)
+
+
+def test_precomputed_teacher_outputs_give_the_same_step(spec, teachers):
+    """Rows that carry the teachers' outputs (`teacher_outputs`) train exactly as rows the step runs the teachers
+    on, with gate supervision (target rows) and without."""
+    for config in (DIITConfig(gate_supervision=1.0, middle_spot="student"), DIITConfig()):
+        keras.utils.set_random_seed(3)
+        plain = _model(spec, teachers, config)
+        keras.utils.set_random_seed(3)
+        fed = _model(spec, teachers, config)
+        fed.set_weights(plain.get_weights())
+        x_t, y_t = _rows(64, seed=21)
+        x_m, _ = _rows(64, seed=22)
+        annotated_t = dict(x_t, **fed.teacher_outputs(x_t, batch_size=40))  # several batches, in order
+        annotated_m = dict(x_m, **fed.teacher_outputs(x_m))
+        assert annotated_m["teacher_logits"].shape == (64, 2)
+        assert annotated_m["teacher_representations"].shape == (64, 2 * teachers[0].output["representation"].shape[-1])
+        a = plain.student_losses(tf.constant(y_t), plain._forward(x_t, x_m, training=False))
+        b = fed.student_losses(tf.constant(y_t), fed._forward(annotated_t, annotated_m, training=False))
+        for name in a:
+            np.testing.assert_allclose(b[name].numpy(), a[name].numpy(), rtol=1e-5, atol=1e-6)
+        plain.fit(make_diit_dataset(x_t, y_t, x_m, batch_size=32), epochs=1, verbose=0)
+        fed.fit(make_diit_dataset(annotated_t, y_t, annotated_m, batch_size=32), epochs=1, verbose=0)
+        for u, v in zip(plain.student.get_weights(), fed.student.get_weights()):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)

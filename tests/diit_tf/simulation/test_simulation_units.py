@@ -126,6 +126,32 @@ def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
     assert len(mix_users) == 8 * 16 and len(set(mix_users)) == n  # cycles through every mix row before repeating
 
 
+def test_transfer_dataset_annotates_exactly_the_rows_it_batches():
+    spec = tiny_spec()
+    n = 60
+    domains = np.array(spec.domains)[np.arange(n) % 3]
+    feats = {"user_id": np.arange(n, dtype=np.int64), "item_id": np.zeros(n, np.int64),
+             "domain_code": (np.arange(n) % 3).astype(np.float32), "period_code": np.ones(n, np.float32)}
+    period = PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
+    seen = []
+
+    def annotate(features):
+        seen.append(len(features["user_id"]))
+        return {"double": 2.0 * features["user_id"], "pair": np.stack([features["user_id"]] * 2, axis=1)}
+
+    ds = transfer_dataset(period.domain("target"), period, batch_size=8, seed=0, mix_batch_size=16, epochs=3,
+                          annotate=annotate)
+    plain = transfer_dataset(period.domain("target"), period, batch_size=8, seed=0, mix_batch_size=16, epochs=3)
+    for ((x_t, _), x_m), ((p_t, _), p_m) in zip(ds, plain):
+        for x in (x_t, x_m):
+            np.testing.assert_array_equal(x["double"], 2.0 * x["user_id"].numpy())
+            np.testing.assert_array_equal(x["pair"][:, 1], x["user_id"])
+        np.testing.assert_array_equal(x_t["user_id"], p_t["user_id"])  # the same batches as without annotations
+        np.testing.assert_array_equal(x_m["user_id"], p_m["user_id"])
+    # the target rows once (not once per epoch), then the distinct mix rows drawn (3 passes x 3 steps x 16 rows)
+    assert seen == [20, 60]
+
+
 def test_metrics_match_sklearn():
     from sklearn.metrics import log_loss, roc_auc_score
 
