@@ -70,3 +70,17 @@ def test_helpers():
     assert auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
     assert auc([0, 1], [0.5, 0.5]) == 0.5
     assert np.isnan(auc([1, 1], [0.1, 0.2]))
+
+
+def test_generator_output_is_pinned_to_its_version():
+    """Named datasets are cached by recipe, which holds GENERATOR_VERSION: a generator change that moves any row
+    must raise the version (so stale caches are rebuilt) and update this fingerprint."""
+    import hashlib
+
+    from diit_tf.data.synthetic import GENERATOR_VERSION
+
+    _, spans, _ = generate(SyntheticConfig(seed=5, periods=2, rows_target=40, rows_source=(60, 50), users=30, items=20))
+    digest = hashlib.sha256(b"".join(f.to_csv(index=False).encode() for f in spans)).hexdigest()
+    assert (GENERATOR_VERSION, digest) == (
+        2, "f781f9476f9514319480d45ec0b7676324161a5f888a4c8745c005f4a8ba7293"), \
+        "the generator's output changed: raise GENERATOR_VERSION and update the fingerprint here"
