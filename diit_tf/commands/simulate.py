@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from diit_tf.commands._argtypes import positive_int
 
-
+from diit_tf.commands._argtypes import add_dataset_arguments, positive_int
 
 
 def _positive_float(text):
@@ -40,11 +39,7 @@ def register(subparsers) -> None:
         epilog=f"Methods: {method_help}.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", default="synthetic",
-                        help="synthetic, movielens-1m (built once under --data-root) or a dataset directory in the "
-                             "span layout (default: synthetic)")
-    parser.add_argument("--data-root", default="data", metavar="DIR",
-                        help="where named datasets are built and cached (default: data)")
+    add_dataset_arguments(parser, default="synthetic")
     parser.add_argument("--backbone", default="dnn", choices=["dnn", "dcn", "wdl"],
                         help="backbone of every model (default: dnn)")
     parser.add_argument("--seeds", type=positive_int, default=3, metavar="N",
@@ -83,6 +78,10 @@ def register(subparsers) -> None:
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DIITConfig option for DIIT and its ablations (repeatable), e.g. "
                              "--diit beta2=1.0 --diit gate_supervision=0.5")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write TensorBoard logs, one run per method and seed (DIR/<method>/seed-<s>): "
+                             "training losses by name and DIIT's gate weight per source per period, target AUC and "
+                             "LogLoss per evaluated period; open with `tensorboard --logdir DIR`")
     parser.set_defaults(func=run)
 
 
@@ -107,29 +106,38 @@ def _quiet_training_logs() -> None:
     warnings.filterwarnings("ignore", message="You are using a softmax over axis -1 of a tensor of shape")
 
 
-def _load_hparams(choice, dataset):
-    """`--hparams`: a file, a preset name, `none` (built-in defaults) or, unset, the preset of a named dataset."""
-    from diit_tf.simulation.hparams import Hparams, presets
+def _load_hparams(choice, data_dir):
+    """`--hparams`: a file, a preset name, `none` (built-in defaults) or, unset, the preset validated on the
+    dataset at `data_dir` (diit_tf.data.registry.preset_of), else the built-in defaults."""
+    from diit_tf.data.registry import preset_of
+    from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log
 
-    if choice is None and dataset in presets():
-        default_log(f"hyperparameters: preset {dataset!r} (chosen on validation periods; --hparams none for the "
-                    f"built-in defaults)")
-        return Hparams.load(dataset)
-    if choice is None or choice == "none":
+    if choice is None:
+        preset = preset_of(data_dir)
+        if preset is None:
+            default_log("hyperparameters: the built-in defaults (no preset was validated on this dataset)")
+            return Hparams()
+        default_log(f"hyperparameters: preset {preset!r} (chosen on validation periods of this dataset; --hparams "
+                    f"none for the built-in defaults)")
+        return Hparams.load(preset)
+    if choice == "none":
         return Hparams()
     return Hparams.load(choice)
 
 
 def run(args) -> int:
     _quiet_training_logs()
+    from diit_tf.data.registry import dataset_name, resolve_dataset
     from diit_tf.simulation.context import PeriodStore
-    from diit_tf.simulation.datasets import resolve_dataset
     from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
-    from diit_tf.simulation.report import write_report
+    from diit_tf.simulation.report import dataset_record, write_report
 
-    hparams = _load_hparams(args.hparams, args.dataset)
+    if args.hparams not in (None, "none"):
+        Hparams.load(args.hparams)  # a bad file fails here, before any data is built
+    data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
+    hparams = _load_hparams(args.hparams, data_dir)
     training = {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate),
                                   ("batch_size", args.batch_size)) if v is not None}
     changes = {}
@@ -158,7 +166,6 @@ def run(args) -> int:
     else:
         seeds = list(range(args.seeds))
 
-    data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
     store = PeriodStore(data_dir)
     periods = store.periods
     if args.periods:
@@ -166,7 +173,7 @@ def run(args) -> int:
             raise ValueError("--periods should be at least 2")
         periods = periods[: args.periods]
     p0 = resolve_insertion_period(periods, args.insertion_period or hparams.insertion_period)
-    name = args.dataset if args.dataset in ("synthetic", "movielens-1m") else str(data_dir.name)
+    name = dataset_name(data_dir) or str(data_dir.name)
     if args.tune:
         from diit_tf.simulation.validation import parse_grid, tune
 
@@ -184,8 +191,14 @@ def run(args) -> int:
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
                             insertion_period=p0, dataset_name=name)
     command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
-    results = write_report(result, args.out, command=command)
+    results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir))
     print(f"wrote {args.out}/report.md, results.json, details.json, auc_per_period.png")
+    if args.tensorboard:
+        from diit_tf.simulation.tensorboard import write_tensorboard
+
+        runs = write_tensorboard(result, args.tensorboard, store.spec.sources)
+        print(f"wrote TensorBoard logs of {len(runs)} run(s) under {args.tensorboard} "
+              f"(tensorboard --logdir {args.tensorboard})")
     for method, r in results["methods"].items():
         print(f"  {method:20s} AUC {r['auc_mean']:.4f} ± {r['auc_std']:.4f}  lift {100 * r['rel_auc_lift_vs_base']:+.2f}%"
               f"  train {r['train_seconds_per_period']:.2f}s/period")

@@ -64,9 +64,12 @@ class DomainModel:
         compile_fresh(self.trainer, learning_rate)
         self.trainer.optimizer.build(backbone.trainable_variables)
 
-    def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> None:
+    def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> dict:
+        """Returns the period's training losses (`{"loss": mean over the period}`)."""
         reset_optimizers(self.trainer)
-        self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1, verbose=0)
+        history = self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1,
+                                   verbose=0)
+        return {k: float(v[-1]) for k, v in history.history.items()}
 
 
 class SourceZoo:

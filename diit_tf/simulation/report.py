@@ -1,8 +1,13 @@
-"""The report of a simulation: `results.json` (the issue's exact shape), `details.json` (everything else: per
-period and seed, spreads, timings, hyperparameters, the protocol), `report.md` (the table) and `auc_per_period.png`
-(mean target AUC per evaluated period per method)."""
+"""The report of a simulation: `results.json` (the summary figures), `details.json` (everything else: per period
+and seed, spreads, timings, hyperparameters, the protocol, the dataset's recipe and fingerprint), `report.md` (the
+tables) and `auc_per_period.png` (mean target AUC per evaluated period per method).
+
+The tables are made from `details.json` alone (`section_markdown`), so a results table in docs/ is regenerated
+from a committed report directory (scripts/reproduce.py) and never typed by hand.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -40,14 +45,14 @@ def _pct(x):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.2f}%"
 
 
-def markdown_table(result: SimulationResult, summary: dict) -> str:
+def markdown_table(methods, summary: dict) -> str:
     base_secs = summary["base"]["train_seconds_per_period"]
     lines = [
         "| method | target AUC (mean ± std over seeds) | LogLoss (mean ± std) | rel. AUC lift vs base (± std) "
         "| train s/period (x base) | serving model |",
         "|---|---|---|---|---|---|",
     ]
-    for name in result.methods:
+    for name in methods:
         s = summary[name]
         ratio = s["train_seconds_per_period"] / base_secs if base_secs else float("nan")
         serving = "target + K sources" if name == "ctnet" else ("multi-domain" if name == "joint" else "target only")
@@ -58,12 +63,13 @@ def markdown_table(result: SimulationResult, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def period_table(result: SimulationResult) -> str:
-    table = per_period_auc(result)
-    periods = result.periods_evaluated
+def period_table(methods, table: dict) -> str:
+    """`table`: `{method: {period: mean AUC}}` (periods as int or str)."""
+    periods = sorted({int(p) for t in table.values() for p in t})
     lines = ["| method | " + " | ".join(f"p{p}" for p in periods) + " |", "|---" * (len(periods) + 1) + "|"]
-    for name in result.methods:
-        lines.append(f"| {name} | " + " | ".join(f"{table[name][p]:.4f}" for p in periods) + " |")
+    for name in methods:
+        by = {int(p): v for p, v in table[name].items()}
+        lines.append(f"| {name} | " + " | ".join(f"{by[p]:.4f}" for p in periods) + " |")
     return "\n".join(lines)
 
 
@@ -94,10 +100,11 @@ def verdict(summary: dict) -> list:
     return out
 
 
-def gate_summary(result: SimulationResult) -> dict:
-    """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers)."""
+def gate_summary(notes: dict) -> dict:
+    """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers) in a
+    result's `notes`."""
     out = {}
-    for name, by_seed in result.notes.get("training_diagnostics", {}).items():
+    for name, by_seed in notes.get("training_diagnostics", {}).items():
         rows = [h for by_p in by_seed.values() for h in by_p.values()]
         keys = sorted((k for k in rows[0] if k.startswith("gate_w")), key=lambda k: int(k[6:])) if rows else []
         if keys:
@@ -133,7 +140,23 @@ def plot(result: SimulationResult, path) -> None:
     plt.close(fig)
 
 
-def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
+def dataset_record(data_dir) -> dict:
+    """What identifies the data a run used: its directory, registered name, recipe, how it was built, and a
+    SHA-256 over its span files in order (equal fingerprints: byte-identical data)."""
+    from diit_tf.data.layout import list_spans, read_metadata, span_path
+
+    metadata = read_metadata(data_dir)
+    digest = hashlib.sha256()
+    for n in list_spans(data_dir):
+        with open(span_path(data_dir, n), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+    recipe = metadata.get("recipe")
+    return {"dir": str(data_dir), "name": recipe.get("name") if isinstance(recipe, dict) else None,
+            "recipe": recipe, "built_with": metadata.get("built_with"), "sha256": digest.hexdigest()}
+
+
+def write_report(result: SimulationResult, out_dir, command: str = "", dataset: dict = None) -> dict:
     """Write results.json, details.json, report.md and auc_per_period.png under `out_dir`. Returns results.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,8 +166,15 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         json.dump(results, f, indent=2)
         f.write("\n")
     details = {
+        "dataset_name": result.dataset,
+        "backbone": result.backbone,
+        "target_domain": result.target_domain,
+        "seeds": list(result.seeds),
+        "methods": list(result.methods),
+        "periods_evaluated": result.periods_evaluated,
         "summary": summary,
         "per_period_auc": {m: {str(p): v for p, v in t.items()} for m, t in per_period_auc(result).items()},
+        "gate_weights": gate_summary(result.notes),
         "records": result.records,
         "train_seconds": result.train_seconds,
         "insertion_period": result.insertion_period,
@@ -152,6 +182,7 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         "hparams": result.hparams,
         "notes": result.notes,
         "command": command,
+        "dataset": dataset,
     }
     with open(out / "details.json", "w") as f:
         json.dump(details, f, indent=2, default=float)
@@ -166,34 +197,39 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         f"Epochs per period: {result.hparams['training']['epochs']}, batch {result.hparams['training']['batch_size']}. "
         f"Hyperparameters: {result.hparams.get('selected_on', '')}",
         "",
-    ]
-    if command:
-        text += ["Command:", "", f"    {command}", ""]
-    text += [
         "Target AUC / LogLoss: per seed the mean over evaluated periods, then mean ± std over seeds. Lift: mean over "
         "seeds and periods of `AUC / AUC_base - 1`. Train s/period: wall-clock seconds of the method's own training "
         "per period from insertion on (source models are trained once per period for everyone and not counted).",
         "",
-        markdown_table(result, summary),
-        "",
-        "## Target AUC per evaluated period (mean over seeds)",
-        "",
-        period_table(result),
+        section_markdown(details),
         "",
         "![target AUC per period](auc_per_period.png)",
         "",
-        "## Verdict",
+        "## Methods",
         "",
     ]
-    text += [f"- {line}" for line in verdict(summary)]
-    text += ["", "## Methods", ""]
     text += [f"- `{name}`: {({**DESCRIPTIONS, **EXPERIMENTAL})[name]}" for name in result.methods]
-    gates = gate_summary(result)
-    if gates:
-        text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
-        text += [f"- `{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items()]
     selections = {k: v for k, v in result.notes.items() if k != "training_diagnostics"}
     if selections:
         text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")
     return results
+
+
+def section_markdown(details: dict) -> str:
+    """The command, the summary table, the per-period table, the verdict and the gate weights of one run, from its
+    `details.json` (what report.md shows and what docs/results.md embeds)."""
+    methods, summary = details["methods"], details["summary"]
+    text = []
+    if details.get("command"):
+        text += ["    " + details["command"], ""]
+    text += [markdown_table(methods, summary), "", "Target AUC per evaluated period (mean over seeds):", "",
+             period_table(methods, details["per_period_auc"]), ""]
+    lines = verdict(summary)
+    if lines:
+        text += ["Verdict:", ""] + [f"- {line}" for line in lines]
+    gates = details.get("gate_weights") or {}
+    if gates:
+        text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(
+            f"`{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items())]
+    return "\n".join(text)
