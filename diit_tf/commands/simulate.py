@@ -53,8 +53,9 @@ def register(subparsers) -> None:
     parser.add_argument("--hparams", default=None, metavar="JSON",
                         help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "
                              "periods, see docs/results.md) or 'none' (built-in defaults): training budget, backbone "
-                             "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset of a "
-                             "named --dataset, else the built-in defaults")
+                             "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset "
+                             "validated on the dataset (a named dataset built with its current recipe), else the "
+                             "built-in defaults")
     parser.add_argument("--insertion-period", type=positive_int, default=None, metavar="P0",
                         help="first period trained with DIIT / the transfer methods (default: from --hparams, else "
                              "the period after the first third)")
@@ -78,6 +79,10 @@ def register(subparsers) -> None:
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
                         help="override a DIITConfig option for DIIT and its ablations (repeatable), e.g. "
                              "--diit beta2=1.0 --diit gate_supervision=0.5")
+    parser.add_argument("--train-share", type=_positive_float, default=1.0, metavar="F",
+                        help="train every model on a fixed random share F in (0, 1] of each period's rows (the same "
+                             "rows for every seed and method), as the TFX pipeline trains on the train split of each "
+                             "span; evaluation always uses every target row of the next period (default: 1)")
     parser.add_argument("--tensorboard", default=None, metavar="DIR",
                         help="also write TensorBoard logs, one run per method and seed (DIR/<method>/seed-<s>): "
                              "training losses by name and DIIT's gate weight per source per period, target AUC and "
@@ -127,12 +132,15 @@ def _load_hparams(choice, data_dir):
 
 
 def run(args) -> int:
+    import time
+
+    started = time.time()
     _quiet_training_logs()
     from diit_tf.data.registry import dataset_name, resolve_dataset
     from diit_tf.simulation.context import PeriodStore
     from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
-    from diit_tf.simulation.report import dataset_record, write_report
+    from diit_tf.simulation.report import dataset_record, run_record, write_report
 
     if args.hparams not in (None, "none"):
         Hparams.load(args.hparams)  # a bad file fails here, before any data is built
@@ -166,7 +174,7 @@ def run(args) -> int:
     else:
         seeds = list(range(args.seeds))
 
-    store = PeriodStore(data_dir)
+    store = PeriodStore(data_dir, train_share=args.train_share)
     periods = store.periods
     if args.periods:
         if args.periods < 2:
@@ -191,7 +199,8 @@ def run(args) -> int:
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
                             insertion_period=p0, dataset_name=name)
     command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
-    results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir))
+    results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir),
+                           run=run_record(started))
     print(f"wrote {args.out}/report.md, results.json, details.json, auc_per_period.png")
     if args.tensorboard:
         from diit_tf.simulation.tensorboard import write_tensorboard

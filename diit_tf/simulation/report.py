@@ -156,7 +156,24 @@ def dataset_record(data_dir) -> dict:
             "recipe": recipe, "built_with": metadata.get("built_with"), "sha256": digest.hexdigest()}
 
 
-def write_report(result: SimulationResult, out_dir, command: str = "", dataset: dict = None) -> dict:
+def run_record(started: float) -> dict:
+    """How the run went: wall-clock seconds since `started`, the machine's load average at the end (timings are
+    only comparable side by side within one run), and the code version (`git describe`, when in a checkout)."""
+    import os
+    import subprocess
+    import time
+
+    try:
+        code = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        code = None
+    return {"wall_seconds": round(time.time() - started, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "code": code}
+
+
+def write_report(result: SimulationResult, out_dir, command: str = "", dataset: dict = None,
+                 run: dict = None) -> dict:
     """Write results.json, details.json, report.md and auc_per_period.png under `out_dir`. Returns results.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +200,7 @@ def write_report(result: SimulationResult, out_dir, command: str = "", dataset: 
         "notes": result.notes,
         "command": command,
         "dataset": dataset,
+        "run": run,
     }
     with open(out / "details.json", "w") as f:
         json.dump(details, f, indent=2, default=float)
@@ -228,6 +246,11 @@ def section_markdown(details: dict) -> str:
     lines = verdict(summary)
     if lines:
         text += ["Verdict:", ""] + [f"- {line}" for line in lines]
+    run = details.get("run") or {}
+    if run.get("wall_seconds") is not None:
+        load = run.get("load_average") or [float("nan")]
+        text += ["", f"Wall time {run['wall_seconds'] / 60:.1f} min at load average {load[0]:.1f} (2 cores): train "
+                     f"s/period is comparable only between methods of the same run."]
     gates = details.get("gate_weights") or {}
     if gates:
         text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(
