@@ -304,7 +304,8 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
                "settings": {"source": demo.config["source"], "student": demo.config["student"]},
                "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],
                "comparison": comparison(rows), "served_versions": served,
-               "wall_seconds": round(time.time() - started, 1)}
+               "wall_seconds": round(time.time() - started, 1),
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
     (demo.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if results_file:
         Path(results_file).parent.mkdir(parents=True, exist_ok=True)
