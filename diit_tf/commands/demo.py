@@ -300,7 +300,7 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
     _plot(rows, demo.spec.target, png)
     serving = demo.out / "serving" / "diit"
     served = sorted(p.name for p in serving.iterdir()) if serving.exists() else []
-    summary = {"dataset": demo.dataset, "data_dir": str(demo.data_dir), "hparams": demo.config.resolved_from,
+    summary = {"dataset": demo.dataset, "hparams": demo.config.resolved_from,
                "settings": {"source": demo.config["source"], "student": demo.config["student"]},
                "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],
                "comparison": comparison(rows), "served_versions": served,
