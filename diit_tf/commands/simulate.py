@@ -111,24 +111,21 @@ def _quiet_training_logs() -> None:
     warnings.filterwarnings("ignore", message="You are using a softmax over axis -1 of a tensor of shape")
 
 
-def _load_hparams(choice, data_dir):
-    """`--hparams`: a file, a preset name, `none` (built-in defaults) or, unset, the preset validated on the
-    dataset at `data_dir` (diit_tf.data.registry.preset_of), else the built-in defaults."""
+def _default_hparams(choice, data_dir):
+    """`--hparams none`: the built-in defaults; unset: the preset validated on the dataset at `data_dir`
+    (diit_tf.data.registry.preset_of), else the built-in defaults."""
     from diit_tf.data.registry import preset_of
     from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log
 
-    if choice is None:
-        preset = preset_of(data_dir)
-        if preset is None:
+    preset = preset_of(data_dir) if choice is None else None
+    if preset is None:
+        if choice is None:
             default_log("hyperparameters: the built-in defaults (no preset was validated on this dataset)")
-            return Hparams()
-        default_log(f"hyperparameters: preset {preset!r} (chosen on validation periods of this dataset; --hparams "
-                    f"none for the built-in defaults)")
-        return Hparams.load(preset)
-    if choice == "none":
         return Hparams()
-    return Hparams.load(choice)
+    default_log(f"hyperparameters: preset {preset!r} (chosen on validation periods of this dataset; --hparams none "
+                f"for the built-in defaults)")
+    return Hparams.load(preset)
 
 
 def run(args) -> int:
@@ -142,10 +139,10 @@ def run(args) -> int:
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
     from diit_tf.simulation.report import dataset_record, run_record, write_report
 
-    if args.hparams not in (None, "none"):
-        Hparams.load(args.hparams)  # a bad file fails here, before any data is built
+    # a file or preset name is read first, so a bad one fails before any data is built
+    hparams = Hparams.load(args.hparams) if args.hparams not in (None, "none") else None
     data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
-    hparams = _load_hparams(args.hparams, data_dir)
+    hparams = hparams or _default_hparams(args.hparams, data_dir)
     training = {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate),
                                   ("batch_size", args.batch_size)) if v is not None}
     changes = {}
