@@ -7,10 +7,20 @@ resolved against the repository root (the parent of `pipeline/`), never the curr
 
 Entry points of the components are dotted strings here (imported by the TFX executors), as in the TFX templates.
 
+Data. `data_dir` is a named dataset (`synthetic`, `movielens-1m`, ...: built once under `data_root` and cached,
+the same names and cache as `diit simulate`, see diit_tf/data/registry.py) or a directory in the span layout.
+
+Training settings come from one place: `hparams`, the simulation's hyperparameter presets
+(diit_tf/simulation/presets/, chosen on validation periods) or a best-hparams file (`diit simulate --tune ...`,
+`diit tune`). Unset (`null`), it is the preset validated on the dataset at hand, or the built-in defaults when
+there is none. Any trainer setting given explicitly in `source` / `student` overrides it; `student.diit` entries
+override single DIIT options.
+
 Example:
     config = load_config()                              # $DIIT_PIPELINE_CONFIG or pipeline/config.json
-    config = load_config("my.json", overrides={"data_dir": "runs/demo/data", "trainer": {"epochs": 2}})
+    config = load_config("my.json", overrides={"data_dir": "runs/demo/data", "student": {"epochs": 2}})
     config.path("pipeline_root")                        # absolute path
+    config.resolved(config.data_dir())                  # every trainer setting filled in from `hparams`
 """
 from __future__ import annotations
 
@@ -31,8 +41,11 @@ SOURCE_RUN_FN = "components.source_trainer.run_fn"
 # Every key, with its default. Nested dicts are merged key by key; unknown keys are an error.
 DEFAULTS: dict = {
     "pipeline_name": "diit",
-    # Span layout written by `diit data ...` (metadata.json + span-N/data.csv).
-    "data_dir": "runs/data/synthetic",
+    # A named dataset (built once under data_root) or a directory in the span layout (`diit data ...`).
+    "data_dir": "synthetic",
+    "data_root": "data",
+    # A hyperparameter preset name or file; null: the preset validated on the dataset, else the built-in defaults.
+    "hparams": None,
     "pipeline_root": "runs/pipeline/root",
     "metadata_path": "runs/pipeline/metadata.sqlite",
     # The pusher writes <serving_dir>/diit/<version>/ (TF Serving's model base path is <serving_dir>/diit).
@@ -46,27 +59,31 @@ DEFAULTS: dict = {
     "enable_cache": True,
     "beam_pipeline_args": ["--runner=FnApiRunner", "--direct_num_workers=1"],
     # One source trainer per source domain (a Trainer with SOURCE_RUN_FN), warm-started from its previous model.
+    # null: from `hparams` (backbone_options = its `backbone`, the rest its `training`, learning rate the base's).
     "source": {
         "backbone": "dnn",
-        "backbone_options": {"hidden_units": [64, 32], "embedding_dim": 8},
-        "epochs": 1,
-        "batch_size": 256,
-        "learning_rate": 0.001,
+        "backbone_options": None,
+        "epochs": None,
+        "batch_size": None,
+        "learning_rate": None,
     },
-    # The student (target-domain model) trained by the DIIT trainer component.
+    # The student (target-domain model) trained by the DIIT trainer component; null: from `hparams` (DIIT's).
     "student": {
         "backbone": "dnn",
-        "backbone_options": {"hidden_units": [64, 32], "embedding_dim": 8},
-        "epochs": 1,
-        "batch_size": 256,
+        "backbone_options": None,
+        "epochs": None,
+        "batch_size": None,
         "mix_batch_size": None,
         # Share of each source domain's rows kept in the mix dataset (every target row is kept), in (0, 1].
-        "mix_ratio": 1.0,
-        "learning_rate": 0.001,
-        "discriminator_learning_rate": 0.001,
-        # DIITConfig fields (diit_tf/config.py); unset ones keep DIITConfig's defaults.
+        "mix_ratio": None,
+        "learning_rate": None,
+        "discriminator_learning_rate": None,
+        # DIITConfig fields (diit_tf/config.py) over the hparams' `methods.diit.diit_config`.
         "diit": {},
     },
+    # The target's single-domain base: the source trainer pointed at the target domain, with the source settings,
+    # warm-started from its own previous model. What the student is compared with; never pushed.
+    "base_trainer": {"enabled": False},
     # tf.distribute strategy of every trainer: "default" (one device), "mirrored" (all local devices, or
     # `devices`), "one_device" (`devices[0]`).
     "strategy": {"name": "default", "devices": None},
@@ -80,7 +97,7 @@ DEFAULTS: dict = {
     "tuner": {"enabled": False, "tuner_fn": None, "train_steps": 50, "eval_steps": 20, "custom_config": {}},
 }
 
-_PATH_KEYS = ("data_dir", "pipeline_root", "metadata_path", "serving_dir", "schema_path")
+_PATH_KEYS = ("data_dir", "data_root", "pipeline_root", "metadata_path", "serving_dir", "schema_path")
 _STRATEGIES = ("default", "mirrored", "one_device")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
 
@@ -96,6 +113,7 @@ class PipelineConfig:
 
     def __init__(self, values: Optional[Mapping] = None, source: str = "<dict>", base_dir=None):
         self.source = source
+        self.resolved_from = None
         self.base_dir = Path(base_dir) if base_dir else REPO_ROOT
         self.values = _merge(DEFAULTS, values or {}, source, "")
         self._validate()
@@ -120,6 +138,57 @@ class PipelineConfig:
     def to_dict(self) -> dict:
         return copy.deepcopy(self.values)
 
+    def data_dir(self, log=None) -> str:
+        """The dataset directory: `data_dir` itself, or the named dataset it names, built under `data_root` when
+        its cache is missing or stale (diit_tf/data/registry.py)."""
+        from diit_tf.data import registry
+
+        value, path = self.values["data_dir"], self.path("data_dir")
+        if value in registry.DATASETS and not os.path.isfile(os.path.join(path, "metadata.json")):
+            return str(registry.resolve_dataset(value, self.path("data_root"), log=log).resolve())
+        return path
+
+    def hparams_for(self, data_dir):
+        """`(Hparams, where from)`: `hparams` when set (a preset name or a file, relative to the repository root),
+        else the preset validated on the dataset at `data_dir`, else the built-in defaults."""
+        from diit_tf.data.registry import preset_of
+        from diit_tf.simulation.hparams import Hparams, presets
+
+        choice = self.values["hparams"]
+        if choice is None:
+            preset = preset_of(data_dir) if data_dir and "://" not in str(data_dir) else None
+            if preset is None:
+                return Hparams(), "the built-in defaults (no preset was validated on this dataset)"
+            return Hparams.load(preset), f"preset {preset!r} (validated on this dataset)"
+        if choice in presets():
+            return Hparams.load(choice), f"preset {choice!r}"
+        path = self.path("hparams")
+        return Hparams.load(path), f"file {path}"
+
+    def resolved(self, data_dir) -> "PipelineConfig":
+        """A copy whose `source` and `student` settings are all set: explicit values, else `hparams_for`'s.
+        `resolved_from` says where the hyperparameters came from."""
+        hp, origin = self.hparams_for(data_dir)
+        backbone = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.backbone_options.items()}
+        lr = hp.learning_rate("diit")
+        chosen = {
+            "source": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
+                       "learning_rate": hp.learning_rate("base")},
+            "student": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
+                        "mix_batch_size": hp.mix_batch_size, "mix_ratio": float(hp.diit_option("mix_ratio", 1.0)),
+                        "learning_rate": lr,
+                        "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},
+        }
+        values = self.to_dict()
+        for role, settings in chosen.items():
+            for key, value in settings.items():
+                if values[role][key] is None:
+                    values[role][key] = value
+        values["student"]["diit"] = {**hp.diit_config_dict(), **values["student"]["diit"]}
+        config = PipelineConfig(values, self.source, self.base_dir)
+        config.resolved_from = origin
+        return config
+
     def with_overrides(self, overrides: Mapping) -> "PipelineConfig":
         return PipelineConfig(_merge(self.values, overrides, "overrides", ""), self.source, self.base_dir)
 
@@ -143,16 +212,28 @@ class PipelineConfig:
         if not isinstance(v["beam_pipeline_args"], list):
             raise ValueError(f"{where}: `beam_pipeline_args` should be a list of strings. "
                              f"Received: {v['beam_pipeline_args']!r}")
+        if v["hparams"] is not None and (not isinstance(v["hparams"], str) or not v["hparams"]):
+            raise ValueError(f"{where}: `hparams` should be null, a preset name or a file path. "
+                             f"Received: {v['hparams']!r}")
         for role in ("source", "student"):
             block = v[role]
-            for key in ("epochs", "batch_size"):
-                if not isinstance(block[key], int) or block[key] < 1:
-                    raise ValueError(f"{where}: `{role}.{key}` should be a positive integer. Received: {block[key]!r}")
-            if not block["learning_rate"] > 0:
-                raise ValueError(f"{where}: `{role}.learning_rate` should be > 0. Received: {block['learning_rate']!r}")
+            for key in ("epochs", "batch_size") + (("mix_batch_size",) if role == "student" else ()):
+                if block[key] is not None and (not isinstance(block[key], int) or block[key] < 1):
+                    raise ValueError(f"{where}: `{role}.{key}` should be null or a positive integer. "
+                                     f"Received: {block[key]!r}")
+            for key in ("learning_rate",) + (("discriminator_learning_rate",) if role == "student" else ()):
+                if block[key] is not None and not (isinstance(block[key], (int, float)) and block[key] > 0):
+                    raise ValueError(f"{where}: `{role}.{key}` should be null or > 0. Received: {block[key]!r}")
+            options = block["backbone_options"]
+            if options is not None and not isinstance(options, Mapping):
+                raise ValueError(f"{where}: `{role}.backbone_options` should be null or an object. "
+                                 f"Received: {options!r}")
         ratio = v["student"]["mix_ratio"]
-        if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-            raise ValueError(f"{where}: `student.mix_ratio` should be in (0, 1]. Received: {ratio!r}")
+        if ratio is not None and (not isinstance(ratio, (int, float)) or not 0 < ratio <= 1):
+            raise ValueError(f"{where}: `student.mix_ratio` should be null or in (0, 1]. Received: {ratio!r}")
+        if not isinstance(v["base_trainer"]["enabled"], bool):
+            raise ValueError(f"{where}: `base_trainer.enabled` should be true or false. "
+                             f"Received: {v['base_trainer']['enabled']!r}")
         from diit_tf.config import DIITConfig
 
         try:

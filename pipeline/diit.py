@@ -42,6 +42,7 @@ from pipeline.schema import write_schema  # noqa: E402
 SPAN_PATTERN = "span-{SPAN}/*"
 PREDICTION_KEY = "probabilities"
 STUDENT_ID = "diit_trainer"
+BASE_ID = "base_trainer"
 EVALUATOR_ID = "evaluator"
 PUSHER_ID = "pusher"
 SERVING_MODEL_NAME = "diit"
@@ -93,7 +94,8 @@ def create_pipeline(
       schema_path: the curated schema (schema.pbtxt) to import.
       serving_dir: the student is pushed into `<serving_dir>/diit/<version>/`.
       spec: the dataset's FeatureSpec (domains, target, columns).
-      config: the pipeline config (trainer, evaluator, strategy, tuner settings).
+      config: the pipeline config (trainer, evaluator, strategy, tuner settings); unset trainer settings come from
+        its hyperparameters (`config.resolved(data_dir)`).
       metadata_connection_config: ML Metadata connection (None: the orchestrator's default).
       beam_pipeline_args: Beam args of every Beam-based component (default: config's).
     """
@@ -104,6 +106,7 @@ def create_pipeline(
     if len(set(ids)) != len(ids):
         raise ValueError(f"source domain names {list(spec.sources)} collide as component ids {ids}; rename them")
     spec_dict = spec.to_dict()
+    config = config.resolved(data_dir)
     strategy = dict(config["strategy"])
     components = []
 
@@ -145,16 +148,13 @@ def create_pipeline(
     )
     components.append(transform)
 
-    # One trainer per source domain, each warm-started from its own previous-period model.
-    source_models = {}
-    for domain in spec.sources:
-        trainer_id = node_id("source_trainer", domain)
+    def domain_trainer(trainer_id, previous_id, domain):
+        """A Trainer of one domain's own model (SOURCE_RUN_FN), warm-started from its own previous model."""
         previous = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id,
                                   output_key="model"),
-        ).with_id(node_id("previous_source", domain))
-        source = dict(config["source"])
+        ).with_id(previous_id)
         trainer = tfx.components.Trainer(
             run_fn=configs.SOURCE_RUN_FN,
             examples=transform.outputs["transformed_examples"],
@@ -162,10 +162,19 @@ def create_pipeline(
             base_model=previous.outputs["model"],
             train_args=tfx.proto.TrainArgs(splits=["train"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **source},
+            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **config["source"]},
         ).with_id(trainer_id)
-        components += [previous, trainer]
+        components.extend([previous, trainer])
+        return trainer
+
+    # One trainer per source domain, each warm-started from its own previous-period model.
+    source_models = {}
+    for domain in spec.sources:
+        trainer = domain_trainer(node_id("source_trainer", domain), node_id("previous_source", domain), domain)
         source_models[domain] = trainer.outputs["model"]
+    # The target's single-domain base (optional): what the student is compared with, never pushed.
+    if config["base_trainer"]["enabled"]:
+        domain_trainer(BASE_ID, "previous_base", spec.target)
 
     # Tuner (optional, the Keras Tuner issue): its best hyperparameters reach the DIIT trainer.
     hyperparameters = None
@@ -243,10 +252,11 @@ def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metada
     from diit_tf.data import load_spec
 
     config = config or configs.load_config()
-    data_dir = config.path("data_dir")
+    data_dir = config.data_dir()
     if not os.path.isfile(os.path.join(data_dir, "metadata.json")):
         raise FileNotFoundError(f"data_dir {data_dir!r} (from {config.source}) holds no dataset (metadata.json); "
-                                "write one first, e.g. `diit data synthetic --out runs/data/synthetic`")
+                                "name a dataset (e.g. synthetic) or write one first, e.g. `diit data synthetic --out "
+                                "runs/data/synthetic`")
     spec = load_spec(data_dir)
     pipeline_root = config.path("pipeline_root")
     schema_path = config.path("schema_path") or write_schema(spec, os.path.join(pipeline_root, "schema",

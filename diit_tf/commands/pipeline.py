@@ -1,9 +1,13 @@
-"""`diit pipeline`: run one period of the TFX pipeline locally, compile it for Kubeflow V2 / Vertex, or show what
-the last run produced. Settings come from the pipeline config file (docs/pipeline.md)."""
+"""`diit pipeline`: run one period of the TFX pipeline locally, or compile it for Kubeflow V2 / Vertex. Settings
+come from the pipeline config file (docs/pipeline.md); `--dataset` and `--hparams` override its `data_dir` and
+`hparams`."""
 from __future__ import annotations
 
 import json
+import os
 import time
+
+from diit_tf.commands._argtypes import add_dataset_arguments
 
 
 def register(subparsers) -> None:
@@ -22,6 +26,7 @@ def register(subparsers) -> None:
                          "Prints the evaluation, blessing and push of the run.")
     run.add_argument("--config", help="pipeline config JSON (default: $DIIT_PIPELINE_CONFIG or pipeline/config.json)")
     run.add_argument("--span", type=int, help="process this span instead of the latest")
+    _add_overrides(run)
     run.set_defaults(func=_run)
 
     comp = sub.add_parser("compile", help="compile for Kubeflow Pipelines V2 / Vertex AI (writes the pipeline JSON)",
@@ -30,23 +35,49 @@ def register(subparsers) -> None:
     comp.add_argument("--config", help="pipeline config JSON")
     comp.add_argument("--image", required=True, help="container image holding this repository installed")
     comp.add_argument("--out", required=True, help="pipeline JSON to write")
+    _add_overrides(comp)
     comp.set_defaults(func=_compile)
+
+
+def _add_overrides(parser) -> None:
+    add_dataset_arguments(parser, override="the config's data_dir")
+    parser.add_argument("--hparams", default=None, metavar="NAME|JSON",
+                        help="hyperparameter preset or file of every trainer (default: the config's `hparams`; null "
+                             "there: the preset validated on the dataset)")
+
+
+def _absolute_if_path(value: str) -> str:
+    """Names stay names; an existing file or directory becomes absolute (config paths are read from the repository
+    root, command-line paths from the current directory)."""
+    return os.path.abspath(value) if os.path.exists(value) else value
 
 
 def _config(args):
     from pipeline import configs
 
-    overrides = {"span": args.span} if getattr(args, "span", None) is not None else None
-    return configs.load_config(args.config, overrides=overrides)
+    overrides = {}
+    if getattr(args, "span", None) is not None:
+        overrides["span"] = args.span
+    if args.dataset:
+        overrides["data_dir"] = _absolute_if_path(args.dataset)
+    if args.data_root:
+        overrides["data_root"] = os.path.abspath(args.data_root)
+    if args.hparams:
+        overrides["hparams"] = _absolute_if_path(args.hparams)
+    return configs.load_config(args.config, overrides=overrides or None)
 
 
 def _run(args) -> int:
     from pipeline import diit, results
 
+    from diit_tf.data.layout import progress
+
     config = _config(args)
     start = time.time()
-    print(f"[pipeline] running {config['pipeline_name']!r} on {config.path('data_dir')} "
-          f"(span {config['span'] if config['span'] is not None else 'latest'})", flush=True)
+    data_dir = config.data_dir(log=progress)
+    print(f"[pipeline] running {config['pipeline_name']!r} on {data_dir} "
+          f"(span {config['span'] if config['span'] is not None else 'latest'}); trainer settings from "
+          f"{config.resolved(data_dir).resolved_from}", flush=True)
     diit.run(config)
     summary = results.run_summary(config.path("metadata_path"), since_ms=int(start * 1000))
     print(json.dumps(summary, indent=2))

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from diit_tf.commands._argtypes import positive_int
 
-
+from diit_tf.commands._argtypes import add_dataset_arguments, positive_int
 
 
 def _positive_float(text):
@@ -26,7 +25,6 @@ def _positive_float(text):
 
 def register(subparsers) -> None:
     from diit_tf.simulation.catalog import ALL_METHODS, NAMED as NAMED_METHODS
-    from diit_tf.simulation.datasets import NAMED
 
     method_help = "; ".join(f"{name}: {desc}" for name, desc in NAMED_METHODS.items())
     parser = subparsers.add_parser(
@@ -41,11 +39,7 @@ def register(subparsers) -> None:
         epilog=f"Methods: {method_help}.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", default="synthetic",
-                        help=f"a named dataset ({', '.join(NAMED)}; built once under --data-root) or a dataset "
-                             f"directory in the span layout (default: synthetic)")
-    parser.add_argument("--data-root", default="data", metavar="DIR",
-                        help="where named datasets are built and cached (default: data)")
+    add_dataset_arguments(parser, default="synthetic")
     parser.add_argument("--backbone", default="dnn", choices=["dnn", "dcn", "wdl"],
                         help="backbone of every model (default: dnn)")
     parser.add_argument("--seeds", type=positive_int, default=3, metavar="N",
@@ -60,8 +54,9 @@ def register(subparsers) -> None:
     parser.add_argument("--hparams", default=None, metavar="JSON",
                         help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "
                              "periods, see docs/results.md) or 'none' (built-in defaults): training budget, backbone "
-                             "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset of a "
-                             "named --dataset, else the built-in defaults")
+                             "widths, per-method options; see diit_tf/simulation/hparams.py. Default: the preset "
+                             "validated on the dataset (a named dataset built with its current recipe), else the "
+                             "built-in defaults")
     parser.add_argument("--insertion-period", type=positive_int, default=None, metavar="P0",
                         help="first period trained with DIIT / the transfer methods (default: from --hparams, else "
                              "the period after the first third)")
@@ -92,6 +87,14 @@ def register(subparsers) -> None:
                         help="override one method option of --hparams (repeatable; the value is JSON, else a "
                              "string), e.g. --option kd_static.beta=2 --option kd_static.weighting=softmax "
                              "--option hamur.hyper_units=[64]; diit.KEY sets a DIITConfig option, as in --tune-grid")
+    parser.add_argument("--train-share", type=_positive_float, default=1.0, metavar="F",
+                        help="train every model on a fixed random share F in (0, 1] of each period's rows (the same "
+                             "rows for every seed and method), as the TFX pipeline trains on the train split of each "
+                             "span; evaluation always uses every target row of the next period (default: 1)")
+    parser.add_argument("--tensorboard", default=None, metavar="DIR",
+                        help="also write TensorBoard logs, one run per method and seed (DIR/<method>/seed-<s>): "
+                             "training losses by name and DIIT's gate weight per source per period, target AUC and "
+                             "LogLoss per evaluated period; open with `tensorboard --logdir DIR`")
     parser.set_defaults(func=run)
 
 
@@ -116,29 +119,38 @@ def _quiet_training_logs() -> None:
     warnings.filterwarnings("ignore", message="You are using a softmax over axis -1 of a tensor of shape")
 
 
-def _load_hparams(choice, dataset):
-    """`--hparams`: a file, a preset name, `none` (built-in defaults) or, unset, the preset of a named dataset."""
-    from diit_tf.simulation.hparams import Hparams, presets
+def _default_hparams(choice, data_dir):
+    """`--hparams none`: the built-in defaults; unset: the preset validated on the dataset at `data_dir`
+    (diit_tf.data.registry.preset_of), else the built-in defaults."""
+    from diit_tf.data.registry import preset_of
+    from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log
 
-    if choice is None and dataset in presets():
-        default_log(f"hyperparameters: preset {dataset!r} (chosen on validation periods; --hparams none for the "
-                    f"built-in defaults)")
-        return Hparams.load(dataset)
-    if choice is None or choice == "none":
+    preset = preset_of(data_dir) if choice is None else None
+    if preset is None:
+        if choice is None:
+            default_log("hyperparameters: the built-in defaults (no preset was validated on this dataset)")
         return Hparams()
-    return Hparams.load(choice)
+    default_log(f"hyperparameters: preset {preset!r} (chosen on validation periods of this dataset; --hparams none "
+                f"for the built-in defaults)")
+    return Hparams.load(preset)
 
 
 def run(args) -> int:
+    import time
+
+    started = time.time()
     _quiet_training_logs()
+    from diit_tf.data.registry import dataset_name, resolve_dataset
     from diit_tf.simulation.context import PeriodStore
-    from diit_tf.simulation.datasets import resolve_dataset
     from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
-    from diit_tf.simulation.report import write_report
+    from diit_tf.simulation.report import dataset_record, run_record, write_report
 
-    hparams = _load_hparams(args.hparams, args.dataset)
+    # a file or preset name is read first, so a bad one fails before any data is built
+    hparams = Hparams.load(args.hparams) if args.hparams not in (None, "none") else None
+    data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
+    hparams = hparams or _default_hparams(args.hparams, data_dir)
     training = {k: v for k, v in (("epochs", args.epochs), ("learning_rate", args.learning_rate),
                                   ("batch_size", args.batch_size)) if v is not None}
     changes = {}
@@ -176,20 +188,19 @@ def run(args) -> int:
     else:
         seeds = list(range(args.seeds))
 
-    data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
-    store = PeriodStore(data_dir)
+    store = PeriodStore(data_dir, train_share=args.train_share)
     periods = store.periods
     if args.periods:
         if args.periods < 2:
             raise ValueError("--periods should be at least 2")
         periods = periods[: args.periods]
     p0 = resolve_insertion_period(periods, args.insertion_period or hparams.insertion_period)
-    name = args.dataset if args.dataset in ("synthetic", "movielens-1m") else str(data_dir.name)
+    name = dataset_name(data_dir) or str(data_dir.name)
     cache = None
     if args.source_cache:
         from diit_tf.simulation.source_cache import SourceCache
 
-        cache = SourceCache(args.source_cache, data_dir, args.backbone, hparams)
+        cache = SourceCache(args.source_cache, data_dir, args.backbone, hparams, train_share=args.train_share)
     if args.tune:
         from diit_tf.simulation.validation import parse_grid, tune
 
@@ -208,8 +219,15 @@ def run(args) -> int:
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
                             insertion_period=p0, dataset_name=name, source_cache=cache)
     command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
-    results = write_report(result, args.out, command=command)
+    results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir),
+                           run=run_record(started))
     print(f"wrote {args.out}/report.md, results.json, details.json, auc_per_period.png")
+    if args.tensorboard:
+        from diit_tf.simulation.tensorboard import write_tensorboard
+
+        runs = write_tensorboard(result, args.tensorboard, store.spec.sources)
+        print(f"wrote TensorBoard logs of {len(runs)} run(s) under {args.tensorboard} "
+              f"(tensorboard --logdir {args.tensorboard})")
     for method, r in results["methods"].items():
         print(f"  {method:20s} AUC {r['auc_mean']:.4f} ± {r['auc_std']:.4f}  lift {100 * r['rel_auc_lift_vs_base']:+.2f}%"
               f"  train {r['train_seconds_per_period']:.2f}s/period")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from diit_tf.tuning.space import HYPERPARAMETER_NAMES
-from diit_tf.commands._argtypes import positive_int
+from diit_tf.commands._argtypes import add_dataset_arguments, positive_int
 
 DESCRIPTION = (
     "Sweep DIIT's hyperparameters with Keras Tuner. Source models (and the target's base model, the student's warm "
@@ -31,8 +31,7 @@ SPACE_HELP = (
 def register(subparsers) -> None:
     p = subparsers.add_parser("tune", help="Keras Tuner sweep of DIIT's hyperparameters (random|bayesian|hyperband)",
                               description=DESCRIPTION, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--dataset", required=True, metavar="DIR",
-                   help="dataset in the span layout (built with `diit data ...`)")
+    add_dataset_arguments(p)
     p.add_argument("--directory", required=True, metavar="DIR",
                    help="sweep directory: trials, cached source models, best_hparams.json; rerun to resume")
     p.add_argument("--algorithm", choices=("random", "bayesian", "hyperband"), default="random",
@@ -60,8 +59,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_tune)
 
 
-
-
 def _int_list(text: str) -> tuple:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -73,13 +70,16 @@ def _int_list(text: str) -> tuple:
 
 
 def _tune(args) -> int:
+    from diit_tf.data.layout import progress
+    from diit_tf.data.registry import resolve_dataset
     from diit_tf.tuning.run import run_sweep
     from diit_tf.tuning.space import parse_overrides
 
     if args.compare_seeds < 0:
         raise ValueError(f"--compare-seeds should be >= 0. Received: {args.compare_seeds}")
     space = parse_overrides(args.space)  # errors name the hyperparameter, before any data is read
-    run_sweep(args.dataset, args.directory, algorithm=args.algorithm, max_trials=args.max_trials,
+    data_dir = resolve_dataset(args.dataset, args.data_root, log=progress)
+    run_sweep(data_dir, args.directory, algorithm=args.algorithm, max_trials=args.max_trials,
               train_period=args.train_period, space=space, backbone=args.backbone,
               backbone_options={"hidden_units": list(args.hidden_units), "embedding_dim": args.embedding_dim},
               epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, source_epochs=args.source_epochs,

@@ -7,6 +7,7 @@ dropped row under a reason, so nothing is silently lost), and hands the table to
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import math
@@ -292,21 +293,79 @@ def write_periods(out_dir, frame: pd.DataFrame, spec, dataset: str, built_with: 
 
 
 # ------------------------------------------------------------------------------------------------------ raw files
-def read_raw_csv(path, required: Sequence[str], optional: Sequence[str] = (), sep: str = ",") -> pd.DataFrame:
+def undecodable_lines(path) -> list:
+    """1-based numbers of the lines of `path` that are not valid UTF-8 (empty, after one streaming pass, when the
+    whole file decodes)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        return []
+    except UnicodeDecodeError:
+        pass
+    bad = []
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.append(number)
+    return bad
+
+
+def read_header(path, sep: str) -> list:
+    """The header fields of a text table (quoted CSV allowed); a header that is not UTF-8 is an error naming the
+    file and line 1."""
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}, line 1 (the header): byte {first[err.start]:#04x} at position {err.start} is not "
+                         f"valid UTF-8") from None
+    return next(csv.reader([text.rstrip("\r\n")], delimiter=sep), [])
+
+
+def read_table(path, bad: Optional[BadRows] = None, **read_csv_options) -> pd.DataFrame:
+    """`pd.read_csv(path, dtype=str, ...)` (empty = missing) that handles bytes which are not UTF-8: with `bad`,
+    the rows holding them are dropped and counted (their line numbers logged); without it, the first such line is a
+    ValueError naming the file and the line."""
+    options = dict(dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8", engine="c")
+    options.update(read_csv_options)
+    lines = undecodable_lines(path)
+    if not lines:
+        return pd.read_csv(path, **options)
+    if bad is None:
+        raise ValueError(f"{path}, line {lines[0]}: not valid UTF-8" + (
+            f" (and {len(lines) - 1} more line(s))" if len(lines) > 1 else ""))
+    frame = pd.read_csv(path, encoding_errors="surrogateescape", **options)
+    mask = np.zeros(len(frame), dtype=bool)
+    for name in frame.columns:
+        mask |= frame[name].str.contains(_ESCAPED, regex=True).to_numpy()
+    shown = ", ".join(str(n) for n in lines[:10]) + (" ..." if len(lines) > 10 else "")
+    bad.log(f"  {Path(path).name}: line(s) {shown} are not valid UTF-8")
+    return bad.drop(frame, mask, f"line not valid UTF-8 ({Path(path).name})")
+
+
+_ESCAPED = "[\udc80-\udcff]"  # what `surrogateescape` makes of a byte that is not UTF-8
+
+
+def read_raw_csv(path, required: Sequence[str], optional: Sequence[str] = (), sep: str = ",",
+                 bad: Optional[BadRows] = None) -> pd.DataFrame:
     """Read the named columns of a raw CSV as strings (empty = missing). Header names are matched after stripping
     whitespace (Taobao's `new_user_class_level ` has a trailing space); the result uses the stripped names. A
-    missing required column is a ValueError naming it and the file."""
+    missing required column is a ValueError naming it and the file; rows that are not UTF-8 go as in
+    `read_table`."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"raw file {path} not found")
-    with open(path, encoding="utf-8") as f:
-        header = next(csv.reader([f.readline()], delimiter=sep), [])
-    stripped = [h.strip() for h in header]
+    stripped = [h.strip() for h in read_header(path, sep)]
     require_columns(stripped, required, path)
     wanted = [c for c in list(required) + list(optional) if c in stripped]
     positions = [stripped.index(c) for c in wanted]
-    frame = pd.read_csv(path, sep=sep, header=0, usecols=positions, dtype=str, keep_default_na=False,
-                        na_filter=False, encoding="utf-8", engine="c")
+    frame = read_table(path, bad, sep=sep, header=0, usecols=positions)
     frame.columns = [stripped[i] for i in sorted(positions)]
     return frame[wanted]
 

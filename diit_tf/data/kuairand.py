@@ -50,7 +50,7 @@ def convert_kuairand(raw_dir, *, domains: Sequence[str] = (), max_domains: int =
     parts = []
     for path in log_files:
         log(f"reading {path}")
-        part = read_raw_csv(path, LOG_COLUMNS)
+        part = read_raw_csv(path, LOG_COLUMNS, bad=bad)
         part = bad.drop(part, ((part["user_id"].str.strip() == "") | (part["video_id"].str.strip() == "")).to_numpy(),
                         f"user_id or video_id empty ({path.name})")
         parts.append(part)
@@ -62,7 +62,7 @@ def convert_kuairand(raw_dir, *, domains: Sequence[str] = (), max_domains: int =
     user_path = glob_one(raw_dir, "user_features_*.csv", required=False)
     if user_path is not None:
         log(f"reading {user_path}")
-        users = read_raw_csv(user_path, ("user_id",) + USER_COLUMNS, optional=USER_ONEHOT)
+        users = read_raw_csv(user_path, ("user_id",) + USER_COLUMNS, optional=USER_ONEHOT, bad=bad)
         frame = join_side(frame, users, "user_id", "user_id", user_path, unmatched, log)
         categorical += [c for c in users.columns if c != "user_id"]
     else:
@@ -71,7 +71,7 @@ def convert_kuairand(raw_dir, *, domains: Sequence[str] = (), max_domains: int =
     numeric = []
     if video_path is not None:
         log(f"reading {video_path}")
-        videos = read_raw_csv(video_path, ("video_id",) + VIDEO_COLUMNS + (VIDEO_NUMERIC,))
+        videos = read_raw_csv(video_path, ("video_id",) + VIDEO_COLUMNS + (VIDEO_NUMERIC,), bad=bad)
         frame = join_side(frame, videos, "video_id", "video_id", video_path, unmatched, log)
         frame["tag"] = frame["tag"].str.split(",").str[0]
         categorical += list(VIDEO_COLUMNS)

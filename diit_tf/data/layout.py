@@ -205,17 +205,25 @@ class DatasetWriter:
         with open(self._tmp / METADATA_FILE, "w") as f:
             json.dump(metadata, f, indent=2, default=_json_default)
             f.write("\n")
-        old = None
-        if self.out_dir.exists():
-            if not self.overwrite and (not self.out_dir.is_dir() or any(self.out_dir.iterdir())):
+        if self.out_dir.exists() and not self.overwrite:
+            if not self.out_dir.is_dir() or any(self.out_dir.iterdir()):
                 raise FileExistsError(f"{self.out_dir} appeared while building; pass --overwrite to replace it")
-            old = self.out_dir.parent / f".{self.out_dir.name}.old-{os.getpid()}"
-            os.rename(self.out_dir, old)
-        os.rename(self._tmp, self.out_dir)
+        replace_directory(self._tmp, self.out_dir)
         self._tmp = None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
         return metadata
+
+
+def replace_directory(new, out_dir) -> None:
+    """Move the finished directory `new` to `out_dir`, replacing whatever is there: the old one is renamed aside
+    first and removed only once `new` is in place."""
+    new, out_dir = Path(new), Path(out_dir)
+    old = None
+    if out_dir.exists():
+        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+        os.rename(out_dir, old)
+    os.rename(new, out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _json_default(value):

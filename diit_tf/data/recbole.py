@@ -19,20 +19,24 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from diit_tf.data.convert import PERIOD, BadRows, DomainRule, LabelRule, PeriodRule, make_spec, write_periods
+from diit_tf.data.convert import (
+    PERIOD, BadRows, DomainRule, LabelRule, PeriodRule, make_spec, read_header, read_table, write_periods)
 from diit_tf.data.layout import progress
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+# Raised whenever the importer writes different rows for the same files and options (recorded in the recipe of
+# named datasets built with it, so their caches are rebuilt).
+IMPORTER_VERSION = 2
 
 
-def read_atomic(path) -> tuple:
+def read_atomic(path, bad: Optional[BadRows] = None) -> tuple:
     """Read one atomic file. Returns `(frame, types)`: every column as a string (empty = missing), columns named
-    without their `:type` suffix, and `types` mapping each name to its RecBole type."""
+    without their `:type` suffix, and `types` mapping each name to its RecBole type. A line that is not UTF-8 is
+    dropped and counted in `bad` when given, else a ValueError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"atomic file {path} not found")
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().rstrip("\r\n").split("\t")
+    header = read_header(path, "\t") if path.stat().st_size else [""]
     types, names = {}, []
     for entry in header:
         name, sep, kind = entry.rpartition(":")
@@ -41,8 +45,7 @@ def read_atomic(path) -> tuple:
                              f"{list(ATOMIC_TYPES)}")
         names.append(name)
         types[name] = kind
-    frame = pd.read_csv(path, sep="\t", header=0, names=names, dtype=str, quoting=csv.QUOTE_NONE,
-                        keep_default_na=False, na_filter=False, encoding="utf-8", engine="c")
+    frame = read_table(path, bad, sep="\t", header=0, names=names, quoting=csv.QUOTE_NONE)
     return frame, types
 
 
@@ -60,13 +63,13 @@ def import_atomic(inter, user=None, item=None, *, domain: DomainRule, label: Lab
     log = log or progress
     bad = BadRows(log)
     log(f"reading {inter}")
-    frame, types = read_atomic(inter)
+    frame, types = read_atomic(inter, bad)
     where = {name: Path(inter).name for name in frame.columns}
     for path, key in ((user, user_field), (item, item_field)):
         if path is None:
             continue
         log(f"reading {path}")
-        side, side_types = read_atomic(path)
+        side, side_types = read_atomic(path, bad)
         if key not in side.columns:
             raise ValueError(f"{path}: missing join column {key!r}; the header has {list(side.columns)}")
         if key not in frame.columns:
@@ -88,10 +91,12 @@ def import_atomic(inter, user=None, item=None, *, domain: DomainRule, label: Lab
         if field not in frame.columns:
             raise ValueError(f"field {field!r} (used by the label/domain/period rule) is in none of the atomic files "
                              f"{[str(p) for p in (inter, user, item) if p]}; fields: {list(frame.columns)}")
+    # A default never contradicts the other, explicit list: fields named numeric are not categorical by default,
+    # and fields named categorical are not numeric by default.
     if categorical is None:
-        categorical = [c for c in frame.columns if types[c] == "token" and c not in used]
+        categorical = [c for c in frame.columns if types[c] == "token" and c not in used and c not in (numeric or ())]
     if numeric is None:
-        numeric = [c for c in frame.columns if types[c] == "float" and c not in used]
+        numeric = [c for c in frame.columns if types[c] == "float" and c not in used and c not in categorical]
     for name in list(categorical) + list(numeric):
         if name not in frame.columns:
             raise ValueError(f"feature {name!r} is in none of the atomic files; fields: {list(frame.columns)}")

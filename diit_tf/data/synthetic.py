@@ -46,6 +46,9 @@ from diit_tf.data.convert import buckets_for
 from diit_tf.data.layout import DatasetWriter, progress
 
 TARGET = "target"
+# Raised whenever the generator writes different rows for the same `SyntheticConfig` (recorded in metadata.json, so
+# a cached dataset built by an older generator is rebuilt; tests/diit_tf/data/test_synthetic.py pins the output).
+GENERATOR_VERSION = 2
 
 
 def source_names(count: int) -> list:
@@ -387,7 +390,8 @@ def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite
         _, spans, truth = generate(config)
         for n, frame in enumerate(spans, start=1):
             writer.write_span(n, frame)
-        return writer.finish(built_with={"generator": "diit_tf.data.synthetic", **config.to_dict()},
+        return writer.finish(built_with={"generator": "diit_tf.data.synthetic", "generator_version": GENERATOR_VERSION,
+                                         **config.to_dict()},
                              bad_rows={}, extra={"ground_truth": truth})
 
 

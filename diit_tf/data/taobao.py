@@ -44,7 +44,7 @@ def convert_taobao(raw_dir, *, target: str = "", periods: int = 0, utc_offset_ho
     bad = BadRows(log)
     sample_path, ad_path, profile_path = (raw_dir / name for name, _ in (SAMPLE, AD, PROFILE))
     log(f"reading {sample_path}")
-    frame = read_raw_csv(sample_path, SAMPLE[1])
+    frame = read_raw_csv(sample_path, SAMPLE[1], bad=bad)
     log(f"  {len(frame):,} impressions")
     where = sample_path.name
     frame = bad.drop(frame, ((frame["user"].str.strip() == "") | (frame["adgroup_id"].str.strip() == "")).to_numpy(),
@@ -56,7 +56,7 @@ def convert_taobao(raw_dir, *, target: str = "", periods: int = 0, utc_offset_ho
 
     unmatched = {}
     log(f"reading {profile_path}")
-    profile = read_raw_csv(profile_path, PROFILE[1])
+    profile = read_raw_csv(profile_path, PROFILE[1], bad=bad)
     frame = join_side(frame, profile, "user", "userid", profile_path, unmatched, log)
     no_profile = frame["cms_segid"].isna().to_numpy()  # every profile row has the key column set
     frame = bad.drop(frame, no_profile, f"user has no row in {profile_path.name} (city level unknown)")
@@ -67,7 +67,7 @@ def convert_taobao(raw_dir, *, target: str = "", periods: int = 0, utc_offset_ho
     frame[CITY] = frame[CITY].str.strip()
 
     log(f"reading {ad_path}")
-    ads = read_raw_csv(ad_path, AD[1])
+    ads = read_raw_csv(ad_path, AD[1], bad=bad)
     frame = join_side(frame, ads, "adgroup_id", "adgroup_id", ad_path, unmatched, log)
     price = pd.to_numeric(frame.pop("price"), errors="coerce")
     unmatched["log_price filled with 0 (price missing)"] = int(price.isna().sum())

@@ -10,6 +10,7 @@ import time
 
 from diit_tf import _quiet  # noqa: F401
 import keras
+import numpy as np
 
 from diit_tf.backbones import build_backbone
 from diit_tf.simulation.training import CTRTrainer, compile_fresh, labelled_dataset, reset_optimizers
@@ -23,9 +24,11 @@ class PeriodStore:
       spec: the FeatureSpec (default: the dataset's).
       loader: optional `loader(period) -> PeriodData` (tests).
       periods: the period numbers to use (default: all spans of the dataset).
+      train_share: the share of each period's rows the models train on (`train_rows`), as a pipeline trains on the
+        train split of each span; evaluation always reads every row (`get`).
     """
 
-    def __init__(self, data_dir=None, spec=None, loader=None, periods=None):
+    def __init__(self, data_dir=None, spec=None, loader=None, periods=None, train_share: float = 1.0):
         from diit_tf.data import list_spans, load_period, load_spec
 
         if loader is None:
@@ -41,10 +44,14 @@ class PeriodStore:
                              f"domains={list(spec.domains)}")
         if len(spec.sources) < 1:
             raise ValueError(f"the dataset needs at least one source domain besides the target {spec.target!r}")
+        if not 0.0 < train_share <= 1.0:
+            raise ValueError(f"`train_share` should be in (0, 1]. Received: {train_share!r}")
         self.spec = spec
         self.periods = sorted(int(p) for p in periods)
+        self.train_share = float(train_share)
         self._loader = loader
         self._cache = {}
+        self._train_cache = {}
 
     def get(self, period: int):
         if period not in self.periods:
@@ -52,6 +59,17 @@ class PeriodStore:
         if period not in self._cache:
             self._cache[period] = self._loader(period)
         return self._cache[period]
+
+    def train_rows(self, period: int):
+        """The rows models train on in `period`: all of them, or a fixed random `train_share` of them, the same for
+        every seed and method (like a pipeline's hash split of the span)."""
+        rows = self.get(period)
+        if self.train_share >= 1.0:
+            return rows
+        if period not in self._train_cache:
+            keep = np.random.default_rng(period).random(len(rows)) < self.train_share
+            self._train_cache[period] = rows.subset(keep)
+        return self._train_cache[period]
 
 
 class DomainModel:
@@ -64,9 +82,12 @@ class DomainModel:
         compile_fresh(self.trainer, learning_rate)
         self.trainer.optimizer.build(backbone.trainable_variables)
 
-    def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> None:
+    def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> dict:
+        """Returns the period's training losses (`{"loss": mean over the period}`)."""
         reset_optimizers(self.trainer)
-        self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1, verbose=0)
+        history = self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1,
+                                   verbose=0)
+        return {k: float(v[-1]) for k, v in history.history.items()}
 
 
 class SourceZoo:
@@ -164,7 +185,7 @@ class SeedContext:
     def rows(self, period: int, who: str):
         """Period `period`'s rows (all domains) for training by `who`; the read is logged."""
         self.access.append((who, int(period)))
-        return self.store.get(period)
+        return self.store.train_rows(period)
 
     def target_rows(self, period: int, who: str):
         return self.rows(period, who).domain(self.spec.target)

@@ -61,7 +61,8 @@ class Base(Method):
 
     def train_period(self, ctx, period):
         rows = ctx.target_rows(period, self.name)
-        self.model.fit(rows.features, rows.labels, ctx.hparams.epochs, ctx.hparams.batch_size, ctx.fit_seed(period))
+        self.last_history = self.model.fit(rows.features, rows.labels, ctx.hparams.epochs, ctx.hparams.batch_size,
+                                           ctx.fit_seed(period))
 
     @property
     def serving_model(self):

@@ -1,8 +1,13 @@
-"""The report of a simulation: `results.json` (the issue's exact shape), `details.json` (everything else: per
-period and seed, spreads, timings, hyperparameters, the protocol), `report.md` (the table) and `auc_per_period.png`
-(mean target AUC per evaluated period per method)."""
+"""The report of a simulation: `results.json` (the summary figures), `details.json` (everything else: per period
+and seed, spreads, timings, hyperparameters, the protocol, the dataset's recipe and fingerprint), `report.md` (the
+tables) and `auc_per_period.png` (mean target AUC per evaluated period per method).
+
+The tables are made from `details.json` alone (`section_markdown`), so a results table in docs/ is regenerated
+from a committed report directory (scripts/reproduce.py) and never typed by hand.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -40,14 +45,14 @@ def _pct(x):
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:+.2f}%"
 
 
-def markdown_table(result: SimulationResult, summary: dict) -> str:
+def markdown_table(methods, summary: dict) -> str:
     base_secs = summary["base"]["train_seconds_per_period"]
     lines = [
         "| method | target AUC (mean ± std over seeds) | LogLoss (mean ± std) | rel. AUC lift vs base (± std) "
         "| train s/period (x base) | serving model |",
         "|---|---|---|---|---|---|",
     ]
-    for name in result.methods:
+    for name in methods:
         s = summary[name]
         ratio = s["train_seconds_per_period"] / base_secs if base_secs else float("nan")
         serving = "target + K sources" if name == "ctnet" else ("multi-domain" if name == "joint" else "target only")
@@ -58,12 +63,13 @@ def markdown_table(result: SimulationResult, summary: dict) -> str:
     return "\n".join(lines)
 
 
-def period_table(result: SimulationResult) -> str:
-    table = per_period_auc(result)
-    periods = result.periods_evaluated
+def period_table(methods, table: dict) -> str:
+    """`table`: `{method: {period: mean AUC}}` (periods as int or str)."""
+    periods = sorted({int(p) for t in table.values() for p in t})
     lines = ["| method | " + " | ".join(f"p{p}" for p in periods) + " |", "|---" * (len(periods) + 1) + "|"]
-    for name in result.methods:
-        lines.append(f"| {name} | " + " | ".join(f"{table[name][p]:.4f}" for p in periods) + " |")
+    for name in methods:
+        by = {int(p): v for p, v in table[name].items()}
+        lines.append(f"| {name} | " + " | ".join(f"{by[p]:.4f}" for p in periods) + " |")
     return "\n".join(lines)
 
 
@@ -94,10 +100,11 @@ def verdict(summary: dict) -> list:
     return out
 
 
-def gate_summary(result: SimulationResult) -> dict:
-    """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers)."""
+def gate_summary(notes: dict) -> dict:
+    """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers) in a
+    result's `notes`."""
     out = {}
-    for name, by_seed in result.notes.get("training_diagnostics", {}).items():
+    for name, by_seed in notes.get("training_diagnostics", {}).items():
         rows = [h for by_p in by_seed.values() for h in by_p.values()]
         keys = sorted((k for k in rows[0] if k.startswith("gate_w")), key=lambda k: int(k[6:])) if rows else []
         if keys:
@@ -243,7 +250,40 @@ def plot(result: SimulationResult, path) -> None:
     plt.close(fig)
 
 
-def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
+def dataset_record(data_dir) -> dict:
+    """What identifies the data a run used: its directory, registered name, recipe, how it was built, and a
+    SHA-256 over its span files in order (equal fingerprints: byte-identical data)."""
+    from diit_tf.data.layout import list_spans, read_metadata, span_path
+
+    metadata = read_metadata(data_dir)
+    digest = hashlib.sha256()
+    for n in list_spans(data_dir):
+        with open(span_path(data_dir, n), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+    recipe = metadata.get("recipe")
+    return {"dir": str(data_dir), "name": recipe.get("name") if isinstance(recipe, dict) else None,
+            "recipe": recipe, "built_with": metadata.get("built_with"), "sha256": digest.hexdigest()}
+
+
+def run_record(started: float) -> dict:
+    """How the run went: wall-clock seconds since `started`, the machine's load average at the end (timings are
+    only comparable side by side within one run), and the code version (`git describe`, when in a checkout)."""
+    import os
+    import subprocess
+    import time
+
+    try:
+        code = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=Path(__file__).resolve().parent,
+                              capture_output=True, text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        code = None
+    return {"wall_seconds": round(time.time() - started, 1),
+            "load_average": [round(x, 2) for x in os.getloadavg()], "code": code}
+
+
+def write_report(result: SimulationResult, out_dir, command: str = "", dataset: dict = None,
+                 run: dict = None) -> dict:
     """Write results.json, details.json, report.md and auc_per_period.png under `out_dir`. Returns results.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,8 +293,15 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         json.dump(results, f, indent=2)
         f.write("\n")
     details = {
+        "dataset_name": result.dataset,
+        "backbone": result.backbone,
+        "target_domain": result.target_domain,
+        "seeds": list(result.seeds),
+        "methods": list(result.methods),
+        "periods_evaluated": result.periods_evaluated,
         "summary": summary,
         "per_period_auc": {m: {str(p): v for p, v in t.items()} for m, t in per_period_auc(result).items()},
+        "gate_weights": gate_summary(result.notes),
         "records": result.records,
         "train_seconds": result.train_seconds,
         "insertion_period": result.insertion_period,
@@ -264,6 +311,8 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         "gate_vs_quality": gate_vs_quality(result),
         "gate_by_group": gate_by_group(result),
         "command": command,
+        "dataset": dataset,
+        "run": run,
     }
     with open(out / "details.json", "w") as f:
         json.dump(details, f, indent=2, default=float)
@@ -278,40 +327,38 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
         f"Epochs per period: {result.hparams['training']['epochs']}, batch {result.hparams['training']['batch_size']}. "
         f"Hyperparameters: {result.hparams.get('selected_on', '')}",
         "",
-    ]
-    if command:
-        text += ["Command:", "", f"    {command}", ""]
-    text += [
         "Target AUC / LogLoss: per seed the mean over evaluated periods, then mean ± std over seeds. Lift: mean over "
         "seeds and periods of `AUC / AUC_base - 1`. Train s/period: wall-clock seconds of the method's own training "
         "per period from insertion on (source models are trained once per period for everyone and not counted).",
         "",
-        markdown_table(result, summary),
-        "",
-        "## Target AUC per evaluated period (mean over seeds)",
-        "",
-        period_table(result),
+        section_markdown(details),
         "",
         "![target AUC per period](auc_per_period.png)",
         "",
-        "## Verdict",
+        "## Methods",
         "",
     ]
-    text += [f"- {line}" for line in verdict(summary)]
-    text += ["", "## Methods", ""]
     text += [f"- `{name}`: {describe(name)}" for name in result.methods]
-    gates = gate_summary(result)
-    if gates:
-        text += ["", "## Gate weights (mean over seeds and periods of each period's mean gate weight)", ""]
-        text += [f"- `{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items()]
     text += source_lines(result.notes.get("sources", {}))
-    analysis = gate_vs_quality(result)
+    text += gate_analysis_lines(details)
+    selections = {k: v for k, v in result.notes.items()
+                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group")}
+    if selections:
+        text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
+    (out / "report.md").write_text("\n".join(text) + "\n")
+    return results
+
+
+def gate_analysis_lines(details: dict) -> list:
+    """The report's sections on how the gate ranks the sources against their quality on the target, and on its
+    weights by group of rows, from `details.json` (none for a run without a learned gate)."""
+    analysis, split = details.get("gate_vs_quality") or {}, details.get("gate_by_group") or {}
+    text = []
     if analysis:
         text += ["", "## Gate weight vs source quality", "",
                  "Each source's quality is its frozen model's AUC on the target's labelled rows of the period it "
                  "teaches in (training rows); both are averaged over the periods from insertion on.", "",
                  gate_quality_table(analysis)]
-    split = gate_by_group(result)
     if split:
         sources = next(iter(analysis.values()))["sources"] if analysis else [f"source {k}" for k in range(len(
             next(iter(next(iter(split.values())).values()))))]
@@ -319,9 +366,28 @@ def write_report(result: SimulationResult, out_dir, command: str = "") -> dict:
                  "Mean gate weight of each source on the evaluated target rows of each group (mean over seeds and "
                  "evaluated periods; a diagnostic: the gate is applied, nothing is trained).", "",
                  gate_by_group_table(split, sources), ""]
-    selections = {k: v for k, v in result.notes.items()
-                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group")}
-    if selections:
-        text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
-    (out / "report.md").write_text("\n".join(text) + "\n")
-    return results
+    return text
+
+
+def section_markdown(details: dict) -> str:
+    """The command, the summary table, the per-period table, the verdict and the gate weights of one run, from its
+    `details.json` (what report.md shows and what docs/results.md embeds)."""
+    methods, summary = details["methods"], details["summary"]
+    text = []
+    if details.get("command"):
+        text += ["    " + details["command"], ""]
+    text += [markdown_table(methods, summary), "", "Target AUC per evaluated period (mean over seeds):", "",
+             period_table(methods, details["per_period_auc"]), ""]
+    lines = verdict(summary)
+    if lines:
+        text += ["Verdict:", ""] + [f"- {line}" for line in lines]
+    run = details.get("run") or {}
+    if run.get("wall_seconds") is not None:
+        load = run.get("load_average") or [float("nan")]
+        text += ["", f"Wall time {run['wall_seconds'] / 60:.1f} min at load average {load[0]:.1f} (2 cores): train "
+                     f"s/period is comparable only between methods of the same run."]
+    gates = details.get("gate_weights") or {}
+    if gates:
+        text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(
+            f"`{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items())]
+    return "\n".join(text)

@@ -46,7 +46,7 @@ def dataset_fingerprint(data_dir) -> str:
 class SourceCache:
     """`load(model, seed, period, source)` / `save(...)` of one source's weights after one period."""
 
-    def __init__(self, root, data_dir, backbone: str, hparams):
+    def __init__(self, root, data_dir, backbone: str, hparams, train_share: float = 1.0):
         import keras
         import tensorflow as tf
 
@@ -54,7 +54,7 @@ class SourceCache:
         self.root.mkdir(parents=True, exist_ok=True)
         training = hparams.to_dict()["training"]
         self.base = {
-            "dataset": dataset_fingerprint(data_dir), "backbone": backbone,
+            "dataset": dataset_fingerprint(data_dir), "train_share": float(train_share), "backbone": backbone,
             "backbone_options": hparams.to_dict()["backbone"], "learning_rate": hparams.learning_rate("base"),
             "epochs": training["epochs"], "batch_size": training["batch_size"], "code": code_hash(),
             "tensorflow": tf.__version__, "keras": keras.__version__,

@@ -1,4 +1,6 @@
 """`diit demo` and `diit pipeline`: help, argument errors and the output-directory guard (no pipeline run)."""
+import json
+
 import pytest
 
 from diit_tf import cli
@@ -41,3 +43,35 @@ def test_pipeline_run_with_missing_data_is_a_clear_error(tmp_path, capsys):
     config.write_text('{"data_dir": "%s"}' % (tmp_path / "nothing"))
     assert cli.main(["pipeline", "run", "--config", str(config)]) == 1
     assert "holds no dataset" in capsys.readouterr().err
+
+
+def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, monkeypatch):
+    import argparse
+
+    from diit_tf.data import registry
+    from diit_tf.simulation.hparams import Hparams
+
+    monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
+        "tiny", "test", preset="synthetic", periods=3, rows_target=40, rows_source=(60, 50), users=30, items=20))
+    args = argparse.Namespace(dataset="tiny", data_root=str(tmp_path / "data"), out=str(tmp_path / "demo"),
+                              periods=2, hparams=None, epochs=None, target_auc_floor=0.5, results=None)
+    run = demo._start(args)
+    assert run.spans == [1, 2] and run.dataset == "tiny" and run.data_dir == (tmp_path / "data" / "tiny").resolve()
+    saved = json.loads((tmp_path / "demo" / "pipeline_config.json").read_text())
+    preset = Hparams.load("synthetic")
+    assert saved["base_trainer"] == {"enabled": True}
+    assert saved["source"]["epochs"] == preset.epochs and saved["student"]["diit"] == preset.diit_config_dict()
+    assert "preset 'synthetic'" in demo._describe(run)
+    args.epochs = 1
+    assert demo._start(args).config["student"]["epochs"] == 1  # --epochs overrides the preset's budget
+
+
+def test_demo_compares_student_and_base_per_view(tmp_path):
+    rows = [{"period": 1, "student_eval": 0.60, "base_eval": 0.58, "student_next": 0.59, "base_next": 0.60},
+            {"period": 2, "student_eval": 0.62, "base_eval": 0.61, "student_next": 0.63, "base_next": 0.60},
+            {"period": 3, "student_eval": 0.64, "base_eval": None, "student_next": None, "base_next": None}]
+    c = demo.comparison(rows)
+    assert c["eval"] == {"periods": 2, "student_ahead": 2, "mean_difference": pytest.approx(0.015)}
+    assert c["next"] == {"periods": 2, "student_ahead": 1, "mean_difference": pytest.approx(0.01)}
+    demo._plot(rows, "target", tmp_path / "p.png")
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

@@ -86,3 +86,17 @@ def test_kubeflow_v2_compile(built, tmp_path):
         assert name in tasks
     assert "DataflowRunner" in out.read_text()
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/diit/root"
+
+
+def test_base_trainer_beside_the_student(tiny_dataset, tmp_path, make_config):
+    config = make_config(tmp_path, tiny_dataset, base_trainer={"enabled": True})
+    nodes = _by_id(diit.pipeline_from_config(config))
+    base = nodes[diit.BASE_ID]
+    assert nodes["previous_base"].raw_inputs["model"].producer_component_id == diit.BASE_ID
+    assert base.inputs["base_model"].producer_component_id == "previous_base"
+    settings = json.loads(base.exec_properties["custom_config"])
+    assert settings["domain"] == "target"
+    source = json.loads(nodes["source_trainer_source_a"].exec_properties["custom_config"])
+    assert {k: v for k, v in settings.items() if k != "domain"} == {k: v for k, v in source.items() if k != "domain"}
+    assert None not in settings.values()  # every setting resolved (here: the built-in defaults, no preset)
+    assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"

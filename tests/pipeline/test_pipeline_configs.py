@@ -27,6 +27,8 @@ def test_env_var_selects_the_file(tmp_path, monkeypatch):
     ({"sttudent": {}}, "unknown setting `sttudent`"),
     ({"student": {"epoch": 1}}, "unknown setting `student.epoch`"),
     ({"student": {"epochs": 0}}, "student.epochs"),
+    ({"hparams": 3}, "`hparams`"),
+    ({"base_trainer": {"enabled": "yes"}}, "base_trainer.enabled"),
     ({"student": {"diit": {"tau": -1}}}, "student.diit"),
     ({"strategy": {"name": "tpu"}}, "strategy.name"),
     ({"evaluator": {"target_auc_floor": 2}}, "target_auc_floor"),
@@ -44,3 +46,66 @@ def test_missing_or_broken_file(tmp_path):
     bad.write_text("{")
     with pytest.raises(ValueError, match="not valid JSON"):
         configs.load_config(bad)
+
+
+def _tiny_named(tmp_path, monkeypatch, preset="synthetic"):
+    from diit_tf.data import registry
+
+    entry = registry.synthetic_dataset("tiny", "test", preset=preset, periods=2, rows_target=40, rows_source=(60, 50),
+                                       users=30, items=20)
+    monkeypatch.setitem(registry.DATASETS, "tiny", entry)
+    return configs.PipelineConfig({"data_dir": "tiny", "data_root": str(tmp_path / "cache")}, source="t")
+
+
+def test_named_data_dir_is_built_once_in_data_root(tmp_path, monkeypatch):
+    config = _tiny_named(tmp_path, monkeypatch)
+    data_dir = config.data_dir()
+    assert data_dir == str((tmp_path / "cache" / "tiny").resolve())
+    assert (tmp_path / "cache" / "tiny" / "span-2" / "data.csv").is_file()
+    missing = configs.PipelineConfig({"data_dir": str(tmp_path / "none")})
+    assert missing.data_dir() == str(tmp_path / "none")  # a plain directory is taken as it is
+
+
+def test_trainers_take_the_preset_validated_on_the_dataset(tmp_path, monkeypatch):
+    from diit_tf.simulation.hparams import Hparams
+
+    config = _tiny_named(tmp_path, monkeypatch)
+    resolved = config.resolved(config.data_dir())
+    preset = Hparams.load("synthetic")
+    assert "preset 'synthetic'" in resolved.resolved_from
+    for role in ("source", "student"):
+        block = resolved[role]
+        assert block["epochs"] == preset.epochs and block["batch_size"] == preset.batch_size
+        assert block["backbone_options"] == {k: list(v) if isinstance(v, tuple) else v
+                                             for k, v in preset.backbone_options.items()}
+    assert resolved["source"]["learning_rate"] == preset.learning_rate("base")
+    assert resolved["student"]["learning_rate"] == preset.learning_rate("diit")
+    assert resolved["student"]["diit"] == preset.diit_config_dict()
+    assert resolved["student"]["mix_batch_size"] == preset.mix_batch_size
+
+
+def test_explicit_settings_override_the_hparams(tmp_path, monkeypatch):
+    from diit_tf.simulation.hparams import Hparams
+
+    config = _tiny_named(tmp_path, monkeypatch).with_overrides(
+        {"student": {"epochs": 5, "diit": {"tau": 3.0}}, "source": {"learning_rate": 0.5}})
+    resolved = config.resolved(config.data_dir())
+    assert resolved["student"]["epochs"] == 5 and resolved["source"]["learning_rate"] == 0.5
+    preset = Hparams.load("synthetic").diit_config_dict()
+    assert resolved["student"]["diit"] == {**preset, "tau": 3.0}  # the preset's other DIIT options stay
+
+
+def test_hparams_file_and_no_preset(tmp_path, monkeypatch):
+    hp = tmp_path / "best.json"
+    hp.write_text(json.dumps({"training": {"epochs": 3, "learning_rate": 0.02}, "backbone": {"hidden_units": [8]},
+                              "methods": {"diit": {"diit_config": {"beta2": 0.25}}}}))
+    config = _tiny_named(tmp_path, monkeypatch, preset=None).with_overrides({"hparams": str(hp)})
+    resolved = config.resolved(config.data_dir())
+    assert resolved.resolved_from == f"file {hp}"
+    assert resolved["source"]["epochs"] == 3 and resolved["student"]["learning_rate"] == 0.02
+    assert resolved["student"]["backbone_options"]["hidden_units"] == [8]
+    assert resolved["student"]["diit"] == {"beta2": 0.25}
+    bare = _tiny_named(tmp_path, monkeypatch, preset=None)
+    assert "built-in defaults" in bare.resolved(bare.data_dir()).resolved_from
+    with pytest.raises(FileNotFoundError, match="nope.json not found"):
+        config.with_overrides({"hparams": str(tmp_path / "nope.json")}).resolved(None)

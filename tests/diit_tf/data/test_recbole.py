@@ -116,6 +116,45 @@ def test_value_domains_default_features_and_smallest_target(atomic):
     assert spec.target == sizes.idxmin()
 
 
+def test_explicit_feature_lists_shape_the_other_default(atomic):
+    # occupation and release_year are float fields: named categorical, they are left out of the numeric default
+    spec, _, _, _ = import_atomic(*atomic, log=QUIET, **{**ML_OPTIONS, "numeric": None})
+    assert list(spec.categorical) == list(ML_OPTIONS["categorical"]) and spec.numeric == ()
+    # and a token field named numeric is left out of the categorical default
+    spec, _, _, _ = import_atomic(*atomic, log=QUIET, **{**ML_OPTIONS, "categorical": None, "numeric": ("zip_code",)})
+    assert "zip_code" not in spec.categorical and spec.numeric == ("zip_code",)
+
+
+def test_bytes_that_are_not_utf8_name_file_and_line_or_are_dropped_and_counted(atomic):
+    inter = atomic[0]
+    lines = inter.read_bytes().split(b"\n")
+    lines[3] = b"u3\tToy Story (1995)\t4\xff\t300"  # line 4 of the file
+    inter.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=r"ml-1m.inter, line 4: not valid UTF-8"):
+        read_atomic(inter)
+    logged = []
+    spec, frame, bad, _ = import_atomic(*atomic, log=logged.append, **ML_OPTIONS)
+    assert bad.counts["line not valid UTF-8 (ml-1m.inter)"] == 1
+    assert "  ml-1m.inter: line(s) 4 are not valid UTF-8" in logged
+    assert len(frame) == 7  # the 8 good rows of the fixture but the one on line 4
+    header = atomic[1]
+    header.write_bytes(b"user_id:token\xff\tage:float\n")
+    with pytest.raises(ValueError, match=r"ml-1m.user, line 1 \(the header\): byte 0xff"):
+        read_atomic(header)
+
+
+def test_raw_csv_lines_that_are_not_utf8(tmp_path):
+    from diit_tf.data.convert import BadRows, read_raw_csv
+
+    path = tmp_path / "raw.csv"
+    path.write_bytes(b"a,b\n1,x\n2,\xe9t\xe9\n3,z\n")
+    with pytest.raises(ValueError, match=r"raw.csv, line 3: not valid UTF-8"):
+        read_raw_csv(path, ("a", "b"))
+    bad = BadRows(QUIET)
+    frame = read_raw_csv(path, ("a", "b"), bad=bad)
+    assert frame["a"].tolist() == ["1", "3"] and bad.as_dict() == {"line not valid UTF-8 (raw.csv)": 1}
+
+
 def test_missing_field_is_a_clear_error(atomic):
     with pytest.raises(ValueError, match="'stamp'.*none of the atomic files"):
         import_atomic(*atomic, log=QUIET, **{**ML_OPTIONS, "period": PeriodRule("stamp", periods=2)})

@@ -171,11 +171,11 @@ def _tree_digest(path) -> str:
     return digest.hexdigest()
 
 
-# sha256 of every file (spans and metadata.json) the generator wrote before it had the relevance knobs (computed
-# with that version of diit_tf/data/synthetic.py and `_tree_digest`)
+# sha256 of every file (spans and metadata.json) generator version 2 wrote before it had the relevance knobs
+# (computed with that version of diit_tf/data/synthetic.py and `_tree_digest`)
 GOLDEN = {
-    "small": "7430b5af7107aa0c4d08c10b568d40c09a61162102114dcb9310bdefb1fc4c71",
-    "default": "57f5f74264d1521338f24edec9362f5bab930df1c022a59840fb428f2f7ebe99",
+    "small": "c899cd9cd45ac4e898abbfc113a7ae1dfb0f4355ff555b96e36adbea580c4086",
+    "default": "ca070ecadb0b8519af273709148114efaa62b911113f20bf36441bcb60ced4d9",
 }
 
 
@@ -246,4 +246,19 @@ def test_relevance_flags_and_benchmark_through_the_cli(tmp_path, capsys, monkeyp
     assert cli.main(["data", "synthetic", "--benchmark", "unequal-sources", "--out", str(tmp_path / "b")]) == 0
     metadata = read_metadata(tmp_path / "b")
     assert metadata["dataset"] == "synthetic-unequal-sources"
-    assert metadata["built_with"] == {"generator": "diit_tf.data.synthetic", **small.to_dict()}
+    assert metadata["built_with"] == {"generator": "diit_tf.data.synthetic", "generator_version": synthetic.GENERATOR_VERSION,
+                                      **small.to_dict()}
+
+
+def test_generator_output_is_pinned_to_its_version():
+    """Named datasets are cached by recipe, which holds GENERATOR_VERSION: a generator change that moves any row
+    must raise the version (so stale caches are rebuilt) and update this fingerprint."""
+    import hashlib
+
+    from diit_tf.data.synthetic import GENERATOR_VERSION
+
+    _, spans, _ = generate(SyntheticConfig(seed=5, periods=2, rows_target=40, rows_source=(60, 50), users=30, items=20))
+    digest = hashlib.sha256(b"".join(f.to_csv(index=False).encode() for f in spans)).hexdigest()
+    assert (GENERATOR_VERSION, digest) == (
+        2, "f781f9476f9514319480d45ec0b7676324161a5f888a4c8745c005f4a8ba7293"), \
+        "the generator's output changed: raise GENERATOR_VERSION and update the fingerprint here"

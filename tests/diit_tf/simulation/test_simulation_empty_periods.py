@@ -78,8 +78,9 @@ def test_a_source_without_a_model_at_insertion_is_left_out_of_the_teachers(empty
         "teachers": ["source_a"], "left_out": ["source_b"],
         "empty_periods": {"1": ["source_b"], "2": ["source_b"], "3": ["source_a"]},
         "first_model_after_teachers_chosen": {"source_b": 3}}}
-    for seeds in details["notes"]["training_diagnostics"].values():  # DIIT's gate: one weight, for source_a
-        for history in seeds["0"].values():
+    diagnostics = details["notes"]["training_diagnostics"]
+    for name in ("diit", "diit_single_source"):  # DIIT's gate: one weight, for source_a
+        for history in diagnostics[name]["0"].values():
             assert sorted(k for k in history if k.startswith("gate_w")) == ["gate_w0"]
     assert details["notes"]["diit_single_source"]["0"]["source"] == "source_a"
 

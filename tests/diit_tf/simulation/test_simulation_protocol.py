@@ -63,10 +63,11 @@ def run(tmp_path_factory):
     mp.setattr(methods.Joint, "logits", spy_logits(methods.Joint.logits))
     try:
         code = main(["simulate", "--dataset", str(tiny_dataset), "--seeds", "1", "--methods", "all",
-                     "--insertion-period", "1", "--hparams", str(hp), "--out", str(out / "report")])
+                     "--insertion-period", "1", "--hparams", str(hp), "--out", str(out / "report"),
+                     "--tensorboard", str(out / "tb")])
     finally:
         mp.undo()
-    return {"code": code, "log": log, "out": out / "report"}
+    return {"code": code, "log": log, "out": out / "report", "tb": out / "tb"}
 
 
 def test_every_method_runs_and_is_evaluated_on_both_periods(run):
@@ -145,3 +146,22 @@ def test_report_files_are_written(run):
     gates = details["notes"]["training_diagnostics"]["diit"]["0"]["1"]
     assert gates["gate_w0"] + gates["gate_w1"] == pytest.approx(1.0, abs=1e-3)
     assert "Gate weights" in report
+
+
+def test_tensorboard_logs_hold_named_scalars_per_method_and_period(run):
+    from diit_tf.simulation.tensorboard import read_scalars
+
+    runs = sorted(p.parent.name for p in run["tb"].glob("*/seed-0"))
+    assert runs == sorted(catalog.ALL_METHODS)
+    diit = read_scalars(run["tb"] / "diit" / "seed-0")
+    for name in ("ce", "adv1", "adv2", "mse", "kl", "kd"):
+        assert set(diit[f"loss/{name}"]) == {1, 2}, name  # trained on periods 1 and 2
+    assert diit["gate/source_a"][1] + diit["gate/source_b"][1] == pytest.approx(1.0, abs=1e-3)
+    results = json.loads((run["out"] / "details.json").read_text())
+    by_period = {r["period"]: r["auc"] for r in results["records"] if r["method"] == "diit"}
+    assert diit["target/auc"] == pytest.approx(by_period)  # evaluated on periods 2 and 3
+    base = read_scalars(run["tb"] / "base" / "seed-0")
+    assert set(base["loss/loss"]) == {1, 2} and set(base["target/auc"]) == {2, 3}
+    single = read_scalars(run["tb"] / "diit_single_source" / "seed-0")
+    assert [tag for tag in single if tag.startswith("gate/")] == [
+        "gate/" + results["notes"]["diit_single_source"]["0"]["source"]]

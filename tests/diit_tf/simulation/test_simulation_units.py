@@ -221,3 +221,23 @@ def test_bundled_presets_load_by_name():
     assert "synthetic" in presets()
     hp = Hparams.load("synthetic")
     assert hp.insertion_period is not None and "validation" in hp.data["selected_on"]
+
+
+def test_train_share_trains_on_a_fixed_share_and_evaluates_on_every_row(tmp_path):
+    from diit_tf.simulation.context import PeriodStore, SeedContext
+
+    from simulation_fixtures import ROWS, write_tiny_dataset
+
+    store = PeriodStore(write_tiny_dataset(tmp_path / "data", periods=2), train_share=0.5)
+    total = sum(ROWS.values())
+    assert len(store.get(1)) == total  # evaluation reads every row
+    part = store.train_rows(1)
+    assert 0.4 * total < len(part) < 0.6 * total and store.train_rows(1) is part
+    assert set(zip(part.features["user_id"], part.labels)) <= set(zip(store.get(1).features["user_id"],
+                                                                       store.get(1).labels))
+    ctx = SeedContext(store, "dnn", Hparams({"backbone": {"hidden_units": [4], "embedding_dim": 2}}), 3, 1)
+    assert ctx.rows(1, "base") is part and ctx.access == [("base", 1)]  # the same rows for every seed and method
+    full = PeriodStore(tmp_path / "data")
+    assert full.train_rows(2) is full.get(2)
+    with pytest.raises(ValueError, match="train_share"):
+        PeriodStore(tmp_path / "data", train_share=1.5)

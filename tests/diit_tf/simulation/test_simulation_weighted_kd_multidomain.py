@@ -83,8 +83,9 @@ def test_kd_self_teacher_is_the_student_at_the_start_of_the_period(run):
 
 
 def test_option_flag_rejects_a_malformed_item(tmp_path, capsys):
-    assert main(["simulate", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"), "--option", "kd_static"]) == 1
+    data = write_tiny_dataset(tmp_path / "data")
+    assert main(["simulate", "--dataset", str(data), "--out", str(tmp_path / "o"), "--option", "kd_static"]) == 1
     assert "--option expects METHOD.KEY=VALUE" in capsys.readouterr().err
-    assert main(["simulate", "--dataset", str(tmp_path), "--out", str(tmp_path / "o"),
+    assert main(["simulate", "--dataset", str(data), "--out", str(tmp_path / "o"),
                  "--option", "kd_static.colour=1"]) == 1
     assert "unknown option(s) ['colour']" in capsys.readouterr().err

@@ -42,6 +42,7 @@ def test_the_key_changes_with_what_a_source_depends_on(tmp_path):
     assert path == SourceCache(tmp_path / "cache", data, "dnn", Hparams(TINY_HPARAMS)).path(0, 1, "source_a")
     others = [cache.path(1, 1, "source_a"), cache.path(0, 2, "source_a"), cache.path(0, 1, "source_b"),
               SourceCache(tmp_path / "cache", data, "dcn", hp).path(0, 1, "source_a"),
+              SourceCache(tmp_path / "cache", data, "dnn", hp, train_share=0.5).path(0, 1, "source_a"),
               SourceCache(tmp_path / "cache", data, "dnn", hp.replace(training={"epochs": 2})).path(0, 1, "source_a"),
               SourceCache(tmp_path / "cache", write_tiny_dataset(tmp_path / "other", periods=3, seed=1), "dnn",
                           hp).path(0, 1, "source_a")]

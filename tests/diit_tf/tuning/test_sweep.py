@@ -114,3 +114,17 @@ def test_mix_rows_keeps_every_target_row(data_dir):
     assert mix_rows(period, 1.0) is period
     with pytest.raises(ValueError, match="mix_ratio"):
         mix_rows(period, 0.0)
+
+
+def test_tune_takes_a_named_dataset_like_simulate(tmp_path, monkeypatch, capsys):
+    from diit_tf.data import registry
+
+    monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
+        "tiny", "test", periods=3, rows_target=400, rows_source=(600, 500), users=200, items=150))
+    argv = ["tune", "--dataset", "tiny", "--data-root", str(tmp_path / "data"), "--directory", str(tmp_path / "t"),
+            "--algorithm", "random", "--max-trials", "1", "--train-period", "1", *TINY_BACKBONE]
+    assert cli.main(argv) == 0
+    assert "dataset tiny: not built yet" in capsys.readouterr().err
+    assert (tmp_path / "data" / "tiny" / "metadata.json").is_file() and (tmp_path / "t" / "best_hparams.json").is_file()
+    assert cli.main(["tune", "--dataset", "synthetc", "--directory", str(tmp_path / "u")]) == 1
+    assert "--dataset should be one of" in capsys.readouterr().err

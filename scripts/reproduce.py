@@ -1,0 +1,357 @@
+"""Reproduce the published results: each results table in docs/results.md is generated from a committed report
+directory `docs/results/<experiment>/`, written by the command shown above the table.
+
+    python scripts/reproduce.py --check --quick     # the quick subset (CI): fresh data in a temporary directory
+    python scripts/reproduce.py --check             # every experiment (see docs/results.md for the time it takes)
+    python scripts/reproduce.py --check --only synthetic-budget,movielens-1m-budget
+    python scripts/reproduce.py --update synthetic-quick   # rerun into docs/results/<name>/, then re-render the docs
+    python scripts/reproduce.py --render            # re-render the docs tables from the committed report directories
+    python scripts/reproduce.py --list
+
+Adding a published table: an `Experiment` in EXPERIMENTS (a simulation gets a docs block of its name), the
+marker lines `<!-- results: NAME -->` / `<!-- /results -->` where the table goes, then `--update NAME`.
+Experiments marked `pending` are defined but not yet run on the final code: `--update NAME` runs them; `--check`
+leaves them out until the flag is dropped.
+
+`--check` builds every dataset afresh under a temporary data root (never a cache), runs each chosen experiment's
+command there, and compares each figure with the committed one, one line per figure:
+`<experiment> <figure>  expected <x>  got <y>  ok|off (±<tolerance>)`. It exits 1 when any figure is off.
+
+Tolerances: ±0.0005 for every mean, spread and per-period AUC / LogLoss with fixed seeds, ±0.0005 (0.05
+percentage points) for a relative lift; the dataset fingerprint (SHA-256 of its span files) must be equal.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+DOC = REPO / "docs" / "results.md"
+TOLERANCE = 0.0005
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One committed results directory `docs/results/<name>/` and the `diit` command that writes it.
+
+    `command` is `simulate` (writes `--out DIR`: report.md, results.json, details.json, a PNG; or, with `--tune`,
+    best_hparams.json and tuning.json) or `demo` (writes `--results DIR/summary.json`; its run directory stays under
+    runs/)."""
+
+    name: str
+    args: tuple
+    quick: bool = False
+    command: str = "simulate"
+    pending: bool = False  # defined, not yet run on the final code: no committed results, left out of --check
+
+    @property
+    def tuning(self) -> bool:
+        return "--tune" in self.args
+
+    def argv(self, out, run_dir=None) -> list:
+        if self.command == "demo":
+            return ["diit", "demo", *self.args, *(["--out", str(run_dir)] if run_dir else []),
+                    "--results", f"{out}/summary.json"]
+        return ["diit", self.command, *self.args, "--out", str(out)]
+
+    def shown(self) -> str:
+        """The command as written above its table (run from the repository root)."""
+        return " ".join(self.argv(f"docs/results/{self.name}"))
+
+
+EXPERIMENTS = [
+    Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
+                                   "--methods", "base,diit", "--hparams", "synthetic"), quick=True),
+    Experiment("synthetic-budget", ("--dataset", "synthetic", "--hparams", "none", "--tune", "budget",
+                                    "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256")),
+    Experiment("movielens-1m-budget", ("--dataset", "movielens-1m", "--hparams", "none", "--tune", "budget",
+                                       "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256")),
+    Experiment("demo", ("--dataset", "synthetic"), command="demo"),
+    Experiment("demo-spans", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
+                              "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic")),
+    Experiment("demo-spans-train-share", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
+                                          "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic",
+                                          "--train-share", "0.75")),
+    *(Experiment(f"{dataset}-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100",
+                                          "--hparams", f"docs/results/{dataset}-budget/best_hparams.json"),
+                 pending=True) for dataset in ("synthetic", "movielens-1m")),
+    *(Experiment(f"{dataset}-{backbone}", ("--dataset", dataset, "--backbone", backbone, "--seeds", "3", "--methods",
+                                           "all", "--hparams", dataset), pending=True)
+      for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
+]
+BY_NAME = {e.name: e for e in EXPERIMENTS}
+
+
+# ------------------------------------------------------------------------------------------------------ figures
+def figures(report_dir) -> dict:
+    """`{figure name: value}` of a report directory: per method the AUC / LogLoss means and spreads, the lift and
+    the per-period AUC (a simulation); the validation AUC of every trial (a tuning run); the data fingerprint."""
+    report_dir = Path(report_dir)
+    demo = report_dir / "summary.json"
+    if demo.is_file():
+        out = {}
+        for row in json.loads(demo.read_text())["periods"]:
+            for key in ("student_eval", "base_eval", "student_next", "base_next"):
+                if row.get(key) is not None:
+                    out[f"period {row['period']} {key}"] = row[key]
+        return out
+    tuning = report_dir / "tuning.json"
+    if tuning.is_file():
+        out = {}
+        for trial in json.loads(tuning.read_text())["trials"]:
+            for method, value in trial["methods"].items():
+                out[f"{trial['trial']} {method}.val_auc"] = value
+        return out
+    details = json.loads((report_dir / "details.json").read_text())
+    out = {}
+    for method in details["methods"]:
+        s = details["summary"][method]
+        for key in ("auc_mean", "auc_std", "logloss_mean", "logloss_std", "rel_auc_lift_vs_base"):
+            out[f"{method}.{key}"] = s[key]
+        for period, value in details["per_period_auc"][method].items():
+            out[f"{method}.auc_p{period}"] = value
+    if (details.get("dataset") or {}).get("sha256"):
+        out["data.sha256"] = details["dataset"]["sha256"]
+    return out
+
+
+def compare(name: str, expected: dict, got: dict, tolerance: float = TOLERANCE) -> list:
+    """`[(line, ok)]`, one per expected figure."""
+    rows = []
+    for figure, want in expected.items():
+        have = got.get(figure)
+        if isinstance(want, str) or isinstance(have, str):
+            ok = have == want
+            line = f"{name} {figure}  expected {str(want)[:12]}  got {str(have)[:12]}  {'ok' if ok else 'off'} (equal)"
+        else:
+            ok = have is not None and abs(have - want) <= tolerance + 1e-12
+            shown = "missing" if have is None else f"{have:.4f}"
+            line = f"{name} {figure}  expected {want:.4f}  got {shown}  {'ok' if ok else 'off'} (±{tolerance:g})"
+        rows.append((line, ok))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- running
+def run(experiment: Experiment, out, data_root=None) -> float:
+    """Run the experiment's command writing `out` (on fresh data under `data_root` when given; a demo then runs
+    under `out/run`); returns its wall-clock seconds."""
+    run_dir = Path(out) / "run" if data_root is not None else None
+    argv = [sys.executable, "-m", "diit_tf.cli", *experiment.argv(out, run_dir)[1:]]
+    if data_root is not None:
+        argv += ["--data-root", str(data_root)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
+    print(f"[reproduce] {experiment.name}: {' '.join(argv[3:])}", flush=True)
+    start = time.time()
+    done = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.time() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{experiment.name}: `{' '.join(argv[3:])}` failed (exit {done.returncode}):\n"
+                           + "\n".join(done.stdout.splitlines()[-15:]))
+    print(f"[reproduce] {experiment.name}: {seconds:.0f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
+    return seconds
+
+
+def check(chosen: list) -> int:
+    """Rerun `chosen` on fresh data in a temporary directory and compare every figure. Returns the exit code."""
+    failures, total = 0, 0
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="diit-reproduce-") as tmp:
+        for experiment in chosen:
+            committed = RESULTS / experiment.name
+            if not committed.is_dir():
+                print(f"{experiment.name}: no committed results at {committed}; run --update {experiment.name}")
+                failures += 1
+                continue
+            out = Path(tmp) / experiment.name
+            run(experiment, out, data_root=Path(tmp) / "data")
+            for line, ok in compare(experiment.name, figures(committed), figures(out)):
+                print(line, flush=True)
+                total += 1
+                failures += not ok
+    print(f"[reproduce] {total - failures} of {total} figure(s) ok, {failures} off; {time.time() - start:.0f} s")
+    return 1 if failures else 0
+
+
+def update(chosen: list) -> None:
+    for experiment in chosen:  # relative to the repository root (the commands' working directory), as shown
+        run(experiment, RESULTS.relative_to(REPO) / experiment.name)
+    render()
+
+
+# -------------------------------------------------------------------------------------------------- rendering
+def budget_table(names) -> str:
+    """Step 1 of the tuning (learning rate x epochs on the base) of several datasets side by side."""
+    columns = {}
+    for name in names:
+        trials = json.loads((RESULTS / name / "tuning.json").read_text())["trials"]
+        columns[name] = {t["trial"]: t["methods"]["base"] for t in trials}
+    labels = list(next(iter(columns.values())))
+    best = {name: max(values, key=values.get) for name, values in columns.items()}
+    lines = ["| learning rate × epochs/period | " + " | ".join(n.replace("-budget", "") for n in names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for label in labels:
+        lr, epochs = re.match(r"learning_rate=(\S+) epochs=(\d+)", label).groups()
+        cells = [(f"**{columns[n][label]:.4f}**" if best[n] == label else f"{columns[n][label]:.4f}")
+                 if label in columns[n] else "-" for n in names]
+        lines.append(f"| {lr} × {epochs} | " + " | ".join(cells) + " |")
+    commands = ["    " + BY_NAME[n].shown() for n in names]
+    return "\n".join(commands + [""] + lines)
+
+
+def transfer_table(name: str) -> str:
+    """Step 2 of the tuning (coordinate search over each transfer method's options), from its tuning.json."""
+    record = json.loads((RESULTS / name / "tuning.json").read_text())
+    steps = {}
+    for trial in record["trials"]:
+        option, value = trial["trial"].split("=", 1)
+        steps.setdefault(option, []).append((value, next(iter(trial["methods"].values()))))
+    lines = ["| option | values → validation AUC | chosen |", "|---|---|---|"]
+    for option, scores in steps.items():
+        best = max(scores, key=lambda vs: vs[1])[0]
+        cells = ", ".join(f"{v}: **{a:.4f}**" if v == best else f"{v}: {a:.4f}" for v, a in scores)
+        lines.append(f"| {option} | {cells} | {best} |")
+    return "\n".join(["    " + BY_NAME[name].shown(), ""] + lines)
+
+
+def simulation_section(name: str) -> str:
+    from diit_tf.simulation.report import section_markdown
+
+    details = json.loads((RESULTS / name / "details.json").read_text())
+    details["command"] = BY_NAME[name].shown()
+    return section_markdown(details)
+
+
+def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-share")) -> str:
+    """The demo's out-of-time target AUC per period next to the simulation's DIIT and base over the same spans,
+    trained on every row and on the pipeline's share of them (3/4)."""
+    import statistics
+
+    summary = json.loads((RESULTS / demo / "summary.json").read_text())
+    sims = []
+    for name in simulations:
+        details = json.loads((RESULTS / name / "details.json").read_text())
+        by = {}
+        for record in details["records"]:
+            by.setdefault(record["method"], {}).setdefault(record["period"], []).append(record["auc"])
+        sims.append(by)
+
+    def cell(values):
+        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}" if len(values) > 1 else \
+            f"{values[0]:.4f}"
+
+    lines = ["| evaluated period | demo student | simulation DIIT, all rows | DIIT, 3/4 of rows | demo base "
+             "| simulation base, all rows | base, 3/4 of rows |", "|---|---|---|---|---|---|---|"]
+    gaps = {(who, k): [] for who in ("student", "base") for k in range(len(sims))}
+    for row in summary["periods"]:
+        period = row["period"] + 1
+        if row.get("student_next") is None or any(period not in sim.get("diit", {}) for sim in sims):
+            continue
+        cells = {"student": [], "base": []}
+        for k, sim in enumerate(sims):
+            for who, method in (("student", "diit"), ("base", "base")):
+                cells[who].append(cell(sim[method][period]))
+                gaps[(who, k)].append(row[f"{who}_next"] - statistics.mean(sim[method][period]))
+        lines.append(f"| {period} | {row['student_next']:.4f} | " + " | ".join(cells["student"])
+                     + f" | {row['base_next']:.4f} | " + " | ".join(cells["base"]) + " |")
+
+    def mean_gap(who, k):
+        return f"{statistics.mean(gaps[(who, k)]):+.4f}"
+
+    return "\n".join(["    " + BY_NAME[demo].shown()] + ["    " + BY_NAME[n].shown() for n in simulations] + [
+        "", *lines, "",
+        f"Simulation: mean ± std over seeds {', '.join(str(s) for s in details['seeds'])}. Demo: one pipeline run "
+        f"per period (training seed 0) with {summary['hparams']}, wall time {summary['wall_seconds'] / 60:.1f} min "
+        f"({'load average %.1f' % summary['load_average'][0] if summary.get('load_average') else 'load not recorded'}"
+        f", 2 cores). "
+        f"Demo minus simulation, mean over these periods: student {mean_gap('student', 0)} against DIIT on all rows, "
+        f"{mean_gap('student', 1)} on 3/4 of them; base {mean_gap('base', 0)} and {mean_gap('base', 1)}. "
+        f"Out of time the demo's student beats its base in {summary['comparison']['next']['student_ahead']} of "
+        f"{summary['comparison']['next']['periods']} periods (mean "
+        f"{summary['comparison']['next']['mean_difference']:+.4f} AUC)."])
+
+
+# doc block name -> function writing it; the block sits between `<!-- results: NAME -->` and `<!-- /results -->`.
+# Every simulation experiment has a block of its name (its command, tables, verdict and gate weights).
+BLOCKS = {
+    "budget": lambda: budget_table(["synthetic-budget", "movielens-1m-budget"]),
+    "demo": demo_table,
+    **{e.name: (lambda name=e.name: simulation_section(name))
+       for e in EXPERIMENTS if e.command == "simulate" and not e.tuning},
+    **{e.name: (lambda name=e.name: transfer_table(name)) for e in EXPERIMENTS if e.name.endswith("-transfer")},
+}
+# A block's body never holds a marker, so an empty or unclosed block cannot swallow the text up to the next one.
+_BLOCK = re.compile(r"(<!-- results: (?P<name>[\w-]+) -->\n)(?P<body>(?:(?!<!-- /?results)[^\n]*\n)*?)"
+                    r"(<!-- /results -->)")
+
+
+def rendered(text: str, log=None) -> str:
+    """`text` with every results block regenerated from the committed report directories (a block whose results
+    are not committed yet is left as it is, and `log` is told)."""
+    def block(match):
+        name = match.group("name")
+        if name not in BLOCKS:
+            raise ValueError(f"{DOC}: unknown results block {name!r}; known: {sorted(BLOCKS)}")
+        try:
+            body = BLOCKS[name]()
+        except FileNotFoundError as err:
+            if log:
+                log(f"[reproduce] block {name}: left as it is ({err})")
+            return match.group(0)
+        return match.group(1) + body.rstrip("\n") + "\n" + match.group(4)
+
+    return _BLOCK.sub(block, text)
+
+
+def render() -> None:
+    text = DOC.read_text()
+    DOC.write_text(rendered(text, log=print))
+    print(f"[reproduce] rendered {len(_BLOCK.findall(text))} results block(s) in {DOC.relative_to(REPO)}")
+
+
+# ------------------------------------------------------------------------------------------------------- main
+def _chosen(args) -> list:
+    if args.only:
+        unknown = [n for n in args.only.split(",") if n not in BY_NAME]
+        if unknown:
+            raise SystemExit(f"reproduce: unknown experiment(s) {unknown}; known: {list(BY_NAME)}")
+        return [BY_NAME[n] for n in args.only.split(",")]
+    return [e for e in EXPERIMENTS if e.quick] if args.quick else [e for e in EXPERIMENTS if not e.pending]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true", help="rerun on fresh data and compare every figure")
+    action.add_argument("--update", nargs="?", const="", metavar="NAMES",
+                        help="rerun into docs/results/ (all, or the comma-separated NAMES) and re-render the docs")
+    action.add_argument("--render", action="store_true", help="regenerate the docs tables from docs/results/")
+    action.add_argument("--list", action="store_true", help="list the experiments and their commands")
+    parser.add_argument("--quick", action="store_true", help="with --check: only the quick subset")
+    parser.add_argument("--only", default=None, metavar="NAMES", help="with --check: these experiments")
+    args = parser.parse_args(argv)
+    if args.list:
+        for e in EXPERIMENTS:
+            print(f"{e.name}{' (quick)' if e.quick else ' (pending)' if e.pending else ''}: {e.shown()}")
+        return 0
+    if args.render:
+        render()
+        return 0
+    if args.update is not None:
+        args.only = args.update or None
+        update(_chosen(args))
+        return 0
+    return check(_chosen(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""scripts/reproduce.py: the docs tables equal what the committed results give, figures are compared within the
+stated tolerance, and (slow) the quick subset reproduces on fresh data."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("reproduce", REPO / "scripts" / "reproduce.py")
+reproduce = importlib.util.module_from_spec(spec)
+sys.modules["reproduce"] = reproduce  # dataclasses look their module up there
+spec.loader.exec_module(reproduce)
+
+
+def test_docs_tables_are_the_committed_results_rendered():
+    text = reproduce.DOC.read_text()
+    assert reproduce._BLOCK.search(text), "docs/results.md has no generated results block"
+    assert text.count("<!-- results:") == len(reproduce._BLOCK.findall(text)), "a results block is not closed"
+    assert reproduce.rendered(text) == text, "docs/results.md differs from its results files: run " \
+                                             "`python scripts/reproduce.py --render`"
+
+
+def test_every_experiment_has_its_committed_results():
+    for experiment in reproduce.EXPERIMENTS:
+        committed = reproduce.RESULTS / experiment.name
+        if experiment.pending:
+            assert not committed.exists(), f"{experiment.name} has results: drop its `pending` flag"
+            continue
+        if experiment.command == "demo":
+            assert (committed / "summary.json").is_file()
+            continue
+        assert (committed / ("tuning.json" if experiment.tuning else "details.json")).is_file(), experiment.name
+        if not experiment.tuning:  # written by the command shown above its table, on the current recipe
+            details = json.loads((committed / "details.json").read_text())
+            assert details["command"] == " ".join(["diit", "simulate", *experiment.args, "--out",
+                                                   f"docs/results/{experiment.name}"])
+            assert details["dataset"]["recipe"]["name"] == experiment.args[experiment.args.index("--dataset") + 1]
+
+
+def test_blocks_are_rendered_between_their_own_markers(monkeypatch):
+    monkeypatch.setitem(reproduce.BLOCKS, "x", lambda: "X1\nX2\n")
+    monkeypatch.setitem(reproduce.BLOCKS, "y", lambda: "Y")
+    text = "a\n<!-- results: x -->\n<!-- /results -->\nkeep\n<!-- results: y -->\nold\n<!-- /results -->\nz\n"
+    out = reproduce.rendered(text)
+    assert out == ("a\n<!-- results: x -->\nX1\nX2\n<!-- /results -->\nkeep\n<!-- results: y -->\nY\n"
+                   "<!-- /results -->\nz\n")
+    assert reproduce.rendered(out) == out
+
+
+def _report(path, auc, digest="abc"):
+    path.mkdir()
+    summary = {m: {"auc_mean": a, "auc_std": 0.001, "logloss_mean": 0.5, "logloss_std": 0.002,
+                   "rel_auc_lift_vs_base": a / auc["base"] - 1} for m, a in auc.items()}
+    (path / "details.json").write_text(json.dumps({
+        "methods": list(auc), "summary": summary, "per_period_auc": {m: {"5": a} for m, a in auc.items()},
+        "dataset": {"sha256": digest}}))
+    return path
+
+
+def test_figures_are_compared_within_the_tolerance(tmp_path):
+    expected = reproduce.figures(_report(tmp_path / "a", {"base": 0.7000, "diit": 0.7100}))
+    got = reproduce.figures(_report(tmp_path / "b", {"base": 0.7004, "diit": 0.7107}, digest="abd"))
+    assert expected["diit.auc_p5"] == 0.71 and expected["data.sha256"] == "abc"
+    lines = dict(reproduce.compare("x", expected, got))
+    assert lines["x base.auc_mean  expected 0.7000  got 0.7004  ok (±0.0005)"] is True
+    assert lines["x diit.auc_mean  expected 0.7100  got 0.7107  off (±0.0005)"] is False
+    assert lines["x data.sha256  expected abc  got abd  off (equal)"] is False
+    missing = dict(reproduce.compare("x", {"ctnet.auc_mean": 0.7}, got))
+    assert missing == {"x ctnet.auc_mean  expected 0.7000  got missing  off (±0.0005)": False}
+
+
+@pytest.mark.slow
+def test_quick_subset_reproduces_on_fresh_data():
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "reproduce.py"), "--check", "--quick"], cwd=REPO,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " off " not in done.stdout and "figure(s) ok, 0 off" in done.stdout
