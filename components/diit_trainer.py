@@ -34,7 +34,6 @@ import os
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from diit_tf import _quiet  # noqa: F401
 from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec

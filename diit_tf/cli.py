@@ -8,8 +8,8 @@ import importlib
 import pkgutil
 import sys
 
-from diit_tf import _quiet  # noqa: F401
 from diit_tf import commands
+from diit_tf.quiet import quiet_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    quiet_logging()  # before any command module imports TensorFlow
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

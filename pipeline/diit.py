@@ -25,8 +25,11 @@ from typing import Optional
 
 if __package__ in (None, ""):  # executed as a file (python pipeline/diit.py, or by the tfx CLI)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # an entry point: quiet TensorFlow before it loads
+    from diit_tf.quiet import quiet_logging
 
-from diit_tf import _quiet  # noqa: F401,E402
+    quiet_logging()
+
 import tensorflow_model_analysis as tfma  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402

@@ -26,7 +26,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from diit_tf import _quiet  # noqa: F401,E402
+from diit_tf.quiet import quiet_logging  # noqa: E402
+
+quiet_logging()
 import warnings  # noqa: E402
 
 import keras  # noqa: E402

@@ -37,7 +37,10 @@ from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Mapping, Optional
 
-import grpc
+if __name__ == "__main__":  # an entry point: quiet TensorFlow's C++ logs before it loads
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import grpc  # noqa: E402
 import numpy as np
 import tensorflow as tf
 from google.protobuf import json_format, message as pb_message

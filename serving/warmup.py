@@ -1,21 +1,22 @@
-"""TF Serving warmup records and `tf.Example` building, shared by the exporter, the client and the load test.
+"""TF Serving warmup records (read side) and raw rows as `tf.Example`s for the client and the load test.
 
 TF Serving replays `<version>/assets.extra/tf_serving_warmup_requests` (a TFRecord file of `PredictionLog` protos)
-when it loads a version, so the first real request does not pay for graph tracing and kernel setup. The local
-server in `serving/server.py` replays the same file. Nothing here imports `diit_tf`.
+when it loads a version, so the first real request does not pay for graph tracing and kernel setup; the exporter
+(`diit_tf/warmup.py`) writes that file and the local server replays it. Nothing here imports `diit_tf`: serving needs
+a SavedModel and TF Serving's protos only, so the row encoder below is serving's own (the exporter has the same
+one on its side of that boundary).
 
 Example:
-    write_warmup_requests(export_dir, rows, feature_dtypes={"user_id": "string", "age": "float"})
+    serialize_rows([{"user_id": "7", "age": 31.0}], feature_dtypes={"user_id": "string", "age": "float"})
 """
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping
 
 import tensorflow as tf
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-MAX_WARMUP_EXAMPLES = 100
 
 
 def _is_float(dtype) -> bool:
@@ -55,62 +56,6 @@ def row_to_example(row: Mapping, feature_dtypes: Mapping) -> tf.train.Example:
 def serialize_rows(rows: Iterable[Mapping], feature_dtypes: Mapping) -> list:
     """Rows -> list of serialized `tf.Example` bytes (what the `serving_default` signature takes)."""
     return [row_to_example(row, feature_dtypes).SerializeToString() for row in rows]
-
-
-def _as_serialized(examples: Iterable, feature_dtypes: Mapping) -> list:
-    out = []
-    for item in examples:
-        if isinstance(item, bytes):
-            out.append(item)
-        elif isinstance(item, tf.train.Example):
-            out.append(item.SerializeToString())
-        elif isinstance(item, Mapping):
-            out.append(row_to_example(item, feature_dtypes).SerializeToString())
-        else:
-            raise ValueError(
-                "warmup examples should be raw rows (dict), tf.train.Example or serialized bytes. "
-                f"Received: {type(item).__name__}"
-            )
-    return out
-
-
-def warmup_requests(examples: Sequence, feature_dtypes: Mapping, model_name: str = "diit") -> list:
-    """`PredictionLog`s for both signatures: one `serving_default` request over the serialized examples and one
-    `predict` request over the same rows as raw feature tensors (when the rows are given as dicts)."""
-    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-
-    examples = list(examples)[:MAX_WARMUP_EXAMPLES]
-    if not examples:
-        return []
-    serialized = _as_serialized(examples, feature_dtypes)
-    logs = []
-    request = predict_pb2.PredictRequest(
-        model_spec=model_pb2.ModelSpec(name=model_name, signature_name="serving_default")
-    )
-    request.inputs["examples"].CopyFrom(tf.make_tensor_proto(serialized, dtype=tf.string))
-    logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    parsed = [tf.train.Example.FromString(s) for s in serialized]
-    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name="predict"))
-    for name, dtype in feature_dtypes.items():
-        if _is_float(dtype):
-            values = [ex.features.feature[name].float_list.value[0] for ex in parsed]
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.float32))
-        else:
-            values = [ex.features.feature[name].bytes_list.value[0] for ex in parsed]
-            request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.string))
-    logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
-    return logs
-
-
-def write_warmup_requests(export_dir: str, examples: Sequence, feature_dtypes: Mapping, model_name: str = "diit") -> str:
-    """Write `assets.extra/tf_serving_warmup_requests` under `export_dir`; return its path."""
-    logs = warmup_requests(examples, feature_dtypes, model_name)
-    path = os.path.join(export_dir, WARMUP_FILE)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.TFRecordWriter(path) as writer:
-        for log in logs:
-            writer.write(log.SerializeToString())
-    return path
 
 
 def read_warmup_requests(export_dir: str) -> list:

@@ -145,8 +145,6 @@ def _plot(rows: list, domains: list, target: str, path: Path) -> None:
 
 
 def run(args) -> int:
-    from diit_tf import _quiet  # noqa: F401
-
     if args.periods is not None and args.periods < 1:
         raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
     started = time.time()

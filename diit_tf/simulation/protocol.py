@@ -17,7 +17,6 @@ import dataclasses
 import sys
 import time
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 

@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf

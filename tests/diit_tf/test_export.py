@@ -7,7 +7,6 @@ import sys
 import numpy as np
 import pytest
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import tensorflow as tf
 
