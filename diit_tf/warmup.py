@@ -19,7 +19,7 @@ WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_EXAMPLES = 100
 
 
-def is_float(dtype) -> bool:
+def _is_float(dtype) -> bool:
     """True for the float dtypes of a raw feature ("float", "float32", `tf.float32`, ...), False for strings."""
     if isinstance(dtype, str):
         return dtype.lower() in ("float", "float32", "float64", "dt_float", "double")
@@ -38,7 +38,7 @@ def row_to_example(row: Mapping, feature_dtypes: Mapping) -> tf.train.Example:
         if name not in row or row[name] is None:
             raise ValueError(f"row is missing feature {name!r}; expected {sorted(feature_dtypes)}")
         value = row[name]
-        if is_float(dtype):
+        if _is_float(dtype):
             try:
                 feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
             except (TypeError, ValueError):
@@ -89,7 +89,7 @@ def warmup_requests(examples: Sequence, feature_dtypes: Mapping, model_name: str
     parsed = [tf.train.Example.FromString(s) for s in serialized]
     request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=model_name, signature_name="predict"))
     for name, dtype in feature_dtypes.items():
-        if is_float(dtype):
+        if _is_float(dtype):
             values = [ex.features.feature[name].float_list.value[0] for ex in parsed]
             request.inputs[name].CopyFrom(tf.make_tensor_proto(values, dtype=tf.float32))
         else:
