@@ -9,7 +9,7 @@ import pytest
 
 from diit_tf import cli
 from diit_tf.model import DIITModel, make_diit_dataset
-from diit_tf.tuning.space import load_best_hparams
+from diit_tf.tuning.best_hparams import load_best_hparams
 
 from tuning_fixtures import TINY_BACKBONE, build_tiny
 
