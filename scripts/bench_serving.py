@@ -420,9 +420,6 @@ def render(args, table, params, main_load, sweep, ctnet_load, paths, load_before
     return "\n".join(L) + "\n"
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
 
 def path_table(label, runs_by_name) -> list:
     """Markdown rows: median over rounds of each load-test result (p99 range in brackets)."""
@@ -461,3 +458,7 @@ def render_baseline(args, baseline) -> str:
          f"`predict` requests, {max(50, args.requests // 5)} requests per run; median over rounds.", ""]
     L += path_table("server", baseline["runs"])
     return "\n".join(L) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
