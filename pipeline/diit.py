@@ -12,7 +12,7 @@ period's rows, raw examples straight from ExampleGen) which no trainer of this r
 student and for the last blessed student (the baseline). That is the freshest labelled data a daily job has, and
 it is what the push decision is about: "is the new student better than the served one on today's traffic?". It is
 an in-period holdout for the candidate and an out-of-time score for the baseline (trained through the previous
-period), so the comparison slightly favours the candidate; the strictly time-ordered number of method.md (a model
+period), so the comparison slightly favours the candidate; the strictly time-ordered number of docs/method.md (a model
 trained through period p scored on period p+1) is exactly the *baseline's* score in the next run, which the demo
 reports per period. The next span cannot be used: it does not exist yet when today's run decides to push.
 """
@@ -170,7 +170,7 @@ def create_pipeline(
         components += [previous, trainer]
         source_models[domain] = trainer.outputs["model"]
 
-    # Tuner (optional, the Keras Tuner issue): its best hyperparameters reach the DIIT trainer.
+    # Tuner (optional, Keras Tuner): its best hyperparameters reach the DIIT trainer.
     hyperparameters = None
     tuner_config = config["tuner"]
     if tuner_config["enabled"]:

@@ -49,7 +49,7 @@ from serving.loadtest import run_loadtest, synthetic_rows  # noqa: E402
 from serving.codec import serialize_rows  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "docs", "serving_results.md")
+RESULTS = os.path.join(ROOT, "docs/serving_results.md")
 PAPER_GAIN = 0.1675  # DIIT vs CTNet inference time in the paper: 159 s vs 191 s
 
 # A MovieLens-like schema: user/item ids plus side features, two numerics.

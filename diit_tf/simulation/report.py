@@ -1,4 +1,5 @@
-"""The report of a simulation: `results.json` (the issue's exact shape), `details.json` (everything else: per
+"""The report of a simulation: `results.json` (a fixed shape: dataset, backbone, target domain, seeds, periods
+evaluated and per method the `RESULT_KEYS`), `details.json` (everything else: per
 period and seed, spreads, timings, hyperparameters, the protocol), `report.md` (the table) and `auc_per_period.png`
 (mean target AUC per evaluated period per method)."""
 from __future__ import annotations
