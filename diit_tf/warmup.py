@@ -3,7 +3,9 @@
 TF Serving replays `<version>/assets.extra/tf_serving_warmup_requests` (a TFRecord file of `PredictionLog` protos)
 when it loads a version, so the first real request does not pay for graph tracing and kernel setup. The exporter
 writes one `serving_default` request (serialized `tf.Example`s) and one `predict` request (raw feature tensors)
-over the same rows. The local server (`serving/`) reads the file with TF Serving's protos alone.
+over the same rows. The local server (`serving/`) reads the file with TF Serving's protos alone. `serving/codec.py`
+has the same row encoder for its client: serving imports nothing of `diit_tf` and the core nothing of serving, so
+each side of that boundary keeps its own copy (keep them alike).
 
 Example:
     write_warmup_requests(export_dir, [{"user_id": "7", "age": 31.0}], {"user_id": "string", "age": "float"})

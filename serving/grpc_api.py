@@ -35,18 +35,20 @@ class PredictionService:
             self.batcher.stop()
 
     @staticmethod
-    def _parse(cls, data: bytes, context):
-        try:
-            return cls.FromString(data)
-        except (pb_message.DecodeError, RuntimeError, ValueError) as err:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid {cls.__name__}: {err}")
+    def _rpc(request_class, answer):
+        """A unary gRPC method over raw bytes: parse the request (unparsable bytes: INVALID_ARGUMENT), answer it,
+        serialize the response; a `ServingError` aborts with its status code."""
+        def method(data: bytes, context) -> bytes:
+            try:
+                request = request_class.FromString(data)
+            except (pb_message.DecodeError, RuntimeError, ValueError) as err:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request is not a valid {request_class.__name__}: {err}")
+            try:
+                return answer(request).SerializeToString()
+            except ServingError as err:
+                context.abort(err.code, err.message)
 
-    def Predict(self, data: bytes, context) -> bytes:
-        request = self._parse(predict_pb2.PredictRequest, data, context)
-        try:
-            return self.predict(request).SerializeToString()
-        except ServingError as err:
-            context.abort(err.code, err.message)
+        return method
 
     def predict(self, request) -> predict_pb2.PredictResponse:
         spec = request.model_spec
@@ -72,13 +74,6 @@ class PredictionService:
             response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
         return response
 
-    def GetModelMetadata(self, data: bytes, context) -> bytes:
-        request = self._parse(get_model_metadata_pb2.GetModelMetadataRequest, data, context)
-        try:
-            return self.metadata(request).SerializeToString()
-        except ServingError as err:
-            context.abort(err.code, err.message)
-
     def metadata(self, request) -> get_model_metadata_pb2.GetModelMetadataResponse:
         spec = request.model_spec
         version = self.manager.resolve(spec.name, spec.version.value if spec.HasField("version") else None,
@@ -103,8 +98,8 @@ class PredictionService:
             return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=None, response_serializer=None)
 
         return grpc.method_handlers_generic_handler(SERVICE, {
-            "Predict": unary(self.Predict),
-            "GetModelMetadata": unary(self.GetModelMetadata),
+            "Predict": unary(self._rpc(predict_pb2.PredictRequest, self.predict)),
+            "GetModelMetadata": unary(self._rpc(get_model_metadata_pb2.GetModelMetadataRequest, self.metadata)),
             "Classify": unary(self.unimplemented),
             "Regress": unary(self.unimplemented),
             "MultiInference": unary(self.unimplemented),
