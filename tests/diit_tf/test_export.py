@@ -71,6 +71,7 @@ def in_process_probabilities(student, spec, rows):
     return tf.sigmoid(student({n: feats[n] for n in spec.feature_names})["logit"]).numpy()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(STUDENTS))
 def test_export_loads_without_diit_tf_and_matches(tmp_path, name):
     keras.utils.set_random_seed(1)

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 PROBE = r"""
 import json, os, sys, warnings
 def state():
@@ -18,6 +20,7 @@ print(json.dumps({"before": before, "after_import": after_import, "after_quiet":
 """
 
 
+@pytest.mark.slow
 def test_import_changes_nothing_and_quiet_logging_does():
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND", "PYTHONWARNINGS")}
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300, env=env)

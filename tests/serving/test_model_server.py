@@ -7,7 +7,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, prediction_service_pb2_grpc
 
 from serving.client import GrpcClient, RestClient, ServingClientError, build_predict_request
 

@@ -35,6 +35,7 @@ def _trials(directory):
     return sorted(json.loads(p.read_text())["status"] for p in (directory / "diit_tune").glob("trial_*/trial.json"))
 
 
+@pytest.mark.slow
 def test_two_trial_sweep_resume_and_trainer_consumes_best(sweep, data_dir, capsys):
     directory, argv, code, out, err = sweep
     assert code == 0
@@ -87,6 +88,7 @@ def test_two_trial_sweep_resume_and_trainer_consumes_best(sweep, data_dir, capsy
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(training["learning_rate"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(sweep, capsys):
     directory, argv, code, _, _ = sweep
     assert code == 0 and (directory / "tune_settings.json").exists()

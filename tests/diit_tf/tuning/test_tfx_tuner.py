@@ -10,6 +10,8 @@ from diit_tf.tuning.tfx import tuner_settings, train_period_for
 
 from tuning_fixtures import TINY_OPTIONS, build_tiny
 
+pytestmark = pytest.mark.slow  # runs the TFX Tuner executor
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
