@@ -1,4 +1,4 @@
-# Two commands for a newcomer: `make demo` (the main job) and `make test`.
+# Two commands for a newcomer: `make demo` (the main job) and `make test` (`make test-fast` while developing).
 # Both create .venv with Python 3.10 when it is missing and install the pins.
 SHELL := /bin/bash
 VENV := .venv
@@ -9,11 +9,12 @@ PYTEST_ARGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONWARNINGS ?= ignore::FutureWarning,ignore::DeprecationWarning
 
-.PHONY: demo test setup clean help
+.PHONY: demo test test-fast setup clean help
 
 help:
 	@echo "make demo   run the main job on the embedded synthetic data (DATASET=movielens-1m for real data)"
-	@echo "make test   run the test suite"
+	@echo "make test   run the whole test suite (what CI runs)"
+	@echo "make test-fast  the suite without the tests marked slow (end-to-end runs, sweeps, subprocesses)"
 	@echo "make setup  create .venv and install the pinned requirements"
 
 setup: $(STAMP)
@@ -27,6 +28,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 clean:
 	rm -rf runs/ .pytest_cache

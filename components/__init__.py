@@ -1,3 +1,2 @@
 """Custom TFX pieces of the DIIT pipeline: the span CSV ExampleGen, the validation gate, the Transform module,
 the source-trainer `run_fn`, the DIIT trainer component and the atomic pusher."""
-from diit_tf import _quiet  # noqa: F401,E402  (silence TensorFlow before it loads)

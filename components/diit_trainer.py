@@ -34,7 +34,6 @@ import os
 import time
 from typing import Any, Dict, List, Mapping, Optional
 
-from diit_tf import _quiet  # noqa: F401
 from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
@@ -186,7 +185,7 @@ def diit_dataset(target: Mapping, mix: Mapping, spec, batch_size: int, mix_batch
 
 def apply_tuned(config: dict, hyperparameters_uri: str) -> dict:
     """The Tuner's best hyperparameters (diit_tf.tuning's `best_hyperparameters.txt`) into the student config."""
-    from diit_tf.tuning.space import load_best_hparams
+    from diit_tf.tuning.best_hparams import load_best_hparams
 
     diit_config, tuned = load_best_hparams(hyperparameters_uri)
     logging.info("DIIT trainer: tuned settings %s, %s", diit_config, tuned)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf

@@ -15,7 +15,6 @@ import math
 import os
 from typing import Mapping, Optional, Sequence
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf

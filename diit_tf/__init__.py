@@ -5,6 +5,5 @@ Vocabulary (used the same way everywhere): a *domain* has its own CTR model; the
 aggregated source representation into the student's space, the *discriminator* tells the two apart, the *migrator*
 is the multi-spot distillation; data arrives in *periods* (TFX *spans*).
 """
-from diit_tf import _quiet  # noqa: F401  (must run before TensorFlow is imported)
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""DIIT's hyperparameters and the open choices of method.md, as one named, validated configuration.
+"""DIIT's hyperparameters and the open choices of docs/method.md, as one named, validated configuration.
 
 Defaults and why (see docs/results.md for the measurements behind them):
 - `alpha=0.5` weighs middle spot (MSE) against logit spot (KL) in `L_KD = α·L_MSE + (1-α)·L_KL`.

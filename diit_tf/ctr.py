@@ -14,7 +14,6 @@ Example:
 """
 from __future__ import annotations
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf

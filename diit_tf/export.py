@@ -26,10 +26,10 @@ import os
 import uuid
 from typing import Optional, Sequence
 
-from diit_tf import _quiet  # noqa: F401
 import tensorflow as tf
 
 from diit_tf.features import FeatureSpec
+from diit_tf.warmup import write_warmup_requests
 
 SIGNATURES = ("serving_default", "predict", "transform_features")
 OUTPUT_KEY = "probabilities"
@@ -144,8 +144,6 @@ def export_student(
     try:
         tf.saved_model.save(module, tmp_dir, signatures=module.signatures())
         if warmup_examples is not None:
-            from serving.warmup import write_warmup_requests
-
             write_warmup_requests(tmp_dir, list(warmup_examples), raw_feature_dtypes(spec), model_name)
         old_dir = None
         if tf.io.gfile.exists(export_dir):

@@ -11,7 +11,6 @@ import dataclasses
 import json
 from typing import Mapping
 
-from diit_tf import _quiet  # noqa: F401
 import numpy as np
 import tensorflow as tf
 

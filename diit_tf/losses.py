@@ -6,7 +6,7 @@
 - `ctr_bce`: the click-through-rate loss on labelled target samples.
 
 Reference: Huang et al., "DIIT: A Domain-Invariant Information Transfer Method for Industrial Cross-Domain
-Recommendation", CIKM 2024, arXiv 2410.10835; the formulas are this project's reading (docs: method.md).
+Recommendation", CIKM 2024, arXiv 2410.10835; the formulas are this project's reading (docs/method.md).
 None of these functions stops gradients: whoever calls them decides which side is frozen (e.g. the teachers are
 frozen by never handing their variables to an optimizer, and the gate is trained through the logit spot).
 """

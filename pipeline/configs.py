@@ -93,7 +93,7 @@ DEFAULTS: dict = {
         # ... and at most this much below the last blessed student's (0: no regression at all).
         "regression_tolerance": 0.0,
     },
-    # The Keras Tuner issue's Tuner component; when enabled its best hyperparameters reach the DIIT trainer.
+    # The TFX Tuner component (Keras Tuner); when enabled its best hyperparameters reach the DIIT trainer.
     "tuner": {"enabled": False, "tuner_fn": None, "train_steps": 50, "eval_steps": 20, "custom_config": {}},
 }
 

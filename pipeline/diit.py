@@ -12,7 +12,7 @@ period's rows, raw examples straight from ExampleGen) which no trainer of this r
 student and for the last blessed student (the baseline). That is the freshest labelled data a daily job has, and
 it is what the push decision is about: "is the new student better than the served one on today's traffic?". It is
 an in-period holdout for the candidate and an out-of-time score for the baseline (trained through the previous
-period), so the comparison slightly favours the candidate; the strictly time-ordered number of method.md (a model
+period), so the comparison slightly favours the candidate; the strictly time-ordered number of docs/method.md (a model
 trained through period p scored on period p+1) is exactly the *baseline's* score in the next run, which the demo
 reports per period. The next span cannot be used: it does not exist yet when today's run decides to push.
 """
@@ -25,8 +25,11 @@ from typing import Optional
 
 if __package__ in (None, ""):  # executed as a file (python pipeline/diit.py, or by the tfx CLI)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # an entry point: quiet TensorFlow before it loads
+    from diit_tf.quiet import quiet_logging
 
-from diit_tf import _quiet  # noqa: F401,E402
+    quiet_logging()
+
 import tensorflow_model_analysis as tfma  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tfx import v1 as tfx  # noqa: E402
@@ -176,7 +179,7 @@ def create_pipeline(
     if config["base_trainer"]["enabled"]:
         domain_trainer(BASE_ID, "previous_base", spec.target)
 
-    # Tuner (optional, the Keras Tuner issue): its best hyperparameters reach the DIIT trainer.
+    # Tuner (optional, Keras Tuner): its best hyperparameters reach the DIIT trainer.
     hyperparameters = None
     tuner_config = config["tuner"]
     if tuner_config["enabled"]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-from diit_tf import _quiet  # noqa: F401
 from typing import Optional
 
 

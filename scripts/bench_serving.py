@@ -8,10 +8,15 @@ What is measured, side by side in one run:
    towers in the serving graph (K+1 towers), the ensemble averages K+1 backbones.
 2. The local server (`serving/server.py`, own process) serving the student: closed-loop load test at concurrency 4
    with 100-example requests (p50/p95/p99/QPS/errors), QPS vs batch size, and the same load against CTNet K=8.
+3. The server's request paths side by side (TensorProto fast path or numpy path, flat or public call, batching),
+   and in-process the cost of one signature call through the public call and the flat call.
+4. With `--baseline-root DIR`: the same load against the server of another checkout (e.g. the main branch),
+   alternating with this one, to compare two versions of `serving/` side by side.
 
 Usage:
     python scripts/bench_serving.py                       # full run (~5-10 min on 2 cores), writes the results doc
     python scripts/bench_serving.py --quick --no-write    # a smoke run
+    python scripts/bench_serving.py --baseline-root ../main   # adds section 6: this serving/ against main's
 """
 from __future__ import annotations
 
@@ -26,7 +31,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from diit_tf import _quiet  # noqa: F401,E402
+from diit_tf.quiet import quiet_logging  # noqa: E402
+
+quiet_logging()
 import warnings  # noqa: E402
 
 import keras  # noqa: E402
@@ -39,10 +46,10 @@ from diit_tf.backbones import build_backbone  # noqa: E402
 from diit_tf.export import export_student, raw_feature_dtypes  # noqa: E402
 from diit_tf.features import FeatureSpec  # noqa: E402
 from serving.loadtest import run_loadtest, synthetic_rows  # noqa: E402
-from serving.warmup import serialize_rows  # noqa: E402
+from serving.codec import serialize_rows  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = os.path.join(ROOT, "docs", "serving_results.md")
+RESULTS = os.path.join(ROOT, "docs/serving_results.md")
 PAPER_GAIN = 0.1675  # DIIT vs CTNet inference time in the paper: 159 s vs 191 s
 
 # A MovieLens-like schema: user/item ids plus side features, two numerics.
@@ -69,10 +76,14 @@ def parse_args(argv=None):
     p.add_argument("--ab-rounds", type=int, default=3,
                    help="alternating rounds of the side-by-side server-path comparison (default 3)")
     p.add_argument("--tf-threads", type=int, default=0, help="server TensorFlow threads (default 0 = TF default)")
+    p.add_argument("--baseline-root", default=None, metavar="DIR",
+                   help="another checkout of this repository: its serving/ is load-tested alternating with this one")
     p.add_argument("--quick", action="store_true", help="small counts (smoke run)")
     p.add_argument("--no-write", action="store_true", help="print only; do not write docs/serving_results.md")
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
+    if args.baseline_root and not os.path.isfile(os.path.join(args.baseline_root, "serving", "server.py")):
+        p.error(f"--baseline-root {args.baseline_root}: no serving/server.py there")
     if args.quick:
         args.calls, args.requests, args.ab_rounds = 30, 300, 1
     for name in ("calls", "requests", "concurrency", "batch", "grpc_threads", "ab_rounds"):
@@ -160,21 +171,24 @@ def inprocess(args, exported, rows_by_batch):
 
 
 # -------------------------------------------------------------------------------------------------------- server
-# Request paths of the local server compared side by side: (name, extra flags, extra environment).
+# Request paths of the local server compared side by side: (name, extra flags).
 SERVER_PATHS = [
-    ("TensorProto fast path (default)", [], {}),
-    ("numpy path (DIIT_SERVING_PROTO_PATH=0)", [], {"DIIT_SERVING_PROTO_PATH": "0"}),
-    ("server-side batching (--enable-batching)", ["--enable-batching"], {}),
-    ("fast path, 8 gRPC threads (--grpc-threads 8)", ["--grpc-threads", "8"], {}),
+    ("TensorProto fast path, flat call (default)", []),
+    ("TensorProto fast path, public call (--no-flat-call)", ["--no-flat-call"]),
+    ("numpy path, flat call (--no-proto-path)", ["--no-proto-path"]),
+    ("numpy path, public call (--no-proto-path --no-flat-call)", ["--no-proto-path", "--no-flat-call"]),
+    ("server-side batching (--enable-batching)", ["--enable-batching"]),
+    ("fast path, 8 gRPC threads (--grpc-threads 8)", ["--grpc-threads", "8"]),
 ]
 
 
 class ServerProcess:
-    def __init__(self, model_dir, grpc_threads, tf_threads=0, extra=(), env=None):
+    """`python -m serving.server` of the checkout at `root` (its own serving/ package comes first on sys.path)."""
+
+    def __init__(self, model_dir, grpc_threads, tf_threads=0, extra=(), root=ROOT):
         cmd = [sys.executable, "-m", "serving.server", "--model-dir", model_dir, "--port", "0", "--rest-port", "-1",
                "--poll-seconds", "0", "--grpc-threads", str(grpc_threads), "--tf-threads", str(tf_threads), *extra]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"server did not start: {' '.join(cmd)}")
@@ -197,8 +211,8 @@ class ServerProcess:
             self.proc.kill()
 
 
-def serve_and_load(model_dir, args, batches, requests_for, extra=(), env=None):
-    server = ServerProcess(model_dir, args.grpc_threads, args.tf_threads, extra, env)
+def serve_and_load(model_dir, args, batches, requests_for, extra=(), root=ROOT):
+    server = ServerProcess(model_dir, args.grpc_threads, args.tf_threads, extra, root)
     results = {}
     try:
         for b in batches:
@@ -213,6 +227,50 @@ def serve_and_load(model_dir, args, batches, requests_for, extra=(), env=None):
         return results
     finally:
         server.stop()
+
+
+def alternate(args, export_dir, servers):
+    """{name: [load-test result per round]} for `servers` = [(name, extra flags, checkout root)], a fresh server
+    per run, the servers taking turns within each round so machine load hits all of them alike."""
+    runs = {name: [] for name, _, _ in servers}
+    for _ in range(args.ab_rounds):
+        for name, extra, root in servers:
+            res = serve_and_load(os.path.dirname(export_dir), args, [args.batch],
+                                 lambda b: max(50, args.requests // 5), extra, root)[args.batch]
+            print(f"  {name}: {json.dumps(res)}", flush=True)
+            runs[name].append(res)
+    return runs
+
+
+def flat_vs_public(args, export_dir, rows_by_batch):
+    """{batch: {"public": [seconds], "flat": [seconds]}}: one call of the `predict` signature, public keyword call
+    against `serving.servable.call_concrete`'s flat call, alternating call by call."""
+    from serving.servable import call_concrete, flat_order
+
+    fn = tf.saved_model.load(export_dir).signatures["predict"]
+    order = flat_order(fn, [n for n in SPEC.feature_names])
+    times = {}
+    for batch, rows in rows_by_batch.items():
+        raw = {n: tf.constant([r[n] for r in rows], tf.string if n in SPEC.categorical else tf.float32)
+               for n in SPEC.feature_names}
+        ways = {"public": None, "flat": order}
+        for way in ways.values():  # warm up both
+            call_concrete(fn, way, raw)
+        times[batch] = {name: [] for name in ways}
+        for i in range(args.calls * 4):
+            for name in (("public", "flat") if i % 2 else ("flat", "public")):
+                t0 = time.perf_counter()
+                call_concrete(fn, ways[name], raw)["probabilities"].numpy()
+                times[batch][name].append(time.perf_counter() - t0)
+    return times
+
+
+def git_commit(root):
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "n/a"
+    except (OSError, subprocess.SubprocessError):
+        return "n/a"
 
 
 # -------------------------------------------------------------------------------------------------------- report
@@ -265,17 +323,21 @@ def main(argv=None) -> int:
     ctnet_load = serve_and_load(os.path.dirname(exported["ctnet K=8"]), args, [args.batch],
                                 lambda b: max(50, args.requests // 5))[args.batch]
     print(f"server request paths side by side, {args.ab_rounds} alternating rounds ...", flush=True)
-    paths = {name: [] for name, _, _ in SERVER_PATHS}
-    for _ in range(args.ab_rounds):
-        for name, extra, env in SERVER_PATHS:
-            res = serve_and_load(os.path.dirname(exported["student (DIIT)"]), args, [args.batch],
-                                 lambda b: max(50, args.requests // 5), extra, env)[args.batch]
-            print(f"  {name}: {json.dumps(res)}", flush=True)
-            paths[name].append(res)
+    paths = alternate(args, exported["student (DIIT)"], [(name, extra, ROOT) for name, extra in SERVER_PATHS])
+    print("one signature call in process: public call against flat call ...", flush=True)
+    calls = flat_vs_public(args, exported["student (DIIT)"], {b: rows[:b] for b in batches})
+    baseline = None
+    if args.baseline_root:
+        print(f"this serving/ against {args.baseline_root}, {args.ab_rounds} alternating rounds ...", flush=True)
+        baseline = {"root": args.baseline_root, "commit": git_commit(args.baseline_root), "this": git_commit(ROOT),
+                    "runs": alternate(args, exported["student (DIIT)"],
+                                      [(f"baseline ({args.baseline_root})", [], args.baseline_root),
+                                       ("this tree", [], ROOT)])}
     load_after = uptime()
     print(f"machine after: {load_after}")
 
     doc = render(args, table, params, main_load, sweep, ctnet_load, paths, load_before, load_after, batches)
+    doc += render_calls(args, calls) + render_baseline(args, baseline)
     print(doc)
     if not args.no_write:
         with open(RESULTS, "w") as f:
@@ -340,27 +402,61 @@ def render(args, table, params, main_load, sweep, ctnet_load, paths, load_before
     L += ["", "## 4. Request paths of the local server, side by side", "",
           f"The same load (concurrency {args.concurrency}, {args.batch}-example `predict` requests, "
           f"{max(50, args.requests // 5)} requests per run) against a fresh server per run, the paths alternating "
-          f"over {args.ab_rounds} round(s); median over rounds (p99 range in brackets).", "",
-          "| server path | p50 ms | p99 ms | QPS | errors | server CPU ms/req |", "|---|---:|---:|---:|---:|---:|"]
-    for name, runs in paths.items():
-        med = lambda key: float(np.median([r[key] for r in runs]))  # noqa: E731
-        p99s = [r["p99_ms"] for r in runs]
-        L.append(f"| {name} | {med('p50_ms'):.3f} | {med('p99_ms'):.3f} [{min(p99s):.3f}-{max(p99s):.3f}] | "
-                 f"{med('qps'):.1f} | {sum(r['errors'] for r in runs)} | {med('server_cpu_ms_per_request'):.3f} |")
+          f"over {args.ab_rounds} round(s); median over rounds (p99 range in brackets).", ""]
+    L += path_table("server path", paths)
     L += ["", "## Notes: what was tried against the p99 target", "",
           "- CPU per request is the load-robust number to compare runs with: client and server share the 2 cores "
           "(and any other work on the machine, see `uptime` above), so wall-clock tails depend on the scheduler.",
           "- A well-formed gRPC request goes through one graph call that parses its TensorProtos "
           "(`tf.io.parse_tensor`), runs the signature and serializes the outputs; anything else takes the checked "
-          "numpy path, which names the problem. Section 4 compares the two (`DIIT_SERVING_PROTO_PATH=0` forces the "
-          "numpy path). Each new version's smoke test checks the two paths agree before the fast one is used.",
+          "numpy path, which names the problem. Section 4 compares the two (`--no-proto-path` forces the numpy "
+          "path). Each new version's smoke test checks the two paths agree before the fast one is used.",
           "- Server-side batching (`--enable-batching`, TF Serving's BatchingParameters) merges concurrent requests "
           "into one model call; with 100-row requests on this small model the hand-off between threads costs more "
           "than the saved calls (section 4), so it is off by default, as in TF Serving.",
-          "- gRPC worker threads 4 (the default: one per in-flight request at concurrency 4) against 8: section 4; "
-          "the two are within run-to-run noise of each other (before the fast path, 8 threads cost more CPU).",
-          "- Calling each signature through its flat argument list (`_call_flat`, private TF API with a fallback; "
-          "`DIIT_SERVING_FLAT_CALL=0` turns it off) saved ~10-15% CPU on the numpy path.", ""]
+          "- gRPC worker threads 4 (the default: one per in-flight request at concurrency 4) against 8: section 4.",
+          "- The flat call (`ConcreteFunction._call_flat`, private TF API, used in `serving.servable.call_concrete` "
+          "only; `--no-flat-call` turns it off): section 5 measures one call, section 4 the server.", ""]
+    return "\n".join(L) + "\n"
+
+
+
+def path_table(label, runs_by_name) -> list:
+    """Markdown rows: median over rounds of each load-test result (p99 range in brackets)."""
+    L = [f"| {label} | p50 ms | p99 ms | QPS | errors | server CPU ms/req |", "|---|---:|---:|---:|---:|---:|"]
+    for name, runs in runs_by_name.items():
+        med = lambda key: float(np.median([r[key] for r in runs]))  # noqa: E731
+        p99s = [r["p99_ms"] for r in runs]
+        L.append(f"| {name} | {med('p50_ms'):.3f} | {med('p99_ms'):.3f} [{min(p99s):.3f}-{max(p99s):.3f}] | "
+                 f"{med('qps'):.1f} | {sum(r['errors'] for r in runs)} | {med('server_cpu_ms_per_request'):.3f} |")
+    return L
+
+
+def render_calls(args, calls) -> str:
+    L = ["## 5. The flat call: one `predict` call in process", "",
+         f"The student's `predict` signature called {args.calls * 4} times per way and batch, public keyword call "
+         "(`fn(**tensors)`) and flat call (`fn._call_flat(list, captured_inputs)`) alternating call by call; "
+         "p50 / p90 in µs.", "",
+         "| batch | public p50 | public p90 | flat p50 | flat p90 | flat / public (p50) | saved per call |",
+         "|---:|---:|---:|---:|---:|---:|---:|"]
+    for batch, ways in calls.items():
+        pub, flat = (np.asarray(ways[k]) * 1e6 for k in ("public", "flat"))
+        L.append(f"| {batch} | {np.percentile(pub, 50):.0f} | {np.percentile(pub, 90):.0f} | "
+                 f"{np.percentile(flat, 50):.0f} | {np.percentile(flat, 90):.0f} | "
+                 f"{np.percentile(flat, 50) / np.percentile(pub, 50):.2f} | "
+                 f"{np.percentile(pub, 50) - np.percentile(flat, 50):.0f} µs |")
+    return "\n".join(L) + "\n\n"
+
+
+def render_baseline(args, baseline) -> str:
+    if not baseline:
+        return ""
+    L = ["## 6. This serving/ against a baseline checkout, side by side", "",
+         f"Baseline: `{baseline['root']}` at commit `{baseline['commit']}`; this tree at `{baseline['this']}` (plus "
+         f"uncommitted changes, if any). Each run starts `python -m serving.server` from that checkout with default "
+         f"flags; the two alternate over {args.ab_rounds} round(s), concurrency {args.concurrency}, {args.batch}-example "
+         f"`predict` requests, {max(50, args.requests // 5)} requests per run; median over rounds.", ""]
+    L += path_table("server", baseline["runs"])
     return "\n".join(L) + "\n"
 
 

@@ -16,11 +16,14 @@ import argparse
 import statistics
 import sys
 
-import diit_tf  # noqa: F401  (quiet TensorFlow first)
-from diit_tf.simulation.context import PeriodStore
-from diit_tf.data.registry import resolve_dataset
-from diit_tf.simulation.hparams import Hparams
-from diit_tf.simulation.protocol import run_simulation
+from diit_tf.quiet import quiet_logging
+
+quiet_logging()  # before TensorFlow loads
+
+from diit_tf.simulation.context import PeriodStore  # noqa: E402
+from diit_tf.data.registry import resolve_dataset  # noqa: E402
+from diit_tf.simulation.hparams import Hparams  # noqa: E402
+from diit_tf.simulation.protocol import run_simulation  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -21,17 +21,20 @@ import time
 
 import numpy as np
 
-import diit_tf  # noqa: F401  (quiet TensorFlow first)
-import keras
+from diit_tf.quiet import quiet_logging
 
-from diit_tf.data import read_metadata
-from diit_tf.data.synthetic import region_of_rows
-from diit_tf.simulation.context import PeriodStore, SeedContext
-from diit_tf.data.registry import resolve_dataset
-from diit_tf.simulation.hparams import Hparams
-from diit_tf.simulation.methods import Base
-from diit_tf.simulation.protocol import resolve_insertion_period
-from diit_tf.simulation.training import auc, predict_logits
+quiet_logging()  # before TensorFlow loads
+
+import keras  # noqa: E402
+
+from diit_tf.data import read_metadata  # noqa: E402
+from diit_tf.data.registry import resolve_dataset  # noqa: E402
+from diit_tf.data.synthetic import region_of_rows  # noqa: E402
+from diit_tf.simulation.context import PeriodStore, SeedContext  # noqa: E402
+from diit_tf.simulation.hparams import Hparams  # noqa: E402
+from diit_tf.simulation.methods import Base  # noqa: E402
+from diit_tf.simulation.protocol import resolve_insertion_period  # noqa: E402
+from diit_tf.simulation.training import auc, predict_logits  # noqa: E402
 
 
 def log(line: str) -> None:

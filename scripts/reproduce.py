@@ -35,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
-DOC = REPO / "docs" / "results.md"
+DOC = REPO / "docs/results.md"
 TOLERANCE = 0.0005
 
 

@@ -1,8 +1,3 @@
 """Serving the exported DIIT student: TF Serving configs, a gRPC/REST client, a local TF-Serving-compatible server
 with hot reload, a load test and warmup records. Only `tensorflow` and `tensorflow_serving.apis` are needed here;
 the SavedModel itself never needs `diit_tf`. See docs/serving.md."""
-import os as _os
-import warnings as _warnings
-
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # quiet TensorFlow's C++ logs before it is imported
-_warnings.filterwarnings("ignore", category=FutureWarning)

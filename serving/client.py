@@ -26,7 +26,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from serving.warmup import serialize_rows
+from serving.codec import serialize_rows
 
 MODEL_NAME = "diit"
 OUTPUT_KEY = "probabilities"

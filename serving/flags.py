@@ -24,3 +24,9 @@ def add_server_arguments(parser) -> None:
     parser.add_argument("--batching-parameters-file", default=None,
                         help="TF Serving BatchingParameters text proto (e.g. serving/configs/batching_parameters.txt); "
                         "implies --enable-batching")
+    parser.add_argument("--no-proto-path", action="store_true",
+                        help="built-in server: take every gRPC request through the checked numpy path instead of the "
+                        "one graph call that parses TensorProtos, runs the signature and serializes the outputs")
+    parser.add_argument("--no-flat-call", action="store_true",
+                        help="built-in server: call signatures through TensorFlow's public call instead of the "
+                        "private flat call (ConcreteFunction._call_flat; see serving/servable.py)")

@@ -1,9 +1,8 @@
 """Shared test setup: quiet TensorFlow, deterministic seeds, a tiny feature spec."""
-import os
+from diit_tf.quiet import quiet_logging
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+quiet_logging()  # before TensorFlow loads
 
-import diit_tf  # noqa: E402,F401  (silences warnings before TensorFlow loads)
 import keras  # noqa: E402
 import pytest  # noqa: E402
 

@@ -5,6 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # builds a dataset and runs the snippet in subprocesses
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -3,7 +3,7 @@
 Every period `p` from the insertion period on: an all-domain ("pooled") model of the same backbone, itself trained
 incrementally on all domains' period-`p` rows (no domain input), is copied into the target model, which is then
 trained on the target's period-`p` rows only. So the target model restarts each period from the freshest
-all-domain knowledge and specialises on the target (method.md: "fine-tuning from a model trained on all domains").
+all-domain knowledge and specialises on the target (docs/method.md, "Baselines and ablations").
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The bottom is the chosen backbone over the features plus one extra categorical i
 embedding, so the whole bottom is domain-aware); the output is the bottom's logit plus a per-domain linear head on
 the shared representation, `z(x, d) = z_shared(x, d) + w_d · e(x, d)` (heads zero-initialised). Trained
 incrementally on all domains' rows of each period; served for the target with `domain_id = index(target)`.
-This is the "shared-bottom with a domain embedding" reading of method.md's joint baseline; STAR's star-topology
+This is the "shared-bottom with a domain embedding" reading of docs/method.md's joint baseline; STAR's star-topology
 layers are `diit_tf/baselines/star.py`, HAMUR's hyper adapters `diit_tf/baselines/hamur.py`.
 
 Example:

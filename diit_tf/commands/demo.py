@@ -316,8 +316,8 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
 
 
 def run(args) -> int:
-    from diit_tf import _quiet  # noqa: F401
-
+    if args.periods is not None and args.periods < 1:
+        raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
     started = time.time()
     demo = _start(args)
     print(f"[demo] {len(demo.spans)} period(s) of {demo.dataset} ({demo.data_dir}); domains "

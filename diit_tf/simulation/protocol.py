@@ -1,4 +1,4 @@
-"""The industrial period protocol (method.md, "The industrial setting").
+"""The industrial period protocol (docs/method.md, "The industrial setting").
 
 For each seed, for each period `p` but the last, in time order:
 1. every source domain's model trains on its own period-`p` rows, warm-started from period `p-1` (once per seed
@@ -17,7 +17,6 @@ import dataclasses
 import sys
 import time
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 

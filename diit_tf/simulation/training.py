@@ -11,7 +11,6 @@ from __future__ import annotations
 import weakref
 from typing import Mapping
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf

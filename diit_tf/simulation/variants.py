@@ -3,8 +3,8 @@ name). They change only what the gate reads, through a subclass of the library's
 
 - `diit_source_gate`: the gate reads the student representation **and** every frozen source's representation and
   logit, `g(x) = softmax(MLP([e_T(x), sg(e_S1(x)), ..., sg(e_SK(x)), z_S1(x), ..., z_SK(x)]))`, so it can weigh
-  sources per example by what they say about that example (method.md: "richer gate inputs, per-example source
-  relevance"), not only by what the student has learned.
+  sources per example by what they say about that example (docs/method.md,
+  "Making the gate and the adversary earn their keep"), not only by what the student has learned.
 """
 from __future__ import annotations
 

@@ -26,7 +26,6 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import numpy as np
 import tensorflow as tf
@@ -134,22 +133,8 @@ def prepare_context(data_dir, train_period: Optional[int] = None, backbone: str 
     metadata = read_metadata(data_dir)
     spans = list_spans(data_dir)
     spec = _spec(metadata)
-    if not spec.target or not spec.sources:
-        raise ValueError(f"{data_dir}: the dataset needs a target domain and at least one source domain "
-                         f"(target={spec.target!r}, domains={list(spec.domains)})")
-    p = default_train_period(spans) if train_period is None else int(train_period)
-    if p not in spans:
-        raise ValueError(f"`train_period` {p} is not a period of {data_dir} (periods: {spans})")
-    if p + 1 not in spans:
-        raise ValueError(f"`train_period` {p} has no next period to validate on in {data_dir} (periods: {spans}); "
-                         f"the objective is the target's AUC on period {p + 1}")
-    options = dict(DEFAULT_BACKBONE_OPTIONS if backbone_options is None else backbone_options)
-    if "hidden_units" in options:
-        options["hidden_units"] = tuple(options["hidden_units"])
-    for name in ("epochs", "batch_size"):
-        value = {"epochs": epochs, "batch_size": batch_size}[name]
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` should be a positive integer. Received: {value!r}")
+    p = _check_periods(data_dir, spec, spans, train_period)
+    options = _check_training_options(backbone_options, epochs, batch_size)
 
     def new(name):
         return build_backbone(backbone, spec, name=name, **options)
@@ -160,39 +145,16 @@ def prepare_context(data_dir, train_period: Optional[int] = None, backbone: str 
         raise ValueError(f"period {p + 1} has no target rows with both labels: val_auc is undefined")
     key = _cache_key(data_dir, p, backbone, options, epochs, batch_size, learning_rate, seed)
     cached = Path(cache_dir) / f"context-p{p}-{key}" if cache_dir else None
-    base_val_auc = None
     if cached is not None and (cached / "context.json").is_file():
-        teachers = [new(f"teacher_{k}") for k in range(len(spec.sources))]
-        student = new("student_init")
-        for k, teacher in enumerate(teachers):
-            teacher.load_weights(str(cached / f"teacher_{k}.weights.h5"))
-        student.load_weights(str(cached / "student_init.weights.h5"))
-        base_val_auc = json.loads((cached / "context.json").read_text()).get("base_val_auc")
+        teachers, student, base_val_auc = _load_cached(cached, new, len(spec.sources))
         log(f"reusing sources and base of periods 1..{p} from {cached}")
     else:
         keras.utils.set_random_seed(seed)
         teachers = [new(f"teacher_{k}") for k in range(len(spec.sources))]
         student = new("student_init")
-        for period in [s for s in spans if s <= p]:
-            rows = train if period == p else load_period(data_dir, period, spec)
-            for k, domain in enumerate(spec.sources):
-                part = rows.domain(domain)
-                _fit_period(teachers[k], part.features, part.labels, epochs, batch_size, learning_rate,
-                            seed * 1000 + period * 10 + k)
-            target = rows.domain(spec.target)
-            if period < p:
-                _fit_period(student, target.features, target.labels, epochs, batch_size, learning_rate,
-                            seed * 1000 + period * 10 + 9)
-            log(f"  sources{' and base' if period < p else ''} trained on period {period} "
-                f"({len(rows):,} rows, {len(target):,} target)")
-        # The base continues one more period: its score on p+1 is the reference a trial should beat.
-        base = new("base")
-        base.set_weights(student.get_weights())
-        target = train.domain(spec.target)
-        _fit_period(base, target.features, target.labels, epochs, batch_size, learning_rate,
-                    seed * 1000 + p * 10 + 9)
-        base_val_auc = target_auc(base, validation)
-        log(f"  base (target model alone) trained through period {p}: val_auc {base_val_auc:.4f} on period {p + 1}")
+        _train_through(data_dir, spec, [s for s in spans if s <= p], train, teachers, student, epochs, batch_size,
+                       learning_rate, seed, log)
+        base_val_auc = _base_score(new, student, train, validation, epochs, batch_size, learning_rate, seed, log)
         if cached is not None:
             _save_atomic(cached, teachers, student, {"train_period": p, "base_val_auc": base_val_auc,
                                                      "backbone": backbone, "seed": seed})
@@ -202,6 +164,74 @@ def prepare_context(data_dir, train_period: Optional[int] = None, backbone: str 
                          student_weights=student.get_weights(), train=train, validation=validation,
                          train_period=p, validation_period=p + 1, dataset=str(metadata.get("dataset")),
                          base_val_auc=base_val_auc)
+
+
+def _check_periods(data_dir, spec, spans, train_period) -> int:
+    """The training period `p`: a period of the dataset with a next one; the dataset has a target and a source."""
+    if not spec.target or not spec.sources:
+        raise ValueError(f"{data_dir}: the dataset needs a target domain and at least one source domain "
+                         f"(target={spec.target!r}, domains={list(spec.domains)})")
+    p = default_train_period(spans) if train_period is None else int(train_period)
+    if p not in spans:
+        raise ValueError(f"`train_period` {p} is not a period of {data_dir} (periods: {spans})")
+    if p + 1 not in spans:
+        raise ValueError(f"`train_period` {p} has no next period to validate on in {data_dir} (periods: {spans}); "
+                         f"the objective is the target's AUC on period {p + 1}")
+    return p
+
+
+def _check_training_options(backbone_options, epochs, batch_size) -> dict:
+    """The backbone options (library defaults when None; `hidden_units` as a tuple); epochs and batch size > 0."""
+    options = dict(DEFAULT_BACKBONE_OPTIONS if backbone_options is None else backbone_options)
+    if "hidden_units" in options:
+        options["hidden_units"] = tuple(options["hidden_units"])
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` should be a positive integer. Received: {value!r}")
+    return options
+
+
+def _load_cached(cached: Path, new, n_sources: int):
+    """(teachers, student warm start, base val AUC) saved by an earlier `prepare_context` with the same key."""
+    teachers = [new(f"teacher_{k}") for k in range(n_sources)]
+    student = new("student_init")
+    for k, teacher in enumerate(teachers):
+        teacher.load_weights(str(cached / f"teacher_{k}.weights.h5"))
+    student.load_weights(str(cached / "student_init.weights.h5"))
+    return teachers, student, json.loads((cached / "context.json").read_text()).get("base_val_auc")
+
+
+def _train_through(data_dir, spec, periods, train, teachers, student, epochs, batch_size, learning_rate, seed, log):
+    """Incremental training over `periods` (up to `p`): every source each period; the target's base up to p-1."""
+    from diit_tf.data import load_period
+
+    p = periods[-1]
+    for period in periods:
+        rows = train if period == p else load_period(data_dir, period, spec)
+        for k, domain in enumerate(spec.sources):
+            part = rows.domain(domain)
+            _fit_period(teachers[k], part.features, part.labels, epochs, batch_size, learning_rate,
+                        seed * 1000 + period * 10 + k)
+        target = rows.domain(spec.target)
+        if period < p:
+            _fit_period(student, target.features, target.labels, epochs, batch_size, learning_rate,
+                        seed * 1000 + period * 10 + 9)
+        log(f"  sources{' and base' if period < p else ''} trained on period {period} "
+            f"({len(rows):,} rows, {len(target):,} target)")
+
+
+def _base_score(new, student, train, validation, epochs, batch_size, learning_rate, seed, log) -> float:
+    """The base continues one more period (on p's target rows): its score on p+1 is the reference a trial should
+    beat."""
+    p = train.span
+    base = new("base")
+    base.set_weights(student.get_weights())
+    target = train.domain(train.spec.target)
+    _fit_period(base, target.features, target.labels, epochs, batch_size, learning_rate,
+                seed * 1000 + p * 10 + 9)
+    base_val_auc = target_auc(base, validation)
+    log(f"  base (target model alone) trained through period {p}: val_auc {base_val_auc:.4f} on period {p + 1}")
+    return base_val_auc
 
 
 def _spec(metadata):

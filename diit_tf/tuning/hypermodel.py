@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import keras_tuner
 import numpy as np

@@ -1,4 +1,4 @@
-"""DIIT's search space, its overrides, and the `best_hparams.json` a sweep writes.
+"""DIIT's search space: every tuned hyperparameter with its range and default, and overrides applied to it.
 
 One function, `search_space(hp, overrides)`, declares every tuned hyperparameter on a `keras_tuner.HyperParameters`.
 Its defaults equal the library's defaults (`DIITConfig()`, the learning rate 1e-3 of `diit simulate` and the
@@ -18,34 +18,21 @@ default DIIT:
 | `discriminator_learning_rate` | 1e-4 .. 1e-2, log       | 1e-3    | Adam of the discriminator                    |
 | `mix_ratio`                   | 0.1 .. 1                | 1.0     | share of source rows kept in the mix dataset |
 
-Overrides (`diit tune --space`, or the `space` key of the TFX Tuner's `custom_config`), comma-separated:
-`name=lo:hi[:log|:linear]` a range, `name=a|b|c` a choice, `name=v` a fixed value; or the same as JSON:
-`{"tau": {"min": 0.5, "max": 8, "sampling": "log"}, "gate_hidden": {"values": [32, 64]}, "alpha": 0.3}`.
-An override's default is the library default when it lies inside the new range, else the nearest end (range)
-or the first value (choice).
-
-`best_hparams.json`:
-```json
-{"diit_config": {...every DIITConfig field...},
- "training": {"learning_rate": 0.001, "discriminator_learning_rate": 0.001, "mix_ratio": 1.0},
- "objective": {"name": "val_auc", "direction": "max", "value": 0.74, "train_period": 4, "validation_period": 5},
- "dataset": "movielens-1m", "hyperparameters": {...the raw keras-tuner values...}, "search": {...}}
-```
-Read it with `load_best_hparams(path) -> (DIITConfig, training)`; it also reads the TFX Tuner's
-`best_hyperparameters.txt` (a keras-tuner `HyperParameters` config) and a directory holding either.
+Overrides (`diit tune --space`, or the `space` key of the TFX Tuner's `custom_config`) are written in the
+mini-language of `diit_tf/tuning/overrides.py` (`name=lo:hi[:log]`, `name=a|b|c`, `name=v`, or JSON); here they
+are checked against the option each name sets. An override's default is the library default when it lies inside
+the new range, else the nearest end (range) or the first value (choice). A sweep's result, `best_hparams.json`,
+is written and read by `diit_tf/tuning/best_hparams.py`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from pathlib import Path
 from typing import Mapping, Optional, Union
 
 from diit_tf.config import DIITConfig
+from diit_tf.tuning.overrides import number, read_overrides
 
-BEST_HPARAMS_FILE = "best_hparams.json"
-TFX_BEST_HPARAMS_FILE = "best_hyperparameters.txt"
 OBJECTIVE = "val_auc"
 DIRECTION = "max"
 
@@ -137,30 +124,9 @@ def parse_overrides(spec: Union[None, str, Mapping]) -> dict:
     Raises ValueError naming the hyperparameter for an unknown name, an empty or inverted range, a bad sampling,
     a value outside what the option accepts, or an unparsable number.
     """
-    if spec is None or spec == "" or spec == {}:
-        return {}
-    if isinstance(spec, str):
-        text = spec.strip()
-        if text.startswith("{"):
-            try:
-                spec = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"search-space override is not valid JSON: {err}") from None
-        elif text.endswith(".json") and "=" not in text:
-            path = Path(text)
-            if not path.is_file():
-                raise FileNotFoundError(f"search-space file {text} not found")
-            try:
-                spec = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f"search-space file {text} is not valid JSON: {err}") from None
-        else:
-            spec = _parse_text(text)
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"search-space override should be a JSON object or name=range text. Received: {spec!r}")
     base = default_dimensions()
     out = {}
-    for name, value in spec.items():
+    for name, value in read_overrides(spec).items():
         if name not in base:
             raise ValueError(f"unknown hyperparameter {name!r} in the search-space override; "
                              f"known: {', '.join(HYPERPARAMETER_NAMES)}")
@@ -168,53 +134,8 @@ def parse_overrides(spec: Union[None, str, Mapping]) -> dict:
     return out
 
 
-def _parse_text(text: str) -> dict:
-    out = {}
-    for item in (part.strip() for part in text.split(",")):
-        if not item:
-            continue
-        if "=" not in item:
-            raise ValueError(f"search-space override {item!r} should read name=lo:hi[:log], name=a|b|c or name=v")
-        name, _, value = (s.strip() for s in item.partition("="))
-        if not name:
-            raise ValueError(f"search-space override {item!r} has no hyperparameter name before '='")
-        if name in out:
-            raise ValueError(f"hyperparameter {name!r} is overridden twice in the search space")
-        if value == "":
-            raise ValueError(f"hyperparameter {name!r}: empty override (expected lo:hi, a|b|c or a value)")
-        if "|" in value:
-            out[name] = {"values": [_number(name, v) for v in value.split("|")]}
-        elif ":" in value:
-            parts = value.split(":")
-            if len(parts) not in (2, 3):
-                raise ValueError(f"hyperparameter {name!r}: range {value!r} should be lo:hi or lo:hi:log")
-            entry = {"min": _number(name, parts[0]), "max": _number(name, parts[1])}
-            if len(parts) == 3:
-                entry["sampling"] = parts[2].strip()
-            out[name] = entry
-        else:
-            out[name] = _number(name, value)
-    return out
-
-
-def _number(name: str, text):
-    if isinstance(text, bool):
-        raise ValueError(f"hyperparameter {name!r}: expected a number. Received: {text!r}")
-    if isinstance(text, (int, float)):
-        return text
-    text = str(text).strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"hyperparameter {name!r}: {text!r} is not a number") from None
-
-
 def _check_value(dim: Dimension, value, what: str):
-    value = _number(dim.name, value)
+    value = number(dim.name, value)
     if not math.isfinite(value):
         raise ValueError(f"hyperparameter {dim.name!r}: {what} should be finite. Received: {value!r}")
     if value < dim.lower_bound or value > dim.upper_bound:
@@ -328,11 +249,12 @@ def split_values(values: Mapping, base_config: Optional[DIITConfig] = None):
     for name in TRAINING_NAMES:
         if name in values:
             training[name] = float(values[name])
-    _check_training(training, "hyperparameters")
+    check_training(training, "hyperparameters")
     return config, training
 
 
-def _check_training(training: Mapping, where: str) -> None:
+def check_training(training: Mapping, where: str) -> None:
+    """Raise ValueError (prefixed with `where`) unless `training` holds valid learning rates and mix ratio."""
     unknown = sorted(set(training) - set(TRAINING_NAMES))
     if unknown:
         raise ValueError(f"{where}: unknown `training` key(s) {unknown}; known: {list(TRAINING_NAMES)}")
@@ -343,122 +265,3 @@ def _check_training(training: Mapping, where: str) -> None:
     ratio = training.get("mix_ratio")
     if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 < ratio <= 1:
         raise ValueError(f"{where}: `training.mix_ratio` should be in (0, 1]. Received: {ratio!r}")
-
-
-# ------------------------------------------------------------------------------------------------ best_hparams.json
-def best_hparams_record(values: Mapping, score: Optional[float], train_period: int, validation_period: int,
-                        dataset: str, search: Optional[Mapping] = None) -> dict:
-    """The `best_hparams.json` document for hyperparameter `values` scoring `score` (val AUC)."""
-    config, training = split_values(values)
-    return {
-        "diit_config": config.to_dict(),
-        "training": training,
-        "objective": {"name": OBJECTIVE, "direction": DIRECTION,
-                      "value": None if score is None else float(score),
-                      "train_period": int(train_period), "validation_period": int(validation_period)},
-        "dataset": dataset,
-        "hyperparameters": {k: v for k, v in dict(values).items() if not str(k).startswith("tuner/")},
-        "search": dict(search or {}),
-    }
-
-
-def write_best_hparams(path, record: Mapping) -> Path:
-    """Write `record` as JSON atomically (a temporary file renamed into place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
-    return path
-
-
-def read_best_hparams(source) -> dict:
-    """Read a tuning result into the `best_hparams.json` document (validated).
-
-    `source`: a path to `best_hparams.json`, to the TFX Tuner's `best_hyperparameters.txt`, a directory holding
-    either, or an already-loaded dict in either format (a keras-tuner `HyperParameters.get_config()` dict has
-    `values`; a bare `{name: value}` dict of hyperparameters is accepted too).
-    """
-    where = "best hyperparameters"
-    if not isinstance(source, Mapping):
-        path = Path(source)
-        if path.is_dir():
-            for name in (BEST_HPARAMS_FILE, TFX_BEST_HPARAMS_FILE):
-                if (path / name).is_file():
-                    path = path / name
-                    break
-            else:
-                raise FileNotFoundError(f"{path} holds neither {BEST_HPARAMS_FILE} nor {TFX_BEST_HPARAMS_FILE}")
-        if not path.is_file():
-            raise FileNotFoundError(f"hyperparameter file {path} not found")
-        where = str(path)
-        try:
-            source = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(source, Mapping):
-            raise ValueError(f"{path} should hold a JSON object. Received: {type(source).__name__}")
-    source = dict(source)
-    if "diit_config" in source:
-        unknown = sorted(set(source) - {"diit_config", "training", "objective", "dataset", "hyperparameters",
-                                        "search"})
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}")
-        if not isinstance(source["diit_config"], Mapping):
-            raise ValueError(f"{where}: `diit_config` should be an object. Received: {source['diit_config']!r}")
-        try:
-            config = DIITConfig.from_dict(source["diit_config"])
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: `diit_config`: {err}") from None
-        training = dict(DEFAULT_TRAINING)
-        given = source.get("training") or {}
-        if not isinstance(given, Mapping):
-            raise ValueError(f"{where}: `training` should be an object. Received: {given!r}")
-        training.update(given)
-        _check_training(training, where)
-        out = dict(source)
-        out["diit_config"] = config.to_dict()
-        out["training"] = training
-        return out
-    values = source.get("values", source) if isinstance(source.get("values"), Mapping) else source
-    if "space" in values and "values" in source:
-        values = source["values"]
-    try:
-        config, training = split_values(values)
-    except ValueError as err:
-        raise ValueError(f"{where}: {err}") from None
-    return {"diit_config": config.to_dict(), "training": training,
-            "objective": {"name": OBJECTIVE, "direction": DIRECTION, "value": None},
-            "dataset": None, "hyperparameters": {k: v for k, v in values.items() if not str(k).startswith("tuner/")},
-            "search": {}}
-
-
-def load_best_hparams(source):
-    """`(DIITConfig, training)` from a tuning result (see `read_best_hparams` for accepted inputs).
-
-    `training` = `{"learning_rate", "discriminator_learning_rate", "mix_ratio"}`.
-    """
-    record = read_best_hparams(source)
-    return DIITConfig.from_dict(record["diit_config"]), dict(record["training"])
-
-
-def simulation_hparams(record: Mapping, base: Optional[Mapping] = None) -> dict:
-    """The `diit simulate --hparams` document (diit_tf/simulation/hparams.py's own format) carrying a tuning result.
-
-    `diit simulate` also reads `best_hparams.json` directly; this form is for editing (adding other methods'
-    options, a training budget). DIIT's options go to `methods.diit.diit_config`, its learning rates and mix ratio
-    to `methods.diit` (the other methods keep the shared `training.learning_rate`).
-    """
-    record = read_best_hparams(record)
-    out = json.loads(json.dumps(dict(base or {})))
-    methods = out.setdefault("methods", {})
-    diit = methods.setdefault("diit", {})
-    diit["diit_config"] = record["diit_config"]
-    diit.update(record["training"])
-    objective = record.get("objective") or {}
-    out["selected_on"] = (
-        f"diit tune on {record.get('dataset')}: {objective.get('name', OBJECTIVE)} {objective.get('value')} "
-        f"(trained on period {objective.get('train_period')}, validated on period "
-        f"{objective.get('validation_period')})"
-    )
-    return out

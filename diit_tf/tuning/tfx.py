@@ -15,7 +15,7 @@ Wiring (pipeline option `tuner.enabled`):
         custom_config={"data_dir": config.path("data_dir"), "span": config["span"], "max_trials": 10, ...})
     trainer = Trainer(..., hyperparameters=tuner.outputs["best_hyperparameters"])
     # in the DIIT trainer's run_fn:
-    config, training = diit_tf.tuning.space.load_best_hparams(fn_args.hyperparameters)   # when not None
+    config, training = diit_tf.tuning.best_hparams.load_best_hparams(fn_args.hyperparameters)   # when not None
 
 `custom_config` keys (all optional but `data_dir`): see `CUSTOM_CONFIG_DEFAULTS`; unknown keys are an error.
 """

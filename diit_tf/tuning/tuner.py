@@ -14,7 +14,6 @@ import sys
 import time
 from typing import Callable, Optional
 
-from diit_tf import _quiet  # noqa: F401
 import keras_tuner
 
 from diit_tf.tuning.space import DIRECTION, OBJECTIVE, dimensions, search_space

@@ -43,6 +43,7 @@ def _teachers(tmp_path):
     return uris
 
 
+@pytest.mark.slow
 def test_source_training_warm_start_and_info(tmp_path):
     data = transformed()
     first, info = train_source(SPEC, "src_a", data, data, CONFIG)
@@ -84,6 +85,7 @@ def test_domain_without_rows_is_a_clear_error():
         train_source(SPEC, "src_a", data, None, CONFIG)
 
 
+@pytest.mark.slow
 def test_nan_loss_fails_loudly(tmp_path):
     with pytest.raises(training.NaNLossError, match="source trainer 'src_a': training loss is nan"):
         train_source(SPEC, "src_a", transformed(nan_labels=True), None, CONFIG)
@@ -92,6 +94,7 @@ def test_nan_loss_fails_loudly(tmp_path):
         train_student(SPEC, uris, transformed(nan_labels=True), None, {**CONFIG, "diit": {}})
 
 
+@pytest.mark.slow
 def test_diit_student_trains_from_frozen_teachers_and_warm_starts(tmp_path):
     uris = _teachers(tmp_path)
     student, info = train_student(SPEC, uris, transformed(), transformed(seed=5), {**CONFIG, "diit": {"beta2": 1.0}})
@@ -135,6 +138,7 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
     script = MIRRORED.format(repo=REPO, here=os.path.dirname(os.path.abspath(__file__)))

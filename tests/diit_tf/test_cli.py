@@ -33,6 +33,7 @@ def test_subcommand_help(name, capsys):
     assert "usage: diit " + name in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_console_script_runs_quietly():
     out = subprocess.run([sys.executable, "-m", "diit_tf.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0

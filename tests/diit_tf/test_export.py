@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 import tensorflow as tf
 
+from diit_tf.backbones import build_backbone
 from diit_tf.export import export_student, raw_feature_dtypes
 from diit_tf.features import FeatureSpec
 
@@ -61,13 +61,7 @@ def small_student(spec):
     return keras.Model(inputs, {"logit": logit, "representation": rep})
 
 
-def students():
-    yield "functional", small_student
-    try:
-        from diit_tf.backbones import build_backbone
-    except ImportError:
-        return
-    yield "dnn", lambda spec: build_backbone("dnn", spec)
+STUDENTS = {"functional": small_student, "dnn": lambda spec: build_backbone("dnn", spec)}
 
 
 def in_process_probabilities(student, spec, rows):
@@ -77,10 +71,11 @@ def in_process_probabilities(student, spec, rows):
     return tf.sigmoid(student({n: feats[n] for n in spec.feature_names})["logit"]).numpy()
 
 
-@pytest.mark.parametrize("name,builder", list(students()), ids=[n for n, _ in students()])
-def test_export_loads_without_diit_tf_and_matches(tmp_path, name, builder):
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(STUDENTS))
+def test_export_loads_without_diit_tf_and_matches(tmp_path, name):
     keras.utils.set_random_seed(1)
-    student = builder(SPEC)
+    student = STUDENTS[name](SPEC)
     export_dir = tmp_path / "diit" / "1"
     assert export_student(student, SPEC, str(export_dir), warmup_examples=ROWS) == str(export_dir)
     assert sorted(os.listdir(tmp_path / "diit")) == ["1"], "temporary export directory left behind"

@@ -18,6 +18,8 @@ import pytest
 
 from pipeline import diit, results
 
+pytestmark = pytest.mark.slow  # end-to-end LocalDagRunner runs
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COMPONENTS = ("SpanCsvExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "validation_gate",
               "Transform", "source_trainer_source_a", "source_trainer_source_b", "diit_trainer", "evaluator",

@@ -1,7 +1,6 @@
 """Helpers of the serving tests: a tiny student with the backbone contract, its spec, rows, and a version exporter."""
 import os
 
-from diit_tf import _quiet  # noqa: F401
 import keras
 
 from diit_tf.export import export_student

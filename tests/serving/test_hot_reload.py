@@ -75,12 +75,12 @@ def test_corrupt_and_half_written_versions_are_ignored(live):
 
 
 def test_version_with_bad_outputs_fails_its_smoke_test(tmp_path):
-    from serving.server import LoadedVersion, smoke_test
+    from serving.servable import LoadedVersion
 
     model_dir = str(tmp_path / "diit")
     export_version(model_dir, 1, bias=float("nan"))
     with pytest.raises(ValueError, match="not finite"):
-        smoke_test(LoadedVersion(1, os.path.join(model_dir, "1")))
+        LoadedVersion(1, os.path.join(model_dir, "1"))
 
 
 def test_missing_model_dir_is_a_clear_error(tmp_path):

@@ -7,7 +7,7 @@ import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import classification_pb2, get_model_metadata_pb2, prediction_service_pb2_grpc
 
 from serving.client import GrpcClient, RestClient, ServingClientError, build_predict_request
 
@@ -64,7 +64,7 @@ def test_metadata_lists_raw_features_for_building_requests(grpc_client, rest_cli
 def test_rest_columnar_and_b64_formats(rest_client, expected):
     body = {"signature_name": "predict", "inputs": {k: [r[k] for r in ROWS] for k in FEATURES}}
     np.testing.assert_allclose(rest_client.predict_json(body)["outputs"], expected, atol=1e-6)
-    from serving.warmup import serialize_rows
+    from serving.codec import serialize_rows
 
     examples = [base64.b64encode(s).decode() for s in serialize_rows(ROWS, FEATURES)]
     out = rest_client.predict_json({"instances": [{"b64": e} for e in examples]})  # serving_default is the default
@@ -191,18 +191,21 @@ def test_rest_malformed_requests_are_refused_and_server_keeps_serving(server, re
     np.testing.assert_allclose(rest_client.predict_rows(ROWS), expected, atol=1e-6)
 
 
+ALL_SIGNATURES = {"serving_default", "predict", "transform_features"}
+
+
 def test_fast_flat_call_path_survives_malformed_requests(server, grpc_client, expected):
-    """Runs after the malformed cases above: the flat-call fast path is still in use and still exact."""
+    """Runs after the malformed cases above: the version still uses the flat call and the fast path, and is exact."""
     version = server.manager.current
-    assert set(version._flat) == {"serving_default", "predict", "transform_features"}
+    assert version.flat_call_signatures == ALL_SIGNATURES and version.fast_path_signatures == ALL_SIGNATURES
     np.testing.assert_allclose(grpc_client.predict_rows(ROWS), expected, atol=1e-6)
-    assert set(version._flat) == {"serving_default", "predict", "transform_features"}
+    np.testing.assert_allclose(grpc_client.predict_rows(ROWS, "serving_default"), expected, atol=1e-6)
 
 
 def test_well_formed_grpc_requests_take_the_tensorproto_fast_path(server, grpc_client, expected, monkeypatch):
     """With the numpy path disabled, gRPC still answers exactly (one graph call parses, runs and serializes)."""
     version = server.manager.current
-    assert set(version._protos) == {"serving_default", "predict", "transform_features"}
+    assert version.fast_path_signatures == ALL_SIGNATURES
 
     def no_numpy_path(*args, **kwargs):
         raise AssertionError("the numpy path was used")
@@ -212,21 +215,42 @@ def test_well_formed_grpc_requests_take_the_tensorproto_fast_path(server, grpc_c
     np.testing.assert_allclose(grpc_client.predict_rows(ROWS, "serving_default"), expected, atol=1e-6)
 
 
-def test_smoke_test_drops_a_fast_path_that_disagrees(model_dir, caplog):
-    from serving.server import LoadedVersion, smoke_test
+@pytest.mark.parametrize("proto_path, flat_call", [(False, True), (True, False), (False, False)])
+def test_every_call_path_answers_the_same(model_dir, expected, proto_path, flat_call):
+    """The options of ModelServer (--no-proto-path, --no-flat-call) change the path, not the answer."""
+    from serving.server import ModelServer
 
-    version = LoadedVersion(1, f"{model_dir}/1")
-    order, _ = version._protos["predict"]
+    srv = ModelServer(model_dir, grpc_port=0, rest_port=None, poll_seconds=0, proto_path=proto_path,
+                      flat_call=flat_call).start()
+    try:
+        version = srv.manager.current
+        assert version.fast_path_signatures == (ALL_SIGNATURES if proto_path else frozenset())
+        assert version.flat_call_signatures == (ALL_SIGNATURES if flat_call else frozenset())
+        with GrpcClient(f"127.0.0.1:{srv.grpc_port}") as client:
+            np.testing.assert_allclose(client.predict_rows(ROWS), expected, atol=1e-6)
+            np.testing.assert_allclose(client.predict_rows(ROWS, "serving_default"), expected, atol=1e-6)
+    finally:
+        srv.stop()
 
-    class WrongAnswers:  # stands in for the fused concrete function
-        captured_inputs = []
 
-        @staticmethod
-        def _call_flat(args, captured):
-            rows = tf.io.parse_tensor(args[0][0], tf.string).shape[0]
+def test_smoke_test_drops_a_fast_path_that_disagrees(model_dir, caplog, monkeypatch):
+    from serving import servable
+
+    real = servable.proto_function
+
+    def wrong_for_predict(fn, signature_def):
+        if "examples" in signature_def.inputs or "user_id" not in signature_def.inputs:
+            return real(fn, signature_def)
+        order = list(signature_def.inputs)
+
+        @tf.function(input_signature=[tf.TensorSpec([len(order)], tf.string)])
+        def call(protos):  # answers 0.123 whatever the request
+            rows = tf.shape(tf.io.parse_tensor(protos[0], tf.string))[0]
             return {"probabilities": tf.io.serialize_tensor(tf.fill([rows, 1], 0.123))}
 
-    version._protos["predict"] = (order, WrongAnswers())
-    smoke_test(version)
-    assert "predict" not in version._protos and "serving_default" in version._protos
+        return call.get_concrete_function()
+
+    monkeypatch.setattr(servable, "proto_function", wrong_for_predict)
+    version = servable.LoadedVersion(1, f"{model_dir}/1")
+    assert "predict" not in version.fast_path_signatures and "serving_default" in version.fast_path_signatures
     assert "fast path disagrees" in caplog.text

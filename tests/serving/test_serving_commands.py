@@ -79,6 +79,7 @@ def test_loadtest_counts_refused_requests_and_rejects_remote_targets(server):
         run_loadtest(f"127.0.0.1:{server.grpc_port}", requests=0)
 
 
+@pytest.mark.slow
 def test_serve_shuts_down_cleanly_on_sigterm(model_dir):
     proc = subprocess.Popen([sys.executable, "-m", "diit_tf.cli", "serve", "--model-dir", model_dir, "--port", "0",
                              "--rest-port", "0", "--no-model-server"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

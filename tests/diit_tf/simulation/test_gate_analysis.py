@@ -97,3 +97,22 @@ def test_gate_by_group_averages_over_seeds_and_periods():
     assert split["diit"]["a"] == pytest.approx([0.7, 0.3])
     assert split["diit"]["b"] == pytest.approx([0.3, 0.7])
     assert "| diit | b | 0.300 | 0.700 |" in gate_by_group_table(split, ["x", "y"])
+
+
+def test_simulate_splits_the_gate_by_region_only_for_a_benchmark_with_regions(tmp_path):
+    from diit_tf.commands.simulate import _row_groups
+    from diit_tf.data.synthetic import SyntheticConfig, build_synthetic
+    from diit_tf.simulation.context import PeriodStore
+
+    small = dict(periods=2, rows_target=200, rows_source=(300, 300), users=80, items=60, seed=0)
+    first = tuple(range(13)) + (15, 19, 28)  # no hash bucket of item_category holds categories of both halves
+    halves = (first, tuple(c for c in range(32) if c not in first))
+    quiet = dict(log=lambda line: None)
+    regional = build_synthetic(tmp_path / "regional", SyntheticConfig(source_categories=halves, **small), **quiet)
+    build_synthetic(tmp_path / "plain", SyntheticConfig(**small), **quiet)
+    store = PeriodStore(tmp_path / "regional")
+    rows = store.get(1).domain(store.spec.target)
+    groups = _row_groups(tmp_path / "regional", store.spec)(rows)
+    assert set(regional["ground_truth"]["relevance"]["regions"]) == {"source_a", "source_b"}
+    assert len(groups) == len(rows) and set(groups) == {"source_a", "source_b"}  # no bucket holds both halves
+    assert _row_groups(tmp_path / "plain", PeriodStore(tmp_path / "plain").spec) is None

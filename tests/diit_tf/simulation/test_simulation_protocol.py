@@ -70,6 +70,7 @@ def run(tmp_path_factory):
     return {"code": code, "log": log, "out": out / "report", "tb": out / "tb"}
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_every_method_runs_and_is_evaluated_on_both_periods(run):
     assert run["code"] == 0
     evals = [e for e in run["log"] if e["kind"] == "eval"]
@@ -78,6 +79,7 @@ def test_every_method_runs_and_is_evaluated_on_both_periods(run):
         assert periods == [2.0, 3.0], name
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_protocol_never_trains_on_a_period_before_evaluating_on_it(run):
     seen = set()  # periods any fit call has consumed so far
     evaluated = []
@@ -94,11 +96,13 @@ def test_protocol_never_trains_on_a_period_before_evaluating_on_it(run):
     assert evaluated
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_each_fit_call_sees_a_single_period(run):
     fits = [e for e in run["log"] if e["kind"] == "fit"]
     assert fits and all(len(e["periods"]) == 1 for e in fits)
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_diit_ctr_loss_sees_only_target_rows(run):
     diit_fits = [e for e in run["log"] if e["kind"] == "fit" and isinstance(e["model"], DIITModel)]
     # diit + 5 ablations/variants, 2 periods each
@@ -108,6 +112,7 @@ def test_diit_ctr_loss_sees_only_target_rows(run):
         assert event["mix_domains"] - {TARGET_CODE}, "the mix batches should contain source rows"
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_target_models_train_on_target_rows_and_sources_on_their_own(run):
     plain = [e for e in run["log"] if e["kind"] == "fit" and isinstance(e["model"], CTRTrainer)]
     names = {e["model"].model.name for e in plain}
@@ -122,6 +127,7 @@ def test_target_models_train_on_target_rows_and_sources_on_their_own(run):
             assert event["labelled_domains"] == {TARGET_CODE}
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_results_json_has_the_documented_shape(run):
     results = json.loads((run["out"] / "results.json").read_text())
     assert set(results) == {"dataset", "backbone", "target_domain", "seeds", "methods", "periods_evaluated"}
@@ -135,6 +141,7 @@ def test_results_json_has_the_documented_shape(run):
     assert results["methods"]["base"]["rel_auc_lift_vs_base"] == 0.0
 
 
+@pytest.mark.slow  # the module's simulation run (every method, tiny data)
 def test_report_files_are_written(run):
     report = (run["out"] / "report.md").read_text()
     assert "| diit |" in report and "Verdict" in report

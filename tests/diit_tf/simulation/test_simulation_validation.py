@@ -31,6 +31,7 @@ def test_with_option_routes_diit_config_and_training_options():
         with_option(hp, "diit", "beta9", 1.0)
 
 
+@pytest.mark.slow  # runs the budget search
 def test_budget_search_uses_only_validation_periods(tmp_path):
     store = PeriodStore(write_tiny_dataset(tmp_path / "data", periods=5))
     hp = Hparams(TINY_HPARAMS)

@@ -2,6 +2,7 @@
 representation but different source outputs get different weights; teachers stay frozen."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
@@ -22,6 +23,7 @@ def test_gate_depends_on_the_sources():
     assert gate.gate_hidden.kernel.shape == (4 + 4 + 4 + 2, 8)
 
 
+@pytest.mark.slow  # trains DIIT
 def test_diit_with_source_aware_gate_trains_and_keeps_teachers_frozen(tiny_spec):
     def backbone(name):
         return build_backbone("dnn", tiny_spec, hidden_units=(8, 4), embedding_dim=4, name=name)

@@ -9,6 +9,8 @@ import pytest
 
 from tuning_fixtures import TINY_BACKBONE, build_tiny
 
+pytestmark = pytest.mark.slow  # a chief and two workers in subprocesses
+
 TIMEOUT_SECONDS = 420  # hard bound for the whole run (the machine is shared; a run takes ~1 minute alone)
 
 

@@ -1,4 +1,6 @@
 """`diit tune`: a 2-trial sweep completes, resumes, and its best hyperparameters are consumed by the trainer."""
+import contextlib
+import io
 import json
 
 import keras
@@ -7,7 +9,7 @@ import pytest
 
 from diit_tf import cli
 from diit_tf.model import DIITModel, make_diit_dataset
-from diit_tf.tuning.space import load_best_hparams
+from diit_tf.tuning.best_hparams import load_best_hparams
 
 from tuning_fixtures import TINY_BACKBONE, build_tiny
 
@@ -19,23 +21,27 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sweep(data_dir, tmp_path_factory):
+    """A finished 2-trial sweep: (directory, argv, exit code, stdout, stderr), whichever test asks first."""
     directory = tmp_path_factory.mktemp("sweep") / "tune"
     argv = ["tune", "--dataset", str(data_dir), "--directory", str(directory), "--algorithm", "random",
             "--max-trials", "2", "--train-period", "1", "--space", "gate_hidden=8|16,mapper_hidden=8", *TINY_BACKBONE]
-    return directory, argv
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(argv)
+    return directory, argv, code, out.getvalue(), err.getvalue()
 
 
 def _trials(directory):
     return sorted(json.loads(p.read_text())["status"] for p in (directory / "diit_tune").glob("trial_*/trial.json"))
 
 
+@pytest.mark.slow
 def test_two_trial_sweep_resume_and_trainer_consumes_best(sweep, data_dir, capsys):
-    directory, argv = sweep
-    assert cli.main(argv) == 0
-    captured = capsys.readouterr()
+    directory, argv, code, out, err = sweep
+    assert code == 0
     # a progress line per trial, then the leaderboard
-    assert captured.err.count("completed: val_auc") == 2
-    assert "rank" in captured.out and "2 completed of 2 trial(s)" in captured.out
+    assert err.count("completed: val_auc") == 2
+    assert "rank" in out and "2 completed of 2 trial(s)" in out
     assert _trials(directory) == ["COMPLETED", "COMPLETED"]
     record = json.loads((directory / "best_hparams.json").read_text())
     assert record["objective"]["name"] == "val_auc"
@@ -82,10 +88,10 @@ def test_two_trial_sweep_resume_and_trainer_consumes_best(sweep, data_dir, capsy
     assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(training["learning_rate"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_rerun_with_other_settings_is_refused(sweep, capsys):
-    directory, argv = sweep
-    if not (directory / "tune_settings.json").exists():
-        pytest.skip("needs the sweep of the previous test")
+    directory, argv, code, _, _ = sweep
+    assert code == 0 and (directory / "tune_settings.json").exists()
     changed = [a if a != "random" else "bayesian" for a in argv]
     assert cli.main(changed) == 1
     err = capsys.readouterr().err

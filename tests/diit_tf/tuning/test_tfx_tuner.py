@@ -5,10 +5,12 @@ import os
 
 import pytest
 
-from diit_tf.tuning.space import load_best_hparams
+from diit_tf.tuning.best_hparams import load_best_hparams
 from diit_tf.tuning.tfx import tuner_settings, train_period_for
 
 from tuning_fixtures import TINY_OPTIONS, build_tiny
+
+pytestmark = pytest.mark.slow  # runs the TFX Tuner executor
 
 
 @pytest.fixture(scope="module")
