@@ -103,85 +103,116 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
     periods = store.periods
     p0 = resolve_insertion_period(periods, insertion_period or hparams.insertion_period)
     spec = store.spec
-    records, train_seconds, events, notes = [], [], [], {}
-    train_periods = periods[:-1]
     _check_rows(store, p0, any(make_method(name).needs_sources for name in names))
     log(f"simulation: dataset {dataset_name or '?'}, backbone {backbone}, target {spec.target!r}, sources "
         f"{spec.sources}, periods {periods[0]}..{periods[-1]}, insertion at {p0} (evaluated on "
-        f"{[p + 1 for p in train_periods if p >= p0]}), {len(seeds)} seed(s), methods {', '.join(names)}; "
+        f"{[p + 1 for p in periods[:-1] if p >= p0]}), {len(seeds)} seed(s), methods {', '.join(names)}; "
         f"{hparams.epochs} epoch(s)/period, batch {hparams.batch_size}")
+    run = _Collected()
     run_start = time.perf_counter()
     for seed in seeds:
         keras.utils.set_random_seed(int(seed))
         ctx = SeedContext(store, backbone, hparams, seed, p0, log=log, source_cache=source_cache)
-        instances = [make_method(name) for name in names]
-        needs_sources = any(m.needs_sources for m in instances)
-        started = set()
-        for method in instances:
-            if not method.starts_at_insertion:
-                method.setup(ctx)
-                started.add(method.name)
-        for step, p in enumerate(train_periods):
-            period_start = time.perf_counter()
-            if p == p0:
-                ctx.base_snapshot = instances[0].serving_model.get_weights()
-            if needs_sources:
-                ctx.sources.train(p)
-                if p >= p0:
-                    notes.setdefault("source_quality", {}).setdefault(str(seed), {})[str(p)] = \
-                        source_quality(ctx, store.get(p).domain(spec.target))
-            cost = {"sources": ctx.sources.seconds.get(p, 0.0)}
-            for method in instances:
-                if method.starts_at_insertion and p < p0:
-                    continue
-                if method.name not in started:
-                    method.setup(ctx)
-                    started.add(method.name)
-                t0, c0 = time.perf_counter(), time.process_time()
-                method.train_period(ctx, p)
-                cost[method.name] = time.perf_counter() - t0
-                cpu = time.process_time() - c0  # CPU seconds of all threads: less sensitive to other processes
-                history = getattr(method, "last_history", None)
-                if history:  # DIIT's last-step losses and mean gate weights, per period
-                    notes.setdefault("training_diagnostics", {}).setdefault(method.name, {}).setdefault(
-                        str(seed), {})[str(p)] = {k: round(v, 5) for k, v in history.items()}
-                if p >= p0:
-                    train_seconds.append({"seed": int(seed), "method": method.name, "period": int(p),
-                                          "seconds": cost[method.name], "cpu_seconds": cpu, "first": p == p0})
-            for who, period in ctx.access:
-                events.append((int(seed), "train", who, int(period)))
-            ctx.access.clear()
-            line = f"[seed {seed}] period {p} ({step + 1}/{len(train_periods)}) trained in " \
-                   f"{time.perf_counter() - period_start:.1f}s"
-            if p >= p0:
-                q = p + 1
-                data = store.get(q).domain(spec.target)
-                scores = []
-                for method in instances:
-                    t0 = time.perf_counter()
-                    z = method.logits(data)
-                    infer = time.perf_counter() - t0
-                    events.append((int(seed), "eval", method.name, int(q)))
-                    rec = {"seed": int(seed), "method": method.name, "period": int(q),
-                           "auc": auc(data.labels, z), "logloss": logloss(data.labels, z), "infer_seconds": infer}
-                    records.append(rec)
-                    scores.append(f"{method.name} {rec['auc']:.4f}")
-                    if row_groups is not None and hasattr(method, "gate_weights"):
-                        notes.setdefault("gate_by_group", {}).setdefault(method.name, {}).setdefault(
-                            str(seed), {})[str(q)] = _mean_by_group(method.gate_weights(data), row_groups(data))
-                line += f"; target AUC on period {q}: " + ", ".join(scores)
-            log(line)
-        for method in instances:
-            if hasattr(method, "selection"):
-                notes.setdefault(method.name, {})[str(seed)] = method.selection
-        if needs_sources:
-            notes.setdefault("sources", {})[str(seed)] = ctx.sources.record()
+        _run_seed(run, ctx, [make_method(name) for name in names], row_groups, log)
         keras.backend.clear_session()
     log(f"simulation finished in {time.perf_counter() - run_start:.1f}s")
     return SimulationResult(
         dataset=dataset_name, backbone=backbone, target_domain=spec.target, seeds=[int(s) for s in seeds],
-        methods=names, periods=list(periods), insertion_period=p0, records=records, train_seconds=train_seconds,
-        events=events, hparams=hparams.to_dict(), notes=notes)
+        methods=names, periods=list(periods), insertion_period=p0, records=run.records,
+        train_seconds=run.train_seconds, events=run.events, hparams=hparams.to_dict(), notes=run.notes)
+
+
+@dataclasses.dataclass
+class _Collected:
+    """What a run collects over seeds: evaluation records, training times, data-access events, notes."""
+
+    records: list = dataclasses.field(default_factory=list)
+    train_seconds: list = dataclasses.field(default_factory=list)
+    events: list = dataclasses.field(default_factory=list)
+    notes: dict = dataclasses.field(default_factory=dict)
+
+    def note(self, value, *keys) -> None:
+        """`notes[k1][k2]...[kn] = value`, creating the levels."""
+        level = self.notes
+        for key in keys[:-1]:
+            level = level.setdefault(key, {})
+        level[keys[-1]] = value
+
+
+def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, log) -> None:
+    """One seed: every period trains the methods (the sources first), and from the insertion period on each
+    trained method is scored on the next period's target rows."""
+    p0, seed, store = ctx.insertion_period, str(ctx.seed), ctx.store
+    base = next(m for m in instances if m.name == "base")
+    needs_sources = any(m.needs_sources for m in instances)
+    started = set()
+    for method in instances:
+        if not method.starts_at_insertion:
+            method.setup(ctx)
+            started.add(method.name)
+    train_periods = store.periods[:-1]
+    for step, p in enumerate(train_periods):
+        period_start = time.perf_counter()
+        if p == p0:
+            ctx.base_snapshot = base.serving_model.get_weights()
+        if needs_sources:
+            ctx.sources.train(p)
+            if p >= p0:
+                run.note(source_quality(ctx, store.get(p).domain(store.spec.target)), "source_quality", seed, str(p))
+        _train_period(run, ctx, instances, p, started)
+        line = f"[seed {seed}] period {p} ({step + 1}/{len(train_periods)}) trained in " \
+               f"{time.perf_counter() - period_start:.1f}s"
+        if p >= p0:
+            line += "; target AUC on period " + _evaluate_period(run, ctx, instances, p + 1, row_groups)
+        log(line)
+    for method in instances:
+        if hasattr(method, "selection"):
+            run.note(method.selection, method.name, seed)
+    if needs_sources:
+        run.note(ctx.sources.record(), "sources", seed)
+
+
+def _train_period(run: _Collected, ctx: SeedContext, instances: list, p: int, started: set) -> None:
+    """Each method's training on period `p`, timed (wall and CPU seconds), with its last-step diagnostics."""
+    for method in instances:
+        if method.starts_at_insertion and p < ctx.insertion_period:
+            continue
+        if method.name not in started:
+            method.setup(ctx)
+            started.add(method.name)
+        t0, c0 = time.perf_counter(), time.process_time()
+        method.train_period(ctx, p)
+        seconds = time.perf_counter() - t0
+        cpu = time.process_time() - c0  # CPU seconds of all threads: less sensitive to other processes
+        history = getattr(method, "last_history", None)
+        if history:  # the last step's losses (DIIT: and mean gate weights), per period
+            run.note({k: round(v, 5) for k, v in history.items()}, "training_diagnostics", method.name,
+                     str(ctx.seed), str(p))
+        if p >= ctx.insertion_period:
+            run.train_seconds.append({"seed": int(ctx.seed), "method": method.name, "period": int(p),
+                                      "seconds": seconds, "cpu_seconds": cpu, "first": p == ctx.insertion_period})
+    for who, period in ctx.access:
+        run.events.append((int(ctx.seed), "train", who, int(period)))
+    ctx.access.clear()
+
+
+def _evaluate_period(run: _Collected, ctx: SeedContext, instances: list, q: int, row_groups) -> str:
+    """Score every method on period `q`'s target rows (records AUC, LogLoss, inference time); returns the log text."""
+    data = ctx.store.get(q).domain(ctx.store.spec.target)
+    scores = []
+    for method in instances:
+        t0 = time.perf_counter()
+        z = method.logits(data)
+        infer = time.perf_counter() - t0
+        run.events.append((int(ctx.seed), "eval", method.name, int(q)))
+        record = {"seed": int(ctx.seed), "method": method.name, "period": int(q), "auc": auc(data.labels, z),
+                  "logloss": logloss(data.labels, z), "infer_seconds": infer}
+        run.records.append(record)
+        scores.append(f"{method.name} {record['auc']:.4f}")
+        if row_groups is not None and hasattr(method, "gate_weights"):
+            run.note(_mean_by_group(method.gate_weights(data), row_groups(data)), "gate_by_group", method.name,
+                     str(ctx.seed), str(q))
+    return f"{q}: " + ", ".join(scores)
 
 
 def summarize(result: SimulationResult) -> dict:
