@@ -68,6 +68,15 @@ class Experiment:
         return " ".join(self.argv(f"docs/results/{self.name}"))
 
 
+_GATED = "diit:gate_from_kd=false+gate_supervision=1"
+BENCHMARKS = {
+    "synthetic-unequal-sources": f"base,kd_uniform,kd_static,kd_best_single,joint,diit,diit_no_gate,{_GATED},"
+                                 f"{_GATED}+gate_input=embeddings,{_GATED}+use_middle=false+use_adversarial=false",
+    "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,diit,diit_no_gate,{_GATED},"
+                                  f"{_GATED}+gate_input=embeddings,{_GATED}+use_middle=false+use_adversarial=false",
+    "movielens-1m-age7": f"base,kd_uniform,kd_static,joint,diit,{_GATED}+gate_input=embeddings,"
+                         f"{_GATED}+gate_input=embeddings+use_middle=false+use_adversarial=false",
+}
 EXPERIMENTS = [
     Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
                                    "--methods", "base,diit", "--hparams", "synthetic"), quick=True),
@@ -87,6 +96,15 @@ EXPERIMENTS = [
     *(Experiment(f"{dataset}-{backbone}", ("--dataset", dataset, "--backbone", backbone, "--seeds", "3", "--methods",
                                            "all", "--hparams", dataset), pending=True)
       for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
+    # The benchmarks of sources of unequal relevance (docs/benchmarks.md): each one's budget (base only, validation
+    # periods), then the test run of the KD family, joint, DIIT in the paper's form and DIIT with the gate trained
+    # by its own supervised loss (`gate_from_kd=false`, `gate_supervision=1`), 3 seeds, with the preset built from
+    # that budget.
+    *(Experiment(f"{dataset}-budget", ("--dataset", dataset, "--hparams", "none", "--tune", "budget",
+                                       "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256"))
+      for dataset in BENCHMARKS),
+    *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2", "--methods", methods))
+      for dataset, methods in BENCHMARKS.items()),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -283,6 +301,7 @@ def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-
 # Every simulation experiment has a block of its name (its command, tables, verdict and gate weights).
 BLOCKS = {
     "budget": lambda: budget_table(["synthetic-budget", "movielens-1m-budget"]),
+    "benchmark-budget": lambda: budget_table([f"{dataset}-budget" for dataset in BENCHMARKS]),
     "demo": demo_table,
     **{e.name: (lambda name=e.name: simulation_section(name))
        for e in EXPERIMENTS if e.command == "simulate" and not e.tuning},
