@@ -52,6 +52,7 @@ DEFAULTS: dict = {
         "epochs": 1,
         "batch_size": 256,
         "learning_rate": 0.001,
+        **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
     },
     # The student (target-domain model) trained by the DIIT trainer component.
     "student": {
@@ -66,10 +67,14 @@ DEFAULTS: dict = {
         "discriminator_learning_rate": 0.001,
         # DIITConfig fields (diit_tf/config.py); unset ones keep DIITConfig's defaults.
         "diit": {},
+        # Streaming input (diit_tf/data/streaming.py): steps in all (TFX TrainArgs.num_steps) and eval batches
+        # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
+        **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
     },
     # tf.distribute strategy of every trainer: "default" (one device), "mirrored" (all local devices, or
-    # `devices`), "one_device" (`devices[0]`).
-    "strategy": {"name": "default", "devices": None},
+    # `devices`), "one_device" (`devices[0]`), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG; `shard`:
+    # how workers split the input, "auto" | "file" | "data" | "off", see components/training.py).
+    "strategy": {"name": "default", "devices": None, "shard": "auto"},
     "evaluator": {
         # The student is blessed only if its AUC on the target slice is at least this ...
         "target_auc_floor": 0.55,
@@ -81,7 +86,8 @@ DEFAULTS: dict = {
 }
 
 _PATH_KEYS = ("data_dir", "pipeline_root", "metadata_path", "serving_dir", "schema_path")
-_STRATEGIES = ("default", "mirrored", "one_device")
+_STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+_SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
 
 
@@ -150,9 +156,16 @@ class PipelineConfig:
                     raise ValueError(f"{where}: `{role}.{key}` should be a positive integer. Received: {block[key]!r}")
             if not block["learning_rate"] > 0:
                 raise ValueError(f"{where}: `{role}.learning_rate` should be > 0. Received: {block['learning_rate']!r}")
+            for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution"):
+                if block[key] is not None and (not isinstance(block[key], int) or block[key] < 1):
+                    raise ValueError(f"{where}: `{role}.{key}` should be null or a positive integer. "
+                                     f"Received: {block[key]!r}")
         ratio = v["student"]["mix_ratio"]
-        if not isinstance(ratio, (int, float)) or not 0 < ratio <= 1:
-            raise ValueError(f"{where}: `student.mix_ratio` should be in (0, 1]. Received: {ratio!r}")
+        rates = ratio.values() if isinstance(ratio, dict) else [ratio]
+        if not all(isinstance(r, (int, float)) for r in rates) or not (
+                all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
+            raise ValueError(f"{where}: `student.mix_ratio` should be in (0, 1], or a {{source: rate in [0, 1]}} "
+                             f"object. Received: {ratio!r}")
         from diit_tf.config import DIITConfig
 
         try:
@@ -162,6 +175,9 @@ class PipelineConfig:
         if v["strategy"]["name"] not in _STRATEGIES:
             raise ValueError(f"{where}: `strategy.name` should be one of {list(_STRATEGIES)}. "
                              f"Received: {v['strategy']['name']!r}")
+        if v["strategy"]["shard"] not in _SHARDS:
+            raise ValueError(f"{where}: `strategy.shard` should be one of {list(_SHARDS)}. "
+                             f"Received: {v['strategy']['shard']!r}")
         floor = v["evaluator"]["target_auc_floor"]
         if not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
             raise ValueError(f"{where}: `evaluator.target_auc_floor` should be in [0, 1]. Received: {floor!r}")

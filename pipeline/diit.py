@@ -160,14 +160,23 @@ def create_pipeline(
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             base_model=previous.outputs["model"],
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=source.pop("train_steps")),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=source.pop("eval_steps")),
             custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **source},
         ).with_id(trainer_id)
         components += [previous, trainer]
         source_models[domain] = trainer.outputs["model"]
 
-    # Tuner (optional, the Keras Tuner issue): its best hyperparameters reach the DIIT trainer.
+    # The previous student (warm start of today's student and of the Tuner's trials).
+    previous_student = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
+                              output_key="model"),
+    ).with_id("previous_student")
+    components.append(previous_student)
+
+    # Tuner (optional): a DIIT sweep on this span's transformed examples; its best hyperparameters reach the DIIT
+    # trainer.
     hyperparameters = None
     tuner_config = config["tuner"]
     if tuner_config["enabled"]:
@@ -175,20 +184,14 @@ def create_pipeline(
             tuner_fn=tuner_config["tuner_fn"],
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
+            base_model=previous_student.outputs["model"],
             train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=tuner_config["train_steps"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=tuner_config["eval_steps"]),
-            custom_config={"feature_spec": spec_dict, "data_dir": data_dir, "span": span,
-                           **tuner_config["custom_config"]},
+            custom_config={"feature_spec": spec_dict, **tuner_config["custom_config"]},
         )
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    # The previous student (warm start of today's student).
-    previous_student = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
-                              output_key="model"),
-    ).with_id("previous_student")
     # DIIT trainer: the student, from the K latest source models.
     diit_trainer = DIITTrainer(
         examples=transform.outputs["transformed_examples"],
@@ -198,7 +201,7 @@ def create_pipeline(
         hyperparameters=hyperparameters,
         custom_config={"feature_spec": spec_dict, "strategy": strategy, **config["student"]},
     ).with_id(STUDENT_ID)
-    components += [previous_student, diit_trainer]
+    components.append(diit_trainer)
 
     # The last blessed student: the Evaluator's baseline (no regression).
     blessed_student = tfx.dsl.Resolver(
