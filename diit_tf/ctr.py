@@ -32,6 +32,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from diit_tf.data.streaming import unknown_length
 from diit_tf.distribute import scaled_for_replicas
 from diit_tf.losses import ctr_bce
 
@@ -93,7 +94,8 @@ class PeriodTrainer:
             verbose=0) -> keras.callbacks.History:
         """Train on one period: `epochs` passes over `dataset` (`(features, labels)` batches) with a fresh optimizer."""
         reset_optimizers(self.trainer)
-        return self.trainer.fit(dataset, epochs=epochs, callbacks=list(callbacks or []), verbose=verbose)
+        with unknown_length():
+            return self.trainer.fit(dataset, epochs=epochs, callbacks=list(callbacks or []), verbose=verbose)
 
 
 # ------------------------------------------------------------------------------------------ fresh optimizers
