@@ -2,12 +2,19 @@
 # executor runs in it (`diit pipeline compile --image <this image>` writes it into the compiled JSON as each task's
 # image; the task's command is TFX's `python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor`).
 # It holds Python 3.10 (the one Python TFX 1.16 installs on), exactly the pins of requirements.txt, and this
-# repository installed without dependencies, so the executors import `diit_tf` and `components`.
+# repository installed without dependencies, so the executors import `diit_tf` and `components`. It also carries
+# Beam's SDK harness launcher (its ENTRYPOINT), so Dataflow can run it as `--sdk_container_image`: Transform's and
+# the Evaluator's workers import this repository too. (Kubeflow's task command replaces the ENTRYPOINT.)
 #
 #   docker build -t gcr.io/<project>/diit:<version> .
 #   docker push gcr.io/<project>/diit:<version>
 #   diit pipeline compile --image gcr.io/<project>/diit:<version> --config pipeline/vertex.json --out diit.json
+FROM apache/beam_python3.10_sdk:2.74.0 AS beam
+
 FROM python:3.10.13-slim
+
+COPY --from=beam /opt/apache/beam /opt/apache/beam
+ENTRYPOINT ["/opt/apache/beam/boot"]
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

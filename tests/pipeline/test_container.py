@@ -26,7 +26,10 @@ def _instructions():
 
 def test_the_image_installs_exactly_the_pins_and_this_repository():
     steps = _instructions()
-    assert steps[0][0] == "FROM" and re.match(r"python:3\.10(\.\d+)?-", steps[0][1])
+    bases = [argument for kind, argument in steps if kind == "FROM"]
+    assert re.match(r"python:3\.10(\.\d+)?-", bases[-1])  # the final stage: the Python TFX 1.16 needs
+    beam = re.search(r"apache-beam==([\d.]+)", open(os.path.join(REPO, "requirements.txt")).read()).group(1)
+    assert bases[0] == f"apache/beam_python3.10_sdk:{beam} AS beam"  # the SDK harness of the pinned Beam
     installs = []
     for kind, argument in steps:
         if kind == "RUN":
@@ -35,7 +38,7 @@ def test_the_image_installs_exactly_the_pins_and_this_repository():
                 if words[:4] == ["python", "-m", "pip", "install"]:
                     installs.append(words[4:])
     assert installs == [["--upgrade", "pip"], ["-r", "requirements.txt"], ["--no-deps", "."]]
-    copies = {argument.split()[0]: argument.split()[1] for kind, argument in steps if kind == "COPY"}
+    copies = {argument.split()[-2]: argument.split()[-1] for kind, argument in steps if kind == "COPY"}
     assert copies["requirements.txt"] == "./"
     # every package pyproject.toml installs is in the image, and the files the build reads
     pyproject = open(os.path.join(REPO, "pyproject.toml")).read()
