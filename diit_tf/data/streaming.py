@@ -238,27 +238,36 @@ class TrainerInput:
 
 
 # ---------------------------------------------------------------------------------------------------- writing
-def write_examples(directory: str, columns: Mapping, shards: int = 1, prefix: str = "examples") -> list:
+def write_examples(directory: str, columns: Mapping, shards: int = 1, prefix: str = "examples",
+                   chunk: int = 100_000) -> list:
     """Write `columns` (name -> numpy array, one row per index) as `shards` gzipped TFRecord files of
     `tf.train.Example` (rows dealt round-robin), the format of Transform's transformed examples: bytes columns as
-    `bytes_list`, integer columns as `int64_list`, the rest as `float_list`. Returns the file paths."""
+    `bytes_list`, integer columns as `int64_list`, the rest as `float_list`, one value each. Encoded by tfx_bsl's
+    Arrow-to-Example coder (C++; a Python loop building protos is about 70x slower). Returns the file paths."""
     import numpy as np
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
 
     tf.io.gfile.makedirs(directory)
     values = {name: np.asarray(v) for name, v in columns.items()}
     n = len(next(iter(values.values())))
-    kinds = {name: ("bytes" if v.dtype.kind in "SOU" else "int64" if v.dtype.kind in "iub" else "float")
-             for name, v in values.items()}
-    lists = {name: (v.astype(bytes) if kinds[name] == "bytes" else v).tolist() for name, v in values.items()}
+    for name, v in values.items():
+        if v.dtype.kind in "U":
+            values[name] = v.astype(bytes)
+        elif v.dtype.kind == "b":
+            values[name] = v.astype(np.int64)
+    encoder = example_coder.RecordBatchToExamplesEncoder()
     paths = [os.path.join(directory, f"{prefix}-{k:05d}-of-{shards:05d}.gz") for k in range(shards)]
     writers = [tf.io.TFRecordWriter(p, options=COMPRESSION) for p in paths]
-    make = {"bytes": lambda x: tf.train.Feature(bytes_list=tf.train.BytesList(value=[x])),
-            "int64": lambda x: tf.train.Feature(int64_list=tf.train.Int64List(value=[x])),
-            "float": lambda x: tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
     try:
-        for i in range(n):
-            feature = {name: make[kinds[name]](lists[name][i]) for name in lists}
-            writers[i % shards].write(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+        for begin in range(0, n, chunk):
+            rows = min(chunk, n - begin)
+            offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+            batch = pa.RecordBatch.from_arrays(
+                [pa.ListArray.from_arrays(offsets, pa.array(v[begin:begin + rows])) for v in values.values()],
+                list(values))
+            for i, record in enumerate(encoder.encode(batch)):
+                writers[(begin + i) % shards].write(record)
     finally:
         for writer in writers:
             writer.close()

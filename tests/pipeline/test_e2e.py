@@ -150,16 +150,9 @@ def test_every_component_executed(e2e):
 def test_span_2_trainers_warm_start_from_span_1(e2e):
     root = e2e["config"].path("pipeline_root")
     for node in ("source_trainer_source_a", "source_trainer_source_b", "diit_trainer"):
-        model_dir = os.path.join(root, node, "model")
-        infos = {}
-        for artifact_id in os.listdir(model_dir):
-            info_path = os.path.join(model_dir, artifact_id, "keras", "model_info.json")
-            if os.path.isfile(info_path):
-                with open(info_path) as f:
-                    infos[int(artifact_id)] = json.load(f)
-        first, second = sorted(infos)[:2]
-        assert infos[first]["warm_started_from"] is None
-        assert infos[second]["warm_started_from"] == os.path.join(model_dir, str(first)), node
+        (first_uri, first), (_, second) = _model_infos(root, node)[:2]
+        assert first["warm_started_from"] is None
+        assert second["warm_started_from"] == first_uri, node
     # ... and the sources warm-start from their own domain's model, not another's.
     assert e2e["summary_2"]["warm_started_from"] == e2e["summary_1"]["student_uri"]
 
