@@ -101,12 +101,9 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     import keras
     import numpy as np
 
-    from diit_tf.data import streaming
     from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
-    from diit_tf.backbones import build_backbone
     from diit_tf.config import DIITConfig
-    from diit_tf.ctr import PeriodTrainer
-    from diit_tf.model import DIITModel
+    from diit_tf.data import streaming
 
     role = "DIIT trainer (student)"
     left_out = dict(left_out or {})
@@ -115,20 +112,10 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
     sources = [d for d in spec.sources if d in teacher_uris]
     strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
-    seed = int(config.get("seed", 0))
-    keras.utils.set_random_seed(seed)
-    batch_size = int(config["batch_size"])
-    shuffle_buffer = int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER)
+    keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
-    replicas = strategy.num_replicas_in_sync
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
-    if sources:
-        batches = streaming.diit_batches(data.train_files, data.columns, spec, batch_size,
-                                         config.get("mix_batch_size") or batch_size, rates, seed=seed,
-                                         shuffle_buffer=shuffle_buffer, replicas=replicas)
-    else:
-        batches = streaming.domain_batches(data.train_files, data.columns, spec, spec.target, batch_size, seed,
-                                           shuffle_buffer, replicas)
+    batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync)
     with streaming.naming_bad_files(data.train_files, data.columns, "DIIT trainer"):
         if not streaming.has_rows(batches):
             raise streaming.StreamInputError(
@@ -137,18 +124,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
                 "or pushed")
         with strategy.scope():
             teachers = [training.load_backbone(teacher_uris[d]) for d in sources]
-            student = build_backbone(config["backbone"], spec, name="student",
-                                     **dict(config.get("backbone_options") or {}))
-            warm_from = training.warm_start(student, base_model_uri, role)
-            if teachers:
-                model = DIITModel(teachers, student, diit_config)
-                model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                              discriminator_optimizer=keras.optimizers.Adam(
-                                  config.get("discriminator_learning_rate") or config["learning_rate"]),
-                              steps_per_execution=int(config.get("steps_per_execution") or 1))
-            else:
-                model = PeriodTrainer(student, config["learning_rate"],
-                                      steps_per_execution=int(config.get("steps_per_execution") or 1))
+            model, student, warm_from = _model(spec, config, teachers, diit_config, base_model_uri, role)
         logging.info("DIIT trainer: %d teacher(s) %s%s, %d epoch(s), warm start from %s", len(teachers), sources,
                      f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
                      warm_from or "nothing (first period)")
@@ -172,7 +148,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "left_out_sources": left_out,
         "warm_started_from": warm_from,
         "mix_rates": rates,
-        "batch_size": batch_size,
+        "batch_size": int(config["batch_size"]),
         "train_steps": log.step,
         "train_seconds": round(time.time() - start, 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
@@ -186,6 +162,44 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         write_scalars(log_dir and os.path.join(log_dir, EVAL_DIR), eval_scalars(info["eval"], spec.target),
                       step=log.step)
     return student, info
+
+
+def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):
+    """DIIT's `((x_t, y_t), x_m)` batches of the train split, or the target's `(x_t, y_t)` alone (no teacher)."""
+    from diit_tf.data import streaming
+
+    batch_size = int(config["batch_size"])
+    seed = int(config.get("seed", 0))
+    shuffle_buffer = int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER)
+    if with_mix:
+        return streaming.diit_batches(data.train_files, data.columns, spec, batch_size,
+                                      config.get("mix_batch_size") or batch_size, rates, seed=seed,
+                                      shuffle_buffer=shuffle_buffer, replicas=replicas)
+    return streaming.domain_batches(data.train_files, data.columns, spec, spec.target, batch_size, seed,
+                                    shuffle_buffer, replicas)
+
+
+def _model(spec, config: Mapping, teachers: list, diit_config, base_model_uri: Optional[str], role: str) -> tuple:
+    """`(model to fit, student backbone, warm start uri)`: a compiled `DIITModel` over the frozen teachers, or the
+    plain per-period CTR trainer when there is none. Called in the strategy's scope."""
+    import keras
+
+    from diit_tf.backbones import build_backbone
+    from diit_tf.ctr import PeriodTrainer
+    from diit_tf.model import DIITModel
+
+    student = build_backbone(config["backbone"], spec, name="student", **dict(config.get("backbone_options") or {}))
+    warm_from = training.warm_start(student, base_model_uri, role)
+    steps_per_execution = int(config.get("steps_per_execution") or 1)
+    if not teachers:
+        return PeriodTrainer(student, config["learning_rate"], steps_per_execution=steps_per_execution), student, \
+            warm_from
+    model = DIITModel(teachers, student, diit_config)
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                  discriminator_optimizer=keras.optimizers.Adam(
+                      config.get("discriminator_learning_rate") or config["learning_rate"]),
+                  steps_per_execution=steps_per_execution)
+    return model, student, warm_from
 
 
 def apply_tuned(config: dict, hyperparameters_uri: str) -> dict:

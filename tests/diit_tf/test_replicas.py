@@ -64,7 +64,8 @@ SCRIPT = textwrap.dedent("""
                 "helpers_init": [h.tolist() for h in helpers],
                 "teachers_same": all(np.array_equal(a, b) for t, w in zip(teachers, init["teachers"])
                                      for a, b in zip(t.get_weights(), w)),
-                "iterations": [int(model.optimizer.iterations.numpy()), int(model.discriminator_optimizer.iterations.numpy())],
+                "iterations": [int(opt.iterations.numpy())
+                               for opt in (model.optimizer, model.discriminator_optimizer)],
                 "history": {k: float(v[-1]) for k, v in history.items()},
                 "replicas": strategy.num_replicas_in_sync}
 
@@ -75,7 +76,8 @@ SCRIPT = textwrap.dedent("""
             trainer = CTRTrainer(model)
             trainer.compile(optimizer=keras.optimizers.SGD(0.5))
         trainer.fit(ctr_data, epochs=1, verbose=0)
-        return {"weights": [w.tolist() for w in model.get_weights()], "iterations": int(trainer.optimizer.iterations.numpy())}
+        return {"weights": [w.tolist() for w in model.get_weights()],
+                "iterations": int(trainer.optimizer.iterations.numpy())}
 
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
