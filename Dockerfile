@@ -8,7 +8,7 @@
 #
 #   docker build -t gcr.io/<project>/diit:<version> .
 #   docker push gcr.io/<project>/diit:<version>
-#   diit pipeline compile --image gcr.io/<project>/diit:<version> --config pipeline/vertex.json --out diit.json
+#   diit pipeline compile --image gcr.io/<project>/diit:<version> --config my-vertex-config.json --out diit_pipeline.json
 FROM apache/beam_python3.10_sdk:2.74.0 AS beam
 
 FROM python:3.10.13-slim
