@@ -1,25 +1,34 @@
 """`DIITTrainer`: the custom TFX component that trains the student (target-domain model) with DIIT.
 
 Inputs:
-  examples         transformed examples of the period (Transform's output; train split for fitting, eval split for
-                   the logged metrics)
+  examples         transformed examples of the period (Transform's output), streamed (`diit_tf/data/streaming.py`):
+                   the train split's target rows zipped with its mix rows for fitting, the eval split for the
+                   logged per-domain metrics
   transform_graph  Transform's graph (gives the transformed feature spec)
   source_model_<k> the K latest source models, one channel per source domain (the source trainers of *this* run,
                    already updated on the period); reloaded as frozen Keras backbones (teachers) from
-                   `<model_uri>/keras/backbone.keras`
+                   `<model_uri>/keras/backbone.keras`; a source whose artifact is a placeholder (no rows yet) is
+                   left out of the period's teachers, and the run log says so
   base_model       optional: the previous student (a `LatestArtifactStrategy` Resolver over this component's own
                    output), whose weights warm-start the student
   hyperparameters  optional: the Tuner's best hyperparameters (when the Tuner is enabled)
 Outputs:
   model            the exported student alone under `Format-Serving` (diit_tf.export.export_student), its Keras
                    backbone under `keras/` (warm start of the next period) and `keras/model_info.json`
-  model_run        training history and metrics (`history.json`)
+  model_run        training history and metrics (`history.json`) and TensorBoard logs (`components/tensorboard.py`:
+                   every loss by name, the gate weight per source, the eval split's AUC per domain)
 
 Why one channel per source instead of a list: `Trainer(base_model=...)` takes exactly one artifact and
 `custom_config` cannot carry artifacts (docs/toolchain.md); a ComponentSpec built for K sources has K typed,
 lineage-tracked inputs and compiles for both LocalDagRunner and Kubeflow V2.
 
-A NaN loss raises `NaNLossError`: the execution fails, no model artifact is published, nothing is pushed.
+A NaN loss raises `NaNLossError`, unreadable input a `StreamInputError` naming the file or field: the execution
+fails, no model artifact is published, nothing is pushed. Under a multi-worker strategy (`strategy.name`
+"multi_worker", `TF_CONFIG`) every worker trains and only the chief writes the artifacts.
+
+`custom_config` (the pipeline config's "student" block): backbone, options, epochs, batch sizes, learning rates,
+`mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), optional
+`train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`.
 
 Example:
     diit_trainer = DIITTrainer(
@@ -77,52 +86,55 @@ def spec_for(num_sources: int) -> type:
 
 
 # ----------------------------------------------------------------------------------------------- the training
-def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluation: Optional[Mapping],
-                  config: Mapping, base_model_uri: Optional[str] = None) -> tuple:
-    """Train the student with DIIT on the period's rows. Returns (student backbone, info dict).
+def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
+                  base_model_uri: Optional[str] = None, left_out: Optional[Mapping[str, str]] = None,
+                  log_dir: Optional[str] = None) -> tuple:
+    """Train the student with DIIT on the period's rows, streamed. Returns (student backbone, info dict).
 
-    `teacher_uris`: source domain -> model artifact uri; `train` / `evaluation`: transformed columns (numpy) of all
-    domains; `config`: the "student" block of the pipeline config plus `strategy` and optional `seed`.
+    `teacher_uris`: source domain -> model artifact uri; `left_out`: source domain -> why it has no teacher this
+    period (no model yet); every source domain is in exactly one of them. With no teacher at all the student is
+    trained on the target rows alone, as the base would be. `data`: a `diit_tf.data.streaming.TrainerInput`;
+    `config`: the "student" block of the pipeline config plus `strategy` and optional `seed`; `log_dir`: where
+    TensorBoard logs go (None: none).
     """
     import keras
     import numpy as np
 
-    from diit_tf.backbones import build_backbone
+    from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
     from diit_tf.config import DIITConfig
-    from diit_tf.model import DIITModel
+    from diit_tf.data import streaming
 
-    missing = [d for d in spec.sources if d not in teacher_uris]
+    role = "DIIT trainer (student)"
+    left_out = dict(left_out or {})
+    missing = [d for d in spec.sources if d not in teacher_uris and d not in left_out]
     if missing:
         raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
-    target = training.rows_of_domain(train, spec, spec.target)
-    n_target = len(target[spec.label])
-    if n_target == 0:
-        raise ValueError(f"DIIT trainer: the span's train split has no rows of the target domain {spec.target!r}")
-    seed = int(config.get("seed", 0))
-    mix = mix_rows(train, spec, float(config.get("mix_ratio", 1.0)), seed)
-    n_mix = len(mix[spec.label])
-    keras.utils.set_random_seed(seed)
-    batch_size = int(config["batch_size"])
-    mix_batch_size = min(int(config.get("mix_batch_size") or batch_size), n_mix)
+    sources = [d for d in spec.sources if d in teacher_uris]
+    strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
+    keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
-    strategy = training.make_strategy(**(config.get("strategy") or {"name": "default"}))
-    with strategy.scope():
-        teachers = [training.load_backbone(teacher_uris[d]) for d in spec.sources]
-        student = build_backbone(config["backbone"], spec, name="student",
-                                 **dict(config.get("backbone_options") or {}))
-        warm_from = training.warm_start(student, base_model_uri, "DIIT trainer (student)")
-        model = DIITModel(teachers, student, diit_config)
-        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                      discriminator_optimizer=keras.optimizers.Adam(
-                          config.get("discriminator_learning_rate") or config["learning_rate"]))
-    dataset = diit_dataset(target, mix, spec, batch_size, mix_batch_size, seed, strategy.num_replicas_in_sync)
-    logging.info("DIIT trainer: %d target rows, %d mix rows, %d teacher(s), %d epoch(s), warm start from %s",
-                 n_target, n_mix, len(teachers), config["epochs"], warm_from or "nothing (first period)")
-    teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
-    start = time.time()
-    history = model.fit(dataset, epochs=int(config["epochs"]), verbose=0,
-                        callbacks=[training.RaiseOnNaNLoss("DIIT trainer (student)")])
-    for d, before, teacher in zip(spec.sources, teacher_weights, teachers):
+    rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
+    batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync)
+    with streaming.naming_bad_files(data.train_files, data.columns, "DIIT trainer"):
+        if not streaming.has_rows(batches):
+            raise streaming.StreamInputError(
+                f"DIIT trainer: the span's train split has no rows of the target domain {spec.target!r} "
+                f"(files {data.train_files[:3]}{' ...' if len(data.train_files) > 3 else ''}); nothing is trained "
+                "or pushed")
+        with strategy.scope():
+            teachers = [training.load_backbone(teacher_uris[d]) for d in sources]
+            model, student, warm_from = _model(spec, config, teachers, diit_config, base_model_uri, role)
+        logging.info("DIIT trainer: %d teacher(s) %s%s, %d epoch(s), warm start from %s", len(teachers), sources,
+                     f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
+                     warm_from or "nothing (first period)")
+        teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
+        log = ScalarLog(log_dir, names={f"gate_w{k}": f"gate/{d}" for k, d in enumerate(sources)})
+        start = time.time()
+        with streaming.unknown_length():
+            history = training.fit_under(strategy, model, training.with_shard_policy(batches, shard),
+                                         epochs=int(config["epochs"]), verbose=0,
+                                         callbacks=training.fit_callbacks(role, data.train_steps, [log]))
+    for d, before, teacher in zip(sources, teacher_weights, teachers):
         if not all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights())):
             raise RuntimeError(f"DIIT trainer: the teacher of source {d!r} changed during training")
     info = {
@@ -131,56 +143,62 @@ def train_student(spec, teacher_uris: Mapping[str, str], train: Mapping, evaluat
         "backbone": config["backbone"],
         "backbone_options": dict(config.get("backbone_options") or {}),
         "diit": diit_config.to_dict(),
-        "teachers": {d: teacher_uris[d] for d in spec.sources},
+        "teachers": {d: teacher_uris[d] for d in sources},
+        "left_out_sources": left_out,
         "warm_started_from": warm_from,
-        "target_rows": n_target,
-        "mix_rows": n_mix,
+        "mix_rates": rates,
+        "batch_size": int(config["batch_size"]),
+        "train_steps": log.step,
         "train_seconds": round(time.time() - start, 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
-    if evaluation is not None:
-        info["eval"] = {d: training.evaluate_backbone(student, spec, training.rows_of_domain(evaluation, spec, d))
-                        for d in spec.domains}
+    if not teachers:
+        info["note"] = "no source has a model yet: the student was trained on the target rows alone (as the base)"
+    if data.eval_files:
+        with streaming.naming_bad_files(data.eval_files, data.columns, "DIIT trainer"):
+            info["eval"] = training.evaluate(student, streaming.bounded(
+                streaming.eval_batches(data.eval_files, data.columns, spec), data.eval_steps), spec.domains)
+        write_scalars(log_dir and os.path.join(log_dir, EVAL_DIR), eval_scalars(info["eval"], spec.target),
+                      step=log.step)
     return student, info
 
 
-def mix_rows(data: Mapping, spec, mix_ratio: float, seed: int = 0) -> dict:
-    """The mix dataset: every target row and a random `mix_ratio` share of each source's rows."""
-    import numpy as np
+def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):
+    """DIIT's `((x_t, y_t), x_m)` batches of the train split, or the target's `(x_t, y_t)` alone (no teacher)."""
+    from diit_tf.data import streaming
 
-    if not 0 < mix_ratio <= 1:
-        raise ValueError(f"`mix_ratio` should be in (0, 1]. Received: {mix_ratio!r}")
-    if mix_ratio == 1:
-        return dict(data)
-    domains = np.asarray(data[spec.domain]).astype(str)
-    rng = np.random.default_rng(seed)
-    keep = (domains == spec.target) | (rng.random(len(domains)) < mix_ratio)
-    return {name: np.asarray(values)[keep] for name, values in data.items()}
+    batch_size = int(config["batch_size"])
+    seed = int(config.get("seed", 0))
+    shuffle_buffer = int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER)
+    if with_mix:
+        return streaming.diit_batches(data.train_files, data.columns, spec, batch_size,
+                                      config.get("mix_batch_size") or batch_size, rates, seed=seed,
+                                      shuffle_buffer=shuffle_buffer, replicas=replicas)
+    return streaming.domain_batches(data.train_files, data.columns, spec, spec.target, batch_size, seed,
+                                    shuffle_buffer, replicas)
 
 
-def diit_dataset(target: Mapping, mix: Mapping, spec, batch_size: int, mix_batch_size: int, seed: int,
-                 replicas: int = 1):
-    """`((x_t, y_t), x_m)` batches: one pass over the shuffled target rows per epoch, the mix rows cycling.
+def _model(spec, config: Mapping, teachers: list, diit_config, base_model_uri: Optional[str], role: str) -> tuple:
+    """`(model to fit, student backbone, warm start uri)`: a compiled `DIITModel` over the frozen teachers, or the
+    plain per-period CTR trainer when there is none. Called in the strategy's scope."""
+    import keras
 
-    As `diit_tf.model.make_diit_dataset`, except that under a multi-replica strategy every batch has the same
-    size (the last partial target batch is dropped), since a distributed iterator cannot split an element whose
-    components have different batch sizes.
-    """
-    import numpy as np
-    import tensorflow as tf
+    from diit_tf.backbones import build_backbone
+    from diit_tf.ctr import PeriodTrainer
+    from diit_tf.model import DIITModel
 
-    n_target = len(target[spec.label])
-    drop = replicas > 1
-    if drop:
-        batch_size = max(replicas, min(batch_size, n_target) // replicas * replicas)
-        mix_batch_size = max(replicas, mix_batch_size // replicas * replicas)
-    x_t = tf.data.Dataset.from_tensor_slices(
-        (training.features_of(target, spec), np.asarray(target[spec.label], np.float32)))
-    x_t = x_t.shuffle(min(n_target, 100_000), seed=seed).batch(batch_size, drop_remainder=drop)
-    n_mix = len(mix[spec.label])
-    x_m = tf.data.Dataset.from_tensor_slices(training.features_of(mix, spec))
-    x_m = x_m.shuffle(min(n_mix, 100_000), seed=seed + 1).repeat().batch(mix_batch_size, drop_remainder=True)
-    return tf.data.Dataset.zip((x_t, x_m)).prefetch(tf.data.AUTOTUNE)
+    student = build_backbone(config["backbone"], spec, name="student", **dict(config.get("backbone_options") or {}))
+    warm_from = training.warm_start(student, base_model_uri, role)
+    steps_per_execution = int(config.get("steps_per_execution") or 1)
+    if not teachers:
+        return PeriodTrainer(student, config["learning_rate"], steps_per_execution=steps_per_execution), student, \
+            warm_from
+    model = DIITModel(teachers, student, diit_config)
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                  discriminator_optimizer=keras.optimizers.Adam(
+                      config.get("discriminator_learning_rate") or config["learning_rate"]),
+                  steps_per_execution=steps_per_execution)
+    return model, student, warm_from
 
 
 def apply_tuned(config: dict, hyperparameters_uri: str) -> dict:
@@ -218,9 +236,9 @@ class Executor(base_executor.BaseExecutor):
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        import tensorflow as tf
         import tensorflow_transform as tft
 
+        from diit_tf.data import streaming
         from diit_tf.export import export_student, placeholder_rows
         from diit_tf.features import FeatureSpec
 
@@ -229,41 +247,58 @@ class Executor(base_executor.BaseExecutor):
         if "feature_spec" not in config:
             raise ValueError(f"DIIT trainer: custom_config is missing 'feature_spec'; keys {sorted(config)}")
         spec = FeatureSpec.from_dict(config.pop("feature_spec"))
-
-        teacher_uris = {}
-        for key in sorted(k for k in input_dict if k.startswith(SOURCE_PREFIX)):
-            artifact = artifact_utils.get_single_instance(input_dict[key])
-            domain = training.read_model_info(artifact.uri).get("domain")
-            if domain in teacher_uris:
-                raise ValueError(f"DIIT trainer: two source models of domain {domain!r}")
-            teacher_uris[domain] = artifact.uri
+        teacher_uris, left_out = source_models(input_dict)
 
         base = input_dict.get("base_model") or []
-        base_uri = artifact_utils.get_single_instance(base).uri if base else None
-        if base_uri and not tf.io.gfile.exists(training.backbone_path(base_uri)):
-            logging.warning("DIIT trainer: previous student %s has no Keras backbone; training from scratch", base_uri)
-            base_uri = None
+        base_uri = training.previous_model(artifact_utils.get_single_instance(base).uri if base else None,
+                                           "DIIT trainer (student)", logging.warning)
         hp = input_dict.get("hyperparameters") or []
         if hp:
             config = apply_tuned(config, artifact_utils.get_single_instance(hp).uri)
 
         transform_uri = artifact_utils.get_single_instance(input_dict["transform_graph"]).uri
-        feature_spec = tft.TFTransformOutput(transform_uri).transformed_feature_spec()
+        columns = streaming.check_columns(tft.TFTransformOutput(transform_uri).transformed_feature_spec(), spec,
+                                          "DIIT trainer")
         examples = input_dict["examples"]
-        train = training.load_transformed([os.path.join(artifact_utils.get_split_uri(examples, "train"), "*")],
-                                          feature_spec)
-        evaluation = training.load_transformed(
-            [os.path.join(artifact_utils.get_split_uri(examples, "eval"), "*")], feature_spec)
-
-        student, info = train_student(spec, teacher_uris, train, evaluation, config, base_uri)
-
+        chief = training.is_chief()
+        data = streaming.TrainerInput(  # only the chief evaluates
+            train_files=training.split_files(examples, "train"),
+            eval_files=training.split_files(examples, "eval") if chief else [],
+            columns=columns, train_steps=config.pop("train_steps", None), eval_steps=config.pop("eval_steps", None))
+        run_uri = artifact_utils.get_single_instance(output_dict["model_run"]).uri
+        student, info = train_student(spec, teacher_uris, data, config, base_uri, left_out,
+                                      log_dir=run_uri if chief else None)
+        if not chief:  # another worker of a multi-worker run: the chief writes the artifact
+            return
         model_uri = artifact_utils.get_single_instance(output_dict["model"]).uri
         export_student(student, spec, os.path.join(model_uri, training.SERVING_DIR), overwrite=True,
                        warmup_examples=placeholder_rows(spec))
         training.save_backbone(student, model_uri, info)
-        run_uri = artifact_utils.get_single_instance(output_dict["model_run"]).uri
         training.write_run_log(run_uri, "history.json", info)
         logging.info("DIIT trainer: student eval %s", info.get("eval"))
+
+
+def source_models(input_dict: Mapping) -> tuple:
+    """`(teacher_uris, left_out)` from the `source_model_<k>` inputs: domain -> artifact uri of the sources with a
+    model, and domain -> reason for those whose artifact is a placeholder (no rows yet), which sit this period out.
+    The run log says which source kept its previous model and which is left out."""
+    teacher_uris, left_out = {}, {}
+    for key in sorted(k for k in input_dict if k.startswith(SOURCE_PREFIX)):
+        artifact = artifact_utils.get_single_instance(input_dict[key])
+        info = training.read_model_info(artifact.uri)
+        domain = info.get("domain")
+        if domain in teacher_uris or domain in left_out:
+            raise ValueError(f"DIIT trainer: two source models of domain {domain!r}")
+        if training.has_model(artifact.uri):
+            teacher_uris[domain] = artifact.uri
+            if info.get("kept_previous_model"):
+                logging.warning("DIIT trainer: source %r had no rows in this span; its teacher is its previous "
+                                "model %s", domain, info["kept_previous_model"])
+        else:
+            left_out[domain] = info.get("reason") or "no model"
+            logging.warning("DIIT trainer: source %r has no model yet (%s); it is left out of this period's "
+                            "teachers", domain, left_out[domain])
+    return teacher_uris, left_out
 
 
 class DIITTrainer(base_component.BaseComponent):

@@ -1,25 +1,33 @@
 """`run_fn` of the per-domain source trainers (one TFX `Trainer` per source domain).
 
-Each source domain keeps its own CTR model, retrained incrementally every period: the trainer reads the period's
-transformed training rows, keeps its domain's rows, warm-starts from its own previous-period model
-(`fn_args.base_model`, resolved by a `LatestArtifactStrategy` Resolver over this trainer's output), trains, and
-writes the model artifact layout of `components/training.py` (SavedModel + Keras backbone + model_info.json).
+Each source domain keeps its own CTR model, retrained incrementally every period: the trainer streams the period's
+transformed training rows of its domain (`diit_tf/data/streaming.py`), warm-starts from its own previous-period
+model (`fn_args.base_model`, resolved by a `LatestArtifactStrategy` Resolver over this trainer's output), trains
+with the one per-period CTR path (`diit_tf.ctr.PeriodTrainer`), and writes the model artifact layout of
+`components/training.py` (SavedModel + Keras backbone + model_info.json) and TensorBoard logs under `model_run`.
+
+A span without rows of the domain does not stop the run: the trainer keeps its previous model (the artifact is
+copied), or writes a placeholder when it has none yet, which the DIIT trainer leaves out of the period's teachers.
+Under a multi-worker strategy every worker trains; only the chief writes the artifact and the logs.
 
 `fn_args.custom_config`: `feature_spec`, `domain`, `backbone`, `backbone_options`, `epochs`, `batch_size`,
-`learning_rate`, `strategy` ({"name", "devices"}), optional `seed`.
+`learning_rate`, `strategy` ({"name", "devices", "shard"}), optional `seed`, `shuffle_buffer`,
+`steps_per_execution`. `fn_args.train_steps` / `eval_steps` (TFX `TrainArgs` / `EvalArgs` `num_steps`) bound the work.
 """
 from __future__ import annotations
 
 import re
 import time
+from typing import Optional
 
 import keras
-import numpy as np
-import tensorflow as tf
 from absl import logging
 
 from components import training
+from diit_tf.data import streaming
+from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
 from diit_tf.backbones import build_backbone
+from diit_tf.ctr import PeriodTrainer
 from diit_tf.export import export_student, placeholder_rows
 from diit_tf.features import FeatureSpec
 
@@ -30,45 +38,74 @@ def _transformed_feature_spec(transform_output_dir: str) -> dict:
     return tft.TFTransformOutput(transform_output_dir).transformed_feature_spec()
 
 
-def train_source(spec: FeatureSpec, domain: str, train: dict, evaluation: dict, config: dict,
-                 base_model_uri=None) -> tuple:
-    """Train (or continue training) the source model of `domain`. Returns (backbone, info)."""
+def train_source(spec: FeatureSpec, domain: str, data: streaming.TrainerInput, config: dict,
+                 base_model_uri: Optional[str] = None, log_dir: Optional[str] = None) -> tuple:
+    """Train (or continue training) the source model of `domain` on its rows of `data.train_files`.
+
+    Returns `(backbone, info)`; `backbone` is None when the split has no rows of `domain` (nothing trained).
+    `log_dir`: where TensorBoard logs go (None: none).
+    """
+    role = f"source trainer {domain!r}"
     if domain not in spec.domains:
         raise ValueError(f"source trainer: domain {domain!r} is not one of the dataset's domains {list(spec.domains)}")
-    rows = training.rows_of_domain(train, spec, domain)
-    n = len(rows[spec.label])
-    if n == 0:
-        raise ValueError(f"source trainer {domain!r}: the span's train split has no rows of domain {domain!r}")
-    keras.utils.set_random_seed(int(config.get("seed", 0)))
-    strategy = training.make_strategy(**(config.get("strategy") or {"name": "default"}))
-    with strategy.scope():
-        backbone = build_backbone(config["backbone"], spec, name="source_" + re.sub(r"[^0-9A-Za-z_]", "_", domain),
-                                  **dict(config.get("backbone_options") or {}))
-        warm_from = training.warm_start(backbone, base_model_uri, f"source trainer {domain!r}")
-        model = training.logit_model(backbone, spec)
-        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                      loss=keras.losses.BinaryCrossentropy(from_logits=True))
-    ds = tf.data.Dataset.from_tensor_slices(
-        (training.features_of(rows, spec), np.asarray(rows[spec.label], np.float32).reshape(-1, 1)))
-    ds = ds.shuffle(min(n, 100_000), seed=int(config.get("seed", 0))).batch(config["batch_size"])
-    logging.info("source trainer %r: %d rows, %d epoch(s), warm start from %s", domain, n, config["epochs"],
-                 warm_from or "nothing (first period)")
-    start = time.time()
-    history = model.fit(ds, epochs=config["epochs"], verbose=0,
-                        callbacks=[training.RaiseOnNaNLoss(f"source trainer {domain!r}")])
-    info = {
-        "role": "source",
-        "domain": domain,
-        "backbone": config["backbone"],
-        "backbone_options": dict(config.get("backbone_options") or {}),
+    strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
+    seed = int(config.get("seed", 0))
+    keras.utils.set_random_seed(seed)
+    batches = streaming.domain_batches(data.train_files, data.columns, spec, domain, int(config["batch_size"]), seed,
+                                       int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER),
+                                       strategy.num_replicas_in_sync)
+    info = {"role": "source", "domain": domain, "backbone": config["backbone"],
+            "backbone_options": dict(config.get("backbone_options") or {}), "batch_size": int(config["batch_size"])}
+    with streaming.naming_bad_files(data.train_files, data.columns, role):
+        if not streaming.has_rows(batches):
+            return None, {**info, "train_rows": 0}
+        with strategy.scope():
+            backbone = build_backbone(config["backbone"], spec, name="source_" + re.sub(r"[^0-9A-Za-z_]", "_", domain),
+                                      **dict(config.get("backbone_options") or {}))
+            warm_from = training.warm_start(backbone, base_model_uri, role)
+            trainer = PeriodTrainer(backbone, config["learning_rate"],
+                                    steps_per_execution=int(config.get("steps_per_execution") or 1))
+        logging.info("%s: %d epoch(s), warm start from %s", role, config["epochs"],
+                     warm_from or "nothing (first period)")
+        log = ScalarLog(log_dir)
+        start = time.time()
+        history = training.fit_under(strategy, trainer, training.with_shard_policy(batches, shard),
+                                     epochs=int(config["epochs"]),
+                                     callbacks=training.fit_callbacks(role, data.train_steps, [log]))
+    info.update({
         "warm_started_from": warm_from,
-        "train_rows": n,
+        "train_steps": log.step,
         "train_seconds": round(time.time() - start, 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-        "eval": training.evaluate_backbone(backbone, spec, training.rows_of_domain(evaluation, spec, domain))
-        if evaluation else {},
-    }
+    })
+    if data.eval_files:
+        with streaming.naming_bad_files(data.eval_files, data.columns, role):
+            info["eval"] = training.evaluate(backbone, streaming.bounded(
+                streaming.eval_batches(data.eval_files, data.columns, spec), data.eval_steps), [domain])[domain]
+        write_scalars(log_dir and f"{log_dir}/{EVAL_DIR}", eval_scalars({domain: info["eval"]}), step=log.step)
     return backbone, info
+
+
+def write_source_model(spec: FeatureSpec, backbone, info: dict, model_uri: str,
+                       previous_uri: Optional[str]) -> dict:
+    """Write the artifact: the trained model; else (no rows) the previous model kept, or a placeholder. Returns
+    the info written."""
+    domain = info["domain"]
+    if backbone is not None:
+        export_student(backbone, spec, f"{model_uri}/{training.SERVING_DIR}", overwrite=True,
+                       warmup_examples=placeholder_rows(spec))
+        training.save_backbone(backbone, model_uri, info)
+        return info
+    if previous_uri:
+        info = {**info, "kept_previous_model": previous_uri,
+                "reason": f"the span has no rows of domain {domain!r}: the previous model is kept"}
+        training.keep_previous_model(previous_uri, model_uri, info)
+    else:
+        info = {**info, "reason": f"the span has no rows of domain {domain!r} and there is no previous model: no "
+                                  "model yet, the DIIT trainer leaves this source out of the period's teachers"}
+        training.write_placeholder(model_uri, info)
+    logging.warning("source trainer %r: %s", domain, info["reason"])
+    return info
 
 
 def run_fn(fn_args) -> None:
@@ -78,13 +115,19 @@ def run_fn(fn_args) -> None:
         if key not in config:
             raise ValueError(f"source trainer: custom_config is missing {key!r}; received keys {sorted(config)}")
     spec = FeatureSpec.from_dict(config["feature_spec"])
-    feature_spec = _transformed_feature_spec(fn_args.transform_output)
-    train = training.load_transformed(fn_args.train_files, feature_spec)
-    evaluation = training.load_transformed(fn_args.eval_files, feature_spec) if fn_args.eval_files else None
-    base_uri = training.model_uri_of(fn_args.base_model) if fn_args.base_model else None
-    backbone, info = train_source(spec, config["domain"], train, evaluation, config, base_uri)
-    model_uri = training.model_uri_of(fn_args.serving_model_dir)
-    export_student(backbone, spec, fn_args.serving_model_dir, overwrite=True, warmup_examples=placeholder_rows(spec))
-    training.save_backbone(backbone, model_uri, info)
+    role = f"source trainer {config['domain']!r}"
+    columns = streaming.check_columns(_transformed_feature_spec(fn_args.transform_output), spec, role)
+    chief = training.is_chief()
+    data = streaming.TrainerInput(  # only the chief evaluates: the other workers' numbers would be the same
+        train_files=streaming.expand_files(fn_args.train_files),
+        eval_files=streaming.expand_files(fn_args.eval_files) if fn_args.eval_files and chief else [],
+        columns=columns, train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps)
+    previous = training.previous_model(training.model_uri_of(fn_args.base_model) if fn_args.base_model else None,
+                                       role, logging.warning)
+    backbone, info = train_source(spec, config["domain"], data, config, previous,
+                                  log_dir=fn_args.model_run_dir if chief else None)
+    if not chief:  # another worker of a multi-worker run: the chief writes the artifact
+        return
+    info = write_source_model(spec, backbone, info, training.model_uri_of(fn_args.serving_model_dir), previous)
     training.write_run_log(fn_args.model_run_dir, "history.json", info)
-    logging.info("source trainer %r: eval %s", config["domain"], info["eval"])
+    logging.info("%s: eval %s", role, info.get("eval"))

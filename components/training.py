@@ -1,5 +1,8 @@
-"""What the source trainers and the DIIT trainer share: reading transformed spans, the distribution strategy, the
-NaN guard, and the Keras backbone kept next to each exported SavedModel.
+"""What the source trainers and the DIIT trainer share: the model artifact (the Keras backbone kept next to each
+exported SavedModel, or a placeholder for a source that has no model yet), warm start, the distribution strategy
+(one device, mirrored, or multi-worker from `TF_CONFIG`) with the chief as the only writer, the NaN guard, the
+streaming evaluation, and the run log. The input pipelines are in `diit_tf/data/streaming.py`; TensorBoard logs in
+`components/tensorboard.py`.
 
 Model artifact layout (every trainer of the pipeline writes it):
 
@@ -7,25 +10,31 @@ Model artifact layout (every trainer of the pipeline writes it):
     <model_uri>/keras/backbone.keras   the Keras 3 backbone: teachers are reloaded from it (a SavedModel signature
                                        gives no representation), and the next period warm-starts from it
     <model_uri>/keras/model_info.json  role, domain, backbone, warm start source, rows, metrics
+
+A source domain without rows in a span keeps its previous model (its artifact is copied, `kept_previous_model`
+in model_info.json); with no previous model either, the trainer writes a placeholder (`trained: false`, no backbone,
+`Format-Serving/NO_MODEL`) that the DIIT trainer leaves out of the period's teachers and the next period does not
+warm-start from.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
+import tempfile
 from typing import Mapping, Optional, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from diit_tf.ctr import auc
-from diit_tf.features import FeatureSpec
-
 SERVING_DIR = "Format-Serving"
 KERAS_DIR = "keras"
 BACKBONE_FILE = "backbone.keras"
 INFO_FILE = "model_info.json"
+NO_MODEL_FILE = "NO_MODEL"
+AUC_THRESHOLDS = 10_000  # streaming AUC buckets (TFMA's default)
 
 
 # --------------------------------------------------------------------------------------------- model artifacts
@@ -48,6 +57,18 @@ def read_model_info(model_uri: str) -> dict:
         return json.load(f)
 
 
+def has_model(model_uri: str) -> bool:
+    """Whether the artifact holds a trained backbone (False for a placeholder of a source with no rows yet)."""
+    return tf.io.gfile.exists(backbone_path(model_uri))
+
+
+def write_info(model_uri: str, info: Mapping) -> None:
+    keras_dir = os.path.join(model_uri, KERAS_DIR)
+    tf.io.gfile.makedirs(keras_dir)
+    with tf.io.gfile.GFile(os.path.join(keras_dir, INFO_FILE), "w") as f:
+        f.write(json.dumps(_jsonable(info), indent=2))
+
+
 def save_backbone(model: keras.Model, model_uri: str, info: Mapping) -> None:
     """Write `<model_uri>/keras/backbone.keras` and `model_info.json` (through a temporary name, then renamed)."""
     keras_dir = os.path.join(model_uri, KERAS_DIR)
@@ -55,8 +76,32 @@ def save_backbone(model: keras.Model, model_uri: str, info: Mapping) -> None:
     tmp = os.path.join(keras_dir, f".tmp-{BACKBONE_FILE}")
     model.save(tmp)
     tf.io.gfile.rename(tmp, backbone_path(model_uri), overwrite=True)
-    with tf.io.gfile.GFile(os.path.join(keras_dir, INFO_FILE), "w") as f:
-        f.write(json.dumps(_jsonable(info), indent=2))
+    write_info(model_uri, info)
+
+
+def keep_previous_model(previous_uri: str, model_uri: str, info: Mapping) -> None:
+    """Copy the previous model artifact (SavedModel and Keras backbone) into `model_uri`, with a new model_info."""
+    for part in (SERVING_DIR, KERAS_DIR):
+        _copy_tree(os.path.join(previous_uri, part), os.path.join(model_uri, part))
+    write_info(model_uri, info)
+
+
+def write_placeholder(model_uri: str, info: Mapping) -> None:
+    """An artifact without a model (`trained: false`): TFX needs `Format-Serving` to exist, so it holds a note."""
+    serving = os.path.join(model_uri, SERVING_DIR)
+    tf.io.gfile.makedirs(serving)
+    with tf.io.gfile.GFile(os.path.join(serving, NO_MODEL_FILE), "w") as f:
+        f.write(f"{info.get('reason', 'no model')}\n")
+    write_info(model_uri, {**info, "trained": False})
+
+
+def _copy_tree(source: str, target: str) -> None:
+    for directory, _, files in tf.io.gfile.walk(source):
+        relative = os.path.relpath(directory, source)
+        out = os.path.normpath(os.path.join(target, relative))
+        tf.io.gfile.makedirs(out)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(directory, name), os.path.join(out, name), overwrite=True)
 
 
 def load_backbone(model_uri: str) -> keras.Model:
@@ -66,6 +111,19 @@ def load_backbone(model_uri: str) -> keras.Model:
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"model artifact {model_uri!r} has no Keras backbone at {path!r}")
     return keras.models.load_model(path, compile=False)
+
+
+def previous_model(base_model_uri: Optional[str], role: str, log=None) -> Optional[str]:
+    """`base_model_uri` when it holds a trained backbone; None (training from scratch) for no artifact or a
+    placeholder."""
+    if not base_model_uri:
+        return None
+    if not has_model(base_model_uri):
+        if log:
+            log(f"{role}: the previous model artifact {base_model_uri} holds no model (no rows yet); training "
+                "from scratch")
+        return None
+    return base_model_uri
 
 
 def warm_start(model: keras.Model, base_model_uri: Optional[str], role: str) -> Optional[str]:
@@ -83,46 +141,115 @@ def warm_start(model: keras.Model, base_model_uri: Optional[str], role: str) -> 
     return base_model_uri
 
 
-# ------------------------------------------------------------------------------------------------------- data
-def expand_files(patterns: Sequence[str]) -> list:
-    files = sorted({f for p in patterns for f in tf.io.gfile.glob(p)})
-    if not files:
-        raise FileNotFoundError(f"no transformed example files match {list(patterns)}")
-    return files
+def split_files(examples: Sequence, split: str) -> list:
+    """The files of `split` of an `Examples` artifact list (Transform's `transformed_examples`)."""
+    from tfx.types import artifact_utils
 
+    from diit_tf.data.streaming import expand_files
 
-def load_transformed(patterns: Sequence[str], feature_spec: Mapping, batch_size: int = 8192) -> dict:
-    """Every row of the (gzipped TFRecord) transformed examples matching `patterns`, as numpy arrays by column."""
-    files = expand_files(patterns)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
-    ds = ds.map(lambda x: tf.io.parse_example(x, dict(feature_spec)), num_parallel_calls=tf.data.AUTOTUNE)
-    columns = {name: [] for name in feature_spec}
-    for batch in ds:
-        for name, value in batch.items():
-            columns[name].append(value.numpy())
-    return {name: (np.concatenate(parts) if parts else np.zeros((0,))) for name, parts in columns.items()}
-
-
-def rows_of_domain(data: Mapping, spec: FeatureSpec, domain: str) -> dict:
-    domains = np.asarray(data[spec.domain]).astype(str)
-    mask = domains == domain
-    return {name: np.asarray(values)[mask] for name, values in data.items()}
-
-
-def features_of(data: Mapping, spec: FeatureSpec) -> dict:
-    return {name: data[name] for name in spec.feature_names}
+    return expand_files([os.path.join(artifact_utils.get_split_uri(list(examples), split), "*")])
 
 
 # --------------------------------------------------------------------------------------------------- strategy
+STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+SHARD_POLICIES = {"auto": "AUTO", "file": "FILE", "data": "DATA", "off": "OFF"}
+
+
+def strategy_from_config(config: Optional[Mapping]) -> tuple:
+    """`(strategy, shard)` from a trainer config's `strategy` block (`{"name", "devices", "shard"}`)."""
+    block = dict(config or {"name": "default"})
+    shard = block.pop("shard", "auto") or "auto"
+    return make_strategy(**block), shard
+
+
 def make_strategy(name: str = "default", devices: Optional[Sequence[str]] = None) -> tf.distribute.Strategy:
-    """The `tf.distribute` strategy chosen by config: "default" (one device), "mirrored", "one_device"."""
+    """The `tf.distribute` strategy chosen by config: "default" (one device), "mirrored" (local devices),
+    "one_device", or "multi_worker" (`MultiWorkerMirroredStrategy`, cluster and task from `TF_CONFIG`, as set by
+    Vertex AI / Kubeflow's TFJob). Create it before any other TensorFlow op of the process: a multi-worker strategy
+    configures the runtime's collective ops, which must happen at startup."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices=list(devices) if devices else None)
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(device=(devices or ["/cpu:0"])[0])
-    raise ValueError(f"`strategy.name` should be one of ['default', 'mirrored', 'one_device']. Received: {name!r}")
+    if name == "multi_worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("`strategy.name` 'multi_worker' needs TF_CONFIG (the cluster and this task), as set by "
+                             "Vertex AI or Kubeflow's TFJob for each worker")
+        return _multi_worker_strategy()
+    raise ValueError(f"`strategy.name` should be one of {list(STRATEGIES)}. Received: {name!r}")
+
+
+def _multi_worker_strategy() -> tf.distribute.Strategy:
+    """`MultiWorkerMirroredStrategy` whose `reduce` accepts `axis=0` on a scalar.
+
+    Under a multi-worker strategy Keras 3.12's `fit` reduces every number `train_step` returns with
+    `strategy.reduce("MEAN", value, axis=0)` (tensorflow/tensorflow#72388), which fails on the scalars a train step
+    returns ("Invalid reduction dimension 0 for input with 0 dimensions"). For a scalar the mean over the replicas
+    is what is meant: reduce it without an axis."""
+
+    class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis=None):
+            if axis is not None and self.experimental_local_results(value)[0].shape.rank == 0:
+                axis = None
+            return super().reduce(reduce_op, value, axis=axis)
+
+    return MultiWorkerStrategy()
+
+
+def with_shard_policy(dataset: tf.data.Dataset, shard: str = "auto") -> tf.data.Dataset:
+    """How a multi-worker strategy splits `dataset` between workers: "auto" (TF's: by file when every worker gets
+    files, else by batch), "file" (each worker reads its own files), "data" (each worker reads everything and keeps
+    its share of every global batch: the same global batches as one worker), "off"."""
+    if shard not in SHARD_POLICIES:
+        raise ValueError(f"`strategy.shard` should be one of {list(SHARD_POLICIES)}. Received: {shard!r}")
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = getattr(tf.data.experimental.AutoShardPolicy,
+                                                                SHARD_POLICIES[shard])
+    return dataset.with_options(options)
+
+
+def fit_under(strategy: tf.distribute.Strategy, model, dataset: tf.data.Dataset, **kwargs):
+    """`model.fit(dataset, **kwargs)` under `strategy` (`model`: a Keras model or a `diit_tf.ctr.PeriodTrainer`,
+    built in `strategy.scope()`).
+
+    Keras 3.12, for a model built under a strategy, first reduces one input batch with `strategy.reduce` to build
+    the model symbolically; `MultiWorkerMirroredStrategy.reduce` rejects a nested batch (our dict of features).
+    The models here are fully built before `fit`, so that step is not needed: the model forgets the strategy it was
+    built under and `fit` runs inside `strategy.scope()`, where Keras takes the strategy in scope."""
+    keras_model = getattr(model, "trainer", model)
+    keras_model._distribute_strategy = None
+    with strategy.scope():
+        return model.fit(dataset, **kwargs)
+
+
+def is_chief() -> bool:
+    """Whether this process writes the artifacts: always without `TF_CONFIG`; in a cluster the `chief` task, or
+    worker 0 when the cluster has no chief."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = config.get("task") or {}
+    if not task:
+        return True
+    cluster = config.get("cluster") or {}
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if kind == "chief":
+        return True
+    return kind == "worker" and index == 0 and "chief" not in cluster
+
+
+class WriteTarget:
+    """Where this process writes an output directory: the real one on the chief, a temporary one elsewhere
+    (removed on `cleanup`), so a worker's copy never overwrites the chief's."""
+
+    def __init__(self, path: Optional[str], chief: bool):
+        self.chief = chief
+        self._tmp = None if chief or path is None else tempfile.mkdtemp(prefix="diit-worker-")
+        self.path = path if chief else self._tmp
+
+    def cleanup(self) -> None:
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------------------------------- training
@@ -148,28 +275,60 @@ class RaiseOnNaNLoss(keras.callbacks.Callback):
                                f"{batch + 1}; the run fails and nothing is exported or pushed")
 
 
-def logit_model(backbone: keras.Model, spec: FeatureSpec) -> keras.Model:
-    """A functional view of `backbone` returning its logit only (shares its weights), for plain CTR training."""
-    inputs = spec.keras_inputs()
-    return keras.Model(inputs, backbone(inputs)["logit"], name=f"{backbone.name}_ctr")
+class StopAfterSteps(keras.callbacks.Callback):
+    """Stop training after `steps` steps in all (TFX `TrainArgs.num_steps`), whatever the epochs left."""
+
+    def __init__(self, steps: int):
+        super().__init__()
+        self.steps = int(steps)
+        self.done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        if self.done >= self.steps:
+            self.model.stop_training = True
 
 
-def evaluate_backbone(backbone: keras.Model, spec: FeatureSpec, data: Mapping, batch_size: int = 4096) -> dict:
-    """AUC and log loss of `backbone` on `data` (transformed columns with labels)."""
-    labels = np.asarray(data[spec.label], np.float32)
-    if len(labels) == 0:
-        return {"rows": 0}
-    logits = backbone.predict(features_of(data, spec), batch_size=batch_size, verbose=0)["logit"].reshape(-1)
-    probs = 1.0 / (1.0 + np.exp(-logits))
-    eps = 1e-7
-    logloss = float(-np.mean(labels * np.log(probs + eps) + (1 - labels) * np.log(1 - probs + eps)))
-    return {"rows": int(len(labels)), "auc": binary_auc(labels, probs), "logloss": logloss}
+def fit_callbacks(role: str, train_steps: Optional[int] = None, extra: Sequence = ()) -> list:
+    callbacks = [RaiseOnNaNLoss(role)] + list(extra)
+    if train_steps:
+        callbacks.append(StopAfterSteps(train_steps))
+    return callbacks
 
 
-def binary_auc(labels, scores) -> Optional[float]:
-    """ROC AUC, or None (JSON null) when only one class is present."""
-    value = auc(labels, scores)
-    return None if np.isnan(value) else value
+# ------------------------------------------------------------------------------------------------- evaluation
+def evaluate(backbone: keras.Model, batches: tf.data.Dataset, domains: Sequence[str]) -> dict:
+    """Per domain of `domains`: rows, AUC (streaming, `AUC_THRESHOLDS` buckets; None when a class is missing) and
+    log loss (the mean of `ctr_bce` over the rows) of `backbone`, over `(features, labels, domains)` batches
+    (`diit_tf.data.streaming.eval_batches`). Memory does not grow with the split."""
+    names = [str(d) for d in domains]
+    aucs = [keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS) for _ in names]
+    sums = [tf.Variable(tf.zeros([3], tf.float64)) for _ in names]  # rows, positives, summed log loss
+    keys = tf.constant(names)
+
+    @tf.function
+    def update(features, labels, row_domains):
+        logits = tf.reshape(backbone(features, training=False)["logit"], [-1])
+        labels = tf.cast(tf.reshape(labels, [-1]), tf.float32)
+        losses = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+        for k, metric in enumerate(aucs):
+            mask = tf.equal(row_domains, keys[k])
+            y, z = tf.boolean_mask(labels, mask), tf.boolean_mask(logits, mask)
+            metric.update_state(y, tf.sigmoid(z))
+            sums[k].assign_add(tf.cast(tf.stack([tf.cast(tf.size(y), tf.float32), tf.reduce_sum(y),
+                                                 tf.reduce_sum(tf.boolean_mask(losses, mask))]), tf.float64))
+
+    for features, labels, row_domains in batches:
+        update(features, labels, row_domains)
+    out = {}
+    for k, name in enumerate(names):
+        rows, positives, loss = (float(x) for x in sums[k].numpy())
+        if rows == 0:
+            out[name] = {"rows": 0}
+            continue
+        both = 0 < positives < rows
+        out[name] = {"rows": int(rows), "auc": float(aucs[k].result()) if both else None, "logloss": loss / rows}
+    return out
 
 
 def write_run_log(model_run_dir: Optional[str], name: str, payload: Mapping) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.config import DIITConfig
+from diit_tf.distribute import scaled_for_replicas
 from diit_tf.layers.discriminator import DomainDiscriminator
 from diit_tf.layers.gating_aggregator import GatingAggregator
 from diit_tf.layers.gradient_reversal import GradientReversal
@@ -374,8 +375,9 @@ class DIITModel(keras.Model):
                     adv1 = self.discriminator_step(forward)
                 self.trackers["adv1"].update_state(adv1)
             losses = self.student_losses(y_t, forward)
+            replica_loss = scaled_for_replicas(losses["loss"])
         variables = self.phase2_variables
-        grads = tape.gradient(losses["loss"], variables)
+        grads = tape.gradient(replica_loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         for name, value in losses.items():
             self.trackers[name].update_state(value)
@@ -389,7 +391,8 @@ class DIITModel(keras.Model):
         variables = self.phase1_variables
         with tf.GradientTape() as tape:
             loss = self.discriminator_loss(forward)
-        grads = tape.gradient(loss, variables)
+            replica_loss = scaled_for_replicas(loss)
+        grads = tape.gradient(replica_loss, variables)
         self.discriminator_optimizer.apply_gradients(zip(grads, variables))
         return loss
 

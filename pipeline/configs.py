@@ -66,6 +66,7 @@ DEFAULTS: dict = {
         "epochs": None,
         "batch_size": None,
         "learning_rate": None,
+        **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
     },
     # The student (target-domain model) trained by the DIIT trainer component; null: from `hparams` (DIIT's).
     "student": {
@@ -80,13 +81,17 @@ DEFAULTS: dict = {
         "discriminator_learning_rate": None,
         # DIITConfig fields (diit_tf/config.py) over the hparams' `methods.diit.diit_config`.
         "diit": {},
+        # Streaming input (diit_tf/data/streaming.py): steps in all (TFX TrainArgs.num_steps) and eval batches
+        # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
+        **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
     },
     # The target's single-domain base: the source trainer pointed at the target domain, with the source settings,
     # warm-started from its own previous model. What the student is compared with; never pushed.
     "base_trainer": {"enabled": False},
     # tf.distribute strategy of every trainer: "default" (one device), "mirrored" (all local devices, or
-    # `devices`), "one_device" (`devices[0]`).
-    "strategy": {"name": "default", "devices": None},
+    # `devices`), "one_device" (`devices[0]`), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG; `shard`:
+    # how workers split the input, "auto" | "file" | "data" | "off", see components/training.py).
+    "strategy": {"name": "default", "devices": None, "shard": "auto"},
     "evaluator": {
         # The student is blessed only if its AUC on the target slice is at least this ...
         "target_auc_floor": 0.55,
@@ -98,7 +103,8 @@ DEFAULTS: dict = {
 }
 
 _PATH_KEYS = ("data_dir", "data_root", "pipeline_root", "metadata_path", "serving_dir", "schema_path")
-_STRATEGIES = ("default", "mirrored", "one_device")
+_STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+_SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
 
 
@@ -228,9 +234,17 @@ class PipelineConfig:
             if options is not None and not isinstance(options, Mapping):
                 raise ValueError(f"{where}: `{role}.backbone_options` should be null or an object. "
                                  f"Received: {options!r}")
+            for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution"):
+                if block[key] is not None and (not isinstance(block[key], int) or block[key] < 1):
+                    raise ValueError(f"{where}: `{role}.{key}` should be null or a positive integer. "
+                                     f"Received: {block[key]!r}")
         ratio = v["student"]["mix_ratio"]
-        if ratio is not None and (not isinstance(ratio, (int, float)) or not 0 < ratio <= 1):
-            raise ValueError(f"{where}: `student.mix_ratio` should be null or in (0, 1]. Received: {ratio!r}")
+        if ratio is not None:
+            rates = ratio.values() if isinstance(ratio, dict) else [ratio]
+            if not all(isinstance(r, (int, float)) for r in rates) or not (
+                    all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
+                raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
+                                 f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
         if not isinstance(v["base_trainer"]["enabled"], bool):
             raise ValueError(f"{where}: `base_trainer.enabled` should be true or false. "
                              f"Received: {v['base_trainer']['enabled']!r}")
@@ -243,6 +257,9 @@ class PipelineConfig:
         if v["strategy"]["name"] not in _STRATEGIES:
             raise ValueError(f"{where}: `strategy.name` should be one of {list(_STRATEGIES)}. "
                              f"Received: {v['strategy']['name']!r}")
+        if v["strategy"]["shard"] not in _SHARDS:
+            raise ValueError(f"{where}: `strategy.shard` should be one of {list(_SHARDS)}. "
+                             f"Received: {v['strategy']['shard']!r}")
         floor = v["evaluator"]["target_auc_floor"]
         if not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
             raise ValueError(f"{where}: `evaluator.target_auc_floor` should be in [0, 1]. Received: {floor!r}")

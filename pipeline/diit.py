@@ -153,6 +153,7 @@ def create_pipeline(
 
     def domain_trainer(trainer_id, previous_id, domain):
         """A Trainer of one domain's own model (SOURCE_RUN_FN), warm-started from its own previous model."""
+        source = dict(config["source"])
         previous = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id,
@@ -163,9 +164,9 @@ def create_pipeline(
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             base_model=previous.outputs["model"],
-            train_args=tfx.proto.TrainArgs(splits=["train"]),
-            eval_args=tfx.proto.EvalArgs(splits=["eval"]),
-            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **config["source"]},
+            train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=source.pop("train_steps")),
+            eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=source.pop("eval_steps")),
+            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **source},
         ).with_id(trainer_id)
         components.extend([previous, trainer])
         return trainer
@@ -179,7 +180,17 @@ def create_pipeline(
     if config["base_trainer"]["enabled"]:
         domain_trainer(BASE_ID, "previous_base", spec.target)
 
-    # Tuner (optional, Keras Tuner): its best hyperparameters reach the DIIT trainer.
+
+    # The previous student (warm start of today's student and of the Tuner's trials).
+    previous_student = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
+                              output_key="model"),
+    ).with_id("previous_student")
+    components.append(previous_student)
+
+    # Tuner (optional): a DIIT sweep on this span's transformed examples; its best hyperparameters reach the DIIT
+    # trainer.
     hyperparameters = None
     tuner_config = config["tuner"]
     if tuner_config["enabled"]:
@@ -187,20 +198,14 @@ def create_pipeline(
             tuner_fn=tuner_config["tuner_fn"],
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
+            base_model=previous_student.outputs["model"],
             train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=tuner_config["train_steps"]),
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=tuner_config["eval_steps"]),
-            custom_config={"feature_spec": spec_dict, "data_dir": data_dir, "span": span,
-                           **tuner_config["custom_config"]},
+            custom_config={"feature_spec": spec_dict, **tuner_config["custom_config"]},
         )
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    # The previous student (warm start of today's student).
-    previous_student = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
-                              output_key="model"),
-    ).with_id("previous_student")
     # DIIT trainer: the student, from the K latest source models.
     diit_trainer = DIITTrainer(
         examples=transform.outputs["transformed_examples"],
@@ -210,7 +215,7 @@ def create_pipeline(
         hyperparameters=hyperparameters,
         custom_config={"feature_spec": spec_dict, "strategy": strategy, **config["student"]},
     ).with_id(STUDENT_ID)
-    components += [previous_student, diit_trainer]
+    components.append(diit_trainer)
 
     # The last blessed student: the Evaluator's baseline (no regression).
     blessed_student = tfx.dsl.Resolver(

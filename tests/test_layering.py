@@ -32,6 +32,7 @@ FLOORS = {
     "diit_tf.ctr": 2,
     "diit_tf.export": 2,
     "diit_tf.warmup": 2,
+    "diit_tf.distribute": 2,
     "diit_tf.simulation": 3,
     "diit_tf.baselines": 3,
     "diit_tf.tuning": 3,

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 
 from diit_tf.backbones import build_backbone
-from diit_tf.simulation.training import CTRTrainer, compile_fresh, labelled_dataset, reset_optimizers
+from diit_tf.ctr import PeriodTrainer
+from diit_tf.simulation.training import STEPS_PER_EXECUTION, labelled_dataset
 
 
 class PeriodStore:
@@ -72,20 +73,17 @@ class PeriodStore:
 
 
 class DomainModel:
-    """One domain's own CTR model, trained incrementally: each period starts from the previous weights (with a
-    fresh optimizer) and trains `epochs` passes over the given rows."""
+    """One domain's own CTR model, trained incrementally (`diit_tf.ctr.PeriodTrainer`: each period starts from the
+    previous weights with a fresh optimizer) on `epochs` passes over the given in-memory rows."""
 
     def __init__(self, backbone: keras.Model, learning_rate: float):
         self.backbone = backbone
-        self.trainer = CTRTrainer(backbone)
-        compile_fresh(self.trainer, learning_rate)
-        self.trainer.optimizer.build(backbone.trainable_variables)
+        self.period_trainer = PeriodTrainer(backbone, learning_rate, steps_per_execution=STEPS_PER_EXECUTION)
 
     def fit(self, features, labels, epochs: int, batch_size: int, seed: int) -> dict:
         """Returns the period's training losses (`{"loss": mean over the period}`)."""
-        reset_optimizers(self.trainer)
-        history = self.trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs), epochs=1,
-                                   verbose=0)
+        history = self.period_trainer.fit(labelled_dataset(features, labels, batch_size, seed, epochs=epochs),
+                                          epochs=1)
         return {k: float(v[-1]) for k, v in history.history.items()}
 
 

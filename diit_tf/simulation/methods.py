@@ -22,8 +22,7 @@ from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, 
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
-    STEPS_PER_EXECUTION, CTRTrainer, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers,
-    transfer_dataset)
+    STEPS_PER_EXECUTION, auc, compile_fresh, predict_logits, reset_optimizers, transfer_dataset)
 
 import keras
 
@@ -294,16 +293,12 @@ class CTNetMethod(Method):
         options = ctx.hparams.method_options(self.name)
         towers = _frozen_copies(ctx, ctx.sources.latest())
         self.model = CTNet(_student_from_snapshot(ctx), towers, adapter_units=options.get("adapter_units"))
-        self.trainer = CTRTrainer(self.model)
-        compile_fresh(self.trainer, ctx.hparams.learning_rate(self.name))
-        self.trainer.optimizer.build(self.model.trainable_variables)
+        self.trainer = DomainModel(self.model, ctx.hparams.learning_rate(self.name))
 
     def train_period(self, ctx, period):
         self.model.refresh_sources(ctx.sources.latest())
         rows = ctx.target_rows(period, self.name)
-        reset_optimizers(self.trainer)
-        self.trainer.fit(labelled_dataset(rows.features, rows.labels, ctx.hparams.batch_size, ctx.fit_seed(period),
-                                          epochs=ctx.hparams.epochs), epochs=1, verbose=0)
+        self.trainer.fit(rows.features, rows.labels, ctx.hparams.epochs, ctx.hparams.batch_size, ctx.fit_seed(period))
 
     @property
     def serving_model(self):

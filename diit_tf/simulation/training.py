@@ -1,21 +1,19 @@
-"""Training plumbing shared by every method of the simulation: datasets, the plain CTR trainer, optimizer
-resets (warm start = weights only), prediction and the two metrics.
+"""Training plumbing shared by every method of the simulation: the in-memory datasets, compile settings, prediction,
+and (from `diit_tf.ctr`) the plain CTR trainer, optimizer resets and the two metrics.
 
-Warm start. Period `p` starts from period `p-1`'s *weights*; every optimizer starts fresh each period (its slots
-and step counter are zeroed, as when a production job reloads yesterday's model), for every method alike, so no
-method carries extra optimizer state across periods. Zeroing the slots in place keeps the traced train function,
-so nothing is re-traced from one period to the next.
+Warm start. Period `p` starts from period `p-1`'s *weights*; every optimizer starts fresh each period
+(`diit_tf.ctr.reset_optimizers`), for every method alike, so no method carries extra optimizer state across
+periods.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Mapping
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from diit_tf.ctr import CTRTrainer, auc, logloss  # noqa: F401  (re-exported for the methods)
+from diit_tf.ctr import CTRTrainer, auc, logloss, optimizers_of, reset_optimizers  # noqa: F401  (re-exported)
 
 
 # ------------------------------------------------------------------------------------------------------ datasets
@@ -110,40 +108,6 @@ def compile_fresh(trainer: keras.Model, learning_rate: float, **kwargs) -> None:
     """Compile `trainer` with Adam (and `STEPS_PER_EXECUTION`) and build its slots over what it trains."""
     kwargs.setdefault("steps_per_execution", STEPS_PER_EXECUTION)
     trainer.compile(optimizer=keras.optimizers.Adam(learning_rate), **kwargs)
-
-
-def optimizers_of(model) -> list:
-    """Every Keras optimizer held by `model` (e.g. DIIT's `optimizer` and `discriminator_optimizer`)."""
-    found = []
-    for value in vars(model).values():
-        if isinstance(value, keras.optimizers.Optimizer) and all(value is not f for f in found):
-            found.append(value)
-    opt = getattr(model, "optimizer", None)
-    if isinstance(opt, keras.optimizers.Optimizer) and all(opt is not f for f in found):
-        found.append(opt)
-    return found
-
-
-# model -> (ids of its optimizer variables, traced reset): a period's few dozen small assignments run as one graph
-# call instead of one eager op each (measured ~8 ms -> <1 ms per DIIT period; periods of small targets are ~0.1 s).
-_RESETTERS = weakref.WeakKeyDictionary()
-
-
-def reset_optimizers(model) -> int:
-    """Zero every optimizer slot and step counter of `model` (not the learning rate). Returns how many
-    variables were reset."""
-    variables = [v for opt in optimizers_of(model) for v in opt.variables
-                 if v.path.split("/")[-1] != "learning_rate"]
-    cached = _RESETTERS.get(model)
-    if cached is None or cached[0] != [id(v) for v in variables]:
-        def zero_all():
-            for variable in variables:
-                variable.assign(tf.zeros(variable.shape, variable.dtype))
-
-        cached = ([id(v) for v in variables], tf.function(zero_all))
-        _RESETTERS[model] = cached
-    cached[1]()
-    return len(variables)
 
 
 # --------------------------------------------------------------------------------------------- predict / metrics

@@ -31,7 +31,8 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.ctr import CTRTrainer
+from diit_tf.ctr import PeriodTrainer
+from diit_tf.simulation.training import STEPS_PER_EXECUTION, labelled_dataset
 
 DEFAULT_BACKBONE_OPTIONS = {"hidden_units": (128, 64), "embedding_dim": 16}
 
@@ -86,14 +87,12 @@ class TuningContext:
 
 
 def _fit_period(backbone, features, labels, epochs, batch_size, learning_rate, seed):
-    """One period of incremental training: warm weights, a fresh Adam."""
+    """One period of incremental training (`diit_tf.ctr.PeriodTrainer`: warm weights, a fresh Adam), on the same
+    in-memory batches as the simulation's domain models."""
     if len(labels) == 0:
         return
-    trainer = CTRTrainer(backbone)
-    trainer.compile(optimizer=keras.optimizers.Adam(learning_rate))
-    ds = tf.data.Dataset.from_tensor_slices((dict(features), np.asarray(labels, np.float32)))
-    ds = ds.shuffle(len(labels), seed=seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    trainer.fit(ds, epochs=epochs, verbose=0)
+    PeriodTrainer(backbone, learning_rate, steps_per_execution=STEPS_PER_EXECUTION).fit(
+        labelled_dataset(features, labels, batch_size, seed, epochs=epochs))
 
 
 def target_auc(backbone, data, batch_size: int = 8192) -> float:
@@ -104,10 +103,15 @@ def target_auc(backbone, data, batch_size: int = 8192) -> float:
     return float(metric.result())
 
 
+# Part of the cache key: bumped whenever per-period training changes, so cached weights trained by other code are
+# never reused (2: `_fit_period` runs `diit_tf.ctr.PeriodTrainer` on the simulation's in-memory batches).
+_TRAINER_VERSION = 2
+
+
 def _cache_key(data_dir, train_period, backbone, backbone_options, epochs, batch_size, learning_rate, seed) -> str:
     meta = Path(data_dir) / "metadata.json"
     digest = hashlib.sha256(meta.read_bytes()).hexdigest() if meta.is_file() else str(Path(data_dir).resolve())
-    blob = json.dumps({"data": digest, "p": int(train_period), "backbone": backbone,
+    blob = json.dumps({"data": digest, "trainer": _TRAINER_VERSION, "p": int(train_period), "backbone": backbone,
                        "options": {k: list(v) if isinstance(v, tuple) else v for k, v in backbone_options.items()},
                        "epochs": epochs, "batch_size": batch_size, "lr": learning_rate, "seed": seed},
                       sort_keys=True)

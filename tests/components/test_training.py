@@ -1,5 +1,7 @@
-"""Trainers of the pipeline outside TFX: source training with warm start, the DIIT student, the NaN guard, and
-DIIT under MirroredStrategy over two logical CPU devices (in a subprocess: the device setup is process-wide)."""
+"""Trainers of the pipeline outside TFX, on streamed transformed TFRecords: source training with warm start, a
+source without rows (previous model kept, or a placeholder left out of the teachers), the DIIT student, the NaN
+guard, TensorBoard logs, and DIIT under MirroredStrategy over two logical CPU devices (in a subprocess: the device
+setup is process-wide)."""
 import json
 import os
 import subprocess
@@ -10,105 +12,190 @@ import numpy as np
 import pytest
 
 from components import training
+from diit_tf.data import streaming
 from components.diit_trainer import merge_hyperparameters, train_student
-from components.source_trainer import train_source
+from components.source_trainer import train_source, write_source_model
 from diit_tf.features import FeatureSpec
 
-SPEC = FeatureSpec(categorical={"user_id": 32, "item_id": 16}, numeric=("freshness",), label="click",
-                   domain="domain", domains=("target", "src_a", "src_b"), target="target")
+from transformed_fixtures import COLUMNS, SPEC, transformed, write_transformed
+
 CONFIG = {"backbone": "dnn", "backbone_options": {"hidden_units": [8], "embedding_dim": 4}, "epochs": 1,
           "batch_size": 32, "learning_rate": 0.01}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def transformed(n=240, seed=0, nan_labels=False):
-    """Transformed columns as the pipeline's Transform writes them (ids hashed, domain as bytes)."""
-    rng = np.random.default_rng(seed)
-    domains = np.array([b"target", b"src_a", b"src_b"])[rng.integers(0, 3, n)]
-    user = rng.integers(0, 32, n)
-    labels = (rng.random(n) < 0.3 + 0.4 * (user % 2)).astype(np.float32)
-    if nan_labels:
-        labels[:] = np.nan
-    return {"user_id": user.astype(np.int64), "item_id": rng.integers(0, 16, n).astype(np.int64),
-            "freshness": rng.random(n).astype(np.float32), "click": labels, "domain": domains}
+def split(tmp_path, name, data, eval_data=None, **kwargs) -> streaming.TrainerInput:
+    train = write_transformed(str(tmp_path / name / "train"), data)
+    evaluation = write_transformed(str(tmp_path / name / "eval"), eval_data) if eval_data is not None else []
+    return streaming.TrainerInput(train, evaluation, dict(COLUMNS), **kwargs)
 
 
 def _teachers(tmp_path):
     uris = {}
-    data = transformed()
+    data = split(tmp_path, "sources", transformed(), transformed())
     for d in SPEC.sources:
-        backbone, info = train_source(SPEC, d, data, data, CONFIG)
+        backbone, info = train_source(SPEC, d, data, CONFIG)
         uris[d] = str(tmp_path / d)
         training.save_backbone(backbone, uris[d], info)
     return uris
 
 
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    """Source models of both sources, trained once for the module (the DIIT trainer only reads them)."""
+    return _teachers(tmp_path_factory.mktemp("teachers"))
+
+
 @pytest.mark.slow
 def test_source_training_warm_start_and_info(tmp_path):
     data = transformed()
-    first, info = train_source(SPEC, "src_a", data, data, CONFIG)
+    first, info = train_source(SPEC, "src_a", split(tmp_path, "p1", data, data), CONFIG)
     assert info["warm_started_from"] is None
-    assert info["train_rows"] == int((data["domain"] == b"src_a").sum())
-    assert 0.0 <= info["eval"]["auc"] <= 1.0
+    rows = int((data["domain"] == b"src_a").sum())
+    assert info["train_steps"] == -(-rows // CONFIG["batch_size"])  # one pass over the domain's rows
+    assert info["eval"]["rows"] == rows and 0.0 <= info["eval"]["auc"] <= 1.0
     uri = str(tmp_path / "m1")
     training.save_backbone(first, uri, info)
     assert training.read_model_info(uri)["domain"] == "src_a"
-    second, info2 = train_source(SPEC, "src_a", transformed(seed=1), None, {**CONFIG, "epochs": 1}, uri)
+    second, info2 = train_source(SPEC, "src_a", split(tmp_path, "p2", transformed(seed=1)), CONFIG, uri)
     assert info2["warm_started_from"] == uri
     # Warm start copies the weights before training: with a zero learning rate the model is the previous one.
-    frozen, _ = train_source(SPEC, "src_a", transformed(seed=2), None, {**CONFIG, "learning_rate": 1e-30}, uri)
+    frozen, _ = train_source(SPEC, "src_a", split(tmp_path, "p3", transformed(seed=2)),
+                             {**CONFIG, "learning_rate": 1e-30}, uri)
     for a, b in zip(frozen.get_weights(), first.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_train_steps_bound_the_work(tmp_path):
+    _, info = train_source(SPEC, "src_a", split(tmp_path, "p", transformed(), train_steps=3),
+                           {**CONFIG, "epochs": 5, "batch_size": 8})
+    assert info["train_steps"] == 3
+
+
 def test_warm_start_from_another_architecture_is_a_clear_error(tmp_path):
-    backbone, info = train_source(SPEC, "src_a", transformed(), None, CONFIG)
+    data = split(tmp_path, "p", transformed())
+    backbone, info = train_source(SPEC, "src_a", data, CONFIG)
     training.save_backbone(backbone, str(tmp_path / "m"), info)
     wider = {**CONFIG, "backbone_options": {"hidden_units": [12], "embedding_dim": 4}}
     with pytest.raises(ValueError, match="architecture changed"):
-        train_source(SPEC, "src_a", transformed(), None, wider, str(tmp_path / "m"))
+        train_source(SPEC, "src_a", data, wider, str(tmp_path / "m"))
 
 
-def test_domain_names_that_are_not_identifiers_train():
+def test_domain_names_that_are_not_identifiers_train(tmp_path):
     spec = FeatureSpec(categorical={"user_id": 32, "item_id": 16}, numeric=("freshness",), label="click",
                        domain="domain", domains=(">=35", "<25"), target="<25")
-    data = transformed()
-    data["domain"] = np.where(data["domain"] == b"target", b"<25", b">=35")
-    backbone, info = train_source(spec, ">=35", data, None, CONFIG)
-    assert info["train_rows"] > 0 and backbone.name == "source___35"
+    data = transformed(domains=(b"<25", b">=35"))
+    backbone, info = train_source(spec, ">=35", split(tmp_path, "p", data), CONFIG)
+    assert info["train_steps"] > 0 and backbone.name == "source___35"
 
 
-def test_domain_without_rows_is_a_clear_error():
-    data = transformed()
-    data["domain"] = np.full(len(data["click"]), b"target")
-    with pytest.raises(ValueError, match="no rows of domain 'src_a'"):
-        train_source(SPEC, "src_a", data, None, CONFIG)
+def test_source_without_rows_keeps_its_previous_model_or_writes_a_placeholder(tmp_path):
+    empty = split(tmp_path, "empty", transformed(domains=(b"target", b"src_b")))
+    backbone, info = train_source(SPEC, "src_a", empty, CONFIG)
+    assert backbone is None and info["train_rows"] == 0
+    # No previous model: a placeholder, which holds no model and is not warm-started from.
+    first = str(tmp_path / "first")
+    written = write_source_model(SPEC, None, info, first, None)
+    assert not training.has_model(first) and training.read_model_info(first)["trained"] is False
+    assert "no previous model" in written["reason"]
+    assert os.path.isfile(os.path.join(first, training.SERVING_DIR, training.NO_MODEL_FILE))
+    assert training.previous_model(first, "source trainer 'src_a'") is None
+    # A trained model, then a span without rows: the same model is kept (copied), and it is what warm starts next.
+    trained, info = train_source(SPEC, "src_a", split(tmp_path, "full", transformed()), CONFIG)
+    second = str(tmp_path / "second")
+    write_source_model(SPEC, trained, info, second, None)
+    third = str(tmp_path / "third")
+    _, info = train_source(SPEC, "src_a", empty, CONFIG, second)
+    written = write_source_model(SPEC, None, info, third, second)
+    assert written["kept_previous_model"] == second
+    kept = training.load_backbone(third)
+    for a, b in zip(kept.get_weights(), trained.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert os.path.isfile(os.path.join(third, training.SERVING_DIR, "saved_model.pb"))
 
 
 @pytest.mark.slow
-def test_nan_loss_fails_loudly(tmp_path):
+def test_nan_loss_fails_loudly(tmp_path, teachers):
+    bad = split(tmp_path, "nan", transformed(nan_labels=True))
     with pytest.raises(training.NaNLossError, match="source trainer 'src_a': training loss is nan"):
-        train_source(SPEC, "src_a", transformed(nan_labels=True), None, CONFIG)
-    uris = _teachers(tmp_path)
+        train_source(SPEC, "src_a", bad, CONFIG)
+    uris = teachers
     with pytest.raises(training.NaNLossError, match="DIIT trainer"):
-        train_student(SPEC, uris, transformed(nan_labels=True), None, {**CONFIG, "diit": {}})
+        train_student(SPEC, uris, bad, {**CONFIG, "diit": {}})
 
 
 @pytest.mark.slow
-def test_diit_student_trains_from_frozen_teachers_and_warm_starts(tmp_path):
-    uris = _teachers(tmp_path)
-    student, info = train_student(SPEC, uris, transformed(), transformed(seed=5), {**CONFIG, "diit": {"beta2": 1.0}})
+def test_diit_student_trains_from_frozen_teachers_and_warm_starts(tmp_path, teachers):
+    uris = teachers
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    student, info = train_student(SPEC, uris, data, {**CONFIG, "diit": {"beta2": 1.0}})
     assert info["role"] == "student" and info["domain"] == "target"
-    assert set(info["teachers"]) == {"src_a", "src_b"}
+    assert set(info["teachers"]) == {"src_a", "src_b"} and info["left_out_sources"] == {}
     assert set(info["eval"]) == {"target", "src_a", "src_b"}
     assert np.isfinite(info["history"]["loss"][-1])
     assert info["diit"]["beta2"] == 1.0
     training.save_backbone(student, str(tmp_path / "student"), info)
-    _, info2 = train_student(SPEC, uris, transformed(seed=3), None, {**CONFIG, "diit": {}},
+    _, info2 = train_student(SPEC, uris, split(tmp_path, "p2", transformed(seed=3)), {**CONFIG, "diit": {}},
                              base_model_uri=str(tmp_path / "student"))
     assert info2["warm_started_from"] == str(tmp_path / "student")
     with pytest.raises(ValueError, match="no source model for source domain"):
-        train_student(SPEC, {"src_a": uris["src_a"]}, transformed(), None, {**CONFIG, "diit": {}})
+        train_student(SPEC, {"src_a": uris["src_a"]}, data, {**CONFIG, "diit": {}})
+
+
+def test_a_source_without_a_model_is_left_out_of_the_teachers(tmp_path, teachers):
+    uris = teachers
+    data = split(tmp_path, "p", transformed(domains=(b"target", b"src_a")), transformed(seed=5))
+    _, info = train_student(SPEC, {"src_a": uris["src_a"]}, data, {**CONFIG, "diit": {}},
+                            left_out={"src_b": "no rows yet"})
+    assert set(info["teachers"]) == {"src_a"} and info["left_out_sources"] == {"src_b": "no rows yet"}
+    assert "gate_w0" in info["history"] and "gate_w1" not in info["history"]
+    # With no teacher at all the student trains on the target rows alone (the base), and the run says so.
+    _, info = train_student(SPEC, {}, data, {**CONFIG, "diit": {}}, left_out={"src_a": "-", "src_b": "-"})
+    assert info["teachers"] == {} and "alone" in info["note"] and set(info["history"]) == {"loss"}
+
+
+def test_a_span_without_target_rows_fails_clearly(tmp_path, teachers):
+    uris = teachers
+    data = split(tmp_path, "p", transformed(domains=(b"src_a", b"src_b")))
+    with pytest.raises(streaming.StreamInputError, match="no rows of the target domain 'target'"):
+        train_student(SPEC, uris, data, {**CONFIG, "diit": {}})
+
+
+def _scalars(directory) -> dict:
+    """tag -> list of (step, value) in the TensorBoard event files under `directory`."""
+    import tensorflow as tf
+
+    out = {}
+    files = [os.path.join(d, f) for d, _, fs in os.walk(directory) for f in fs if "tfevents" in f]
+    for path in files:
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                out.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    return out
+
+
+def test_trainers_write_named_tensorboard_scalars(tmp_path, teachers):
+    data = split(tmp_path, "p", transformed(n=600), transformed(seed=5))
+    source_logs = str(tmp_path / "source_run")
+    _, info = train_source(SPEC, "src_a", data, CONFIG, log_dir=source_logs)
+    scalars = _scalars(os.path.join(source_logs, "train"))
+    assert scalars["loss"][-1] == (info["train_steps"], pytest.approx(info["history"]["loss"][-1]))
+    evaluation = _scalars(os.path.join(source_logs, "eval"))
+    assert evaluation["auc/src_a"][0][1] == pytest.approx(info["eval"]["auc"])
+    assert "logloss/src_a" in evaluation
+
+    uris = teachers
+    student_logs = str(tmp_path / "student_run")
+    _, info = train_student(SPEC, uris, data, {**CONFIG, "diit": {}}, log_dir=student_logs)
+    scalars = _scalars(os.path.join(student_logs, "train"))
+    for name in ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate/src_a", "gate/src_b"):
+        assert name in scalars, sorted(scalars)
+    last = {name: values[-1][1] for name, values in scalars.items()}
+    assert last["gate/src_a"] + last["gate/src_b"] == pytest.approx(1.0, abs=1e-5)
+    assert last["ce"] == pytest.approx(info["history"]["ce"][-1])
+    evaluation = _scalars(os.path.join(student_logs, "eval"))
+    assert evaluation["target_auc"][0][1] == pytest.approx(info["eval"]["target"]["auc"])
+    assert {f"auc/{d}" for d in SPEC.domains} <= set(evaluation)
 
 
 def test_tuner_values_reach_the_right_settings():
@@ -123,14 +210,14 @@ MIRRORED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path[:0] = [{here!r}, {repo!r}]
-    from test_training import CONFIG, SPEC, _teachers, transformed
+    from test_training import CONFIG, SPEC, _teachers, split, transformed
     from components import training
     from components.diit_trainer import train_student
     import pathlib
     tmp = pathlib.Path(tempfile.mkdtemp())
     uris = _teachers(tmp)
     strategy = {{"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}}
-    student, info = train_student(SPEC, uris, transformed(), transformed(seed=5),
+    student, info = train_student(SPEC, uris, split(tmp, "p", transformed(), transformed(seed=5)),
                                   {{**CONFIG, "diit": {{}}, "strategy": strategy}})
     replicas = training.make_strategy(**strategy).num_replicas_in_sync
     print("RESULT " + json.dumps({{"replicas": replicas, "loss": info["history"]["loss"][-1],
@@ -150,3 +237,29 @@ def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     assert result["replicas"] == 2
     assert np.isfinite(result["loss"])
     assert 0.0 <= result["auc"] <= 1.0
+
+
+def test_the_executor_leaves_placeholder_sources_out_and_names_kept_ones(tmp_path, teachers, caplog):
+    from tfx.types import standard_artifacts
+
+    from components.diit_trainer import source_models
+
+    def model(uri):
+        artifact = standard_artifacts.Model()
+        artifact.uri = uri
+        return [artifact]
+
+    placeholder = str(tmp_path / "placeholder")
+    _, info = train_source(SPEC, "src_b", split(tmp_path, "p", transformed(domains=(b"target",))), CONFIG)
+    write_source_model(SPEC, None, info, placeholder, None)
+    kept = str(tmp_path / "kept")
+    write_source_model(SPEC, None, {**info, "domain": "src_a"}, kept, teachers["src_a"])
+    with caplog.at_level("WARNING"):
+        uris, left_out = source_models({"source_model_0": model(kept), "source_model_1": model(placeholder)})
+    assert uris == {"src_a": kept} and list(left_out) == ["src_b"]
+    assert "no rows of domain 'src_b'" in left_out["src_b"]
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "'src_b' has no model yet" in messages and "left out of this period's teachers" in messages
+    assert "'src_a' had no rows in this span; its teacher is its previous model" in messages
+    with pytest.raises(ValueError, match="two source models of domain 'src_a'"):
+        source_models({"source_model_0": model(kept), "source_model_1": model(kept)})

@@ -1,5 +1,6 @@
 """End to end with LocalDagRunner over tiny spans, as a daily job: span 1, span 2 (warm start), a bad span 3 and
-an empty span 4 (both stop at validation), and span 5 in a run killed during the DIIT trainer and started again.
+an empty span 4 (both stop at validation), span 5 in a run killed during the DIIT trainer and started again, and
+span 6 without any row of source_b (its source keeps its previous model).
 
 One module-scoped fixture runs them all (a few minutes); the tests then assert on what they left behind.
 """
@@ -123,6 +124,14 @@ def e2e(tiny_dataset, tmp_path_factory, make_config):
     out["seconds"][5] = time.time() - start
     out["summary_5"] = results.run_summary(metadata, since_ms=out["since"][5])
     out["versions_5"] = sorted(os.listdir(serving))
+    # Span 6 has no row of source_b: the run goes through, source_b keeps its previous model.
+    frame = pd.read_csv(tiny_dataset / "span-2" / "data.csv", dtype=str)
+    _land(landing, frame[frame["domain"] != "source_b"], 6)
+    start = time.time()
+    out["since"][6] = int(start * 1000)
+    diit.run(config)
+    out["seconds"][6] = time.time() - start
+    out["summary_6"] = results.run_summary(metadata, since_ms=out["since"][6])
     print(f"\n[e2e] seconds per run: {json.dumps({k: round(v, 1) for k, v in out['seconds'].items()})}")
     return out
 
@@ -143,16 +152,9 @@ def test_every_component_executed(e2e):
 def test_span_2_trainers_warm_start_from_span_1(e2e):
     root = e2e["config"].path("pipeline_root")
     for node in ("source_trainer_source_a", "source_trainer_source_b", "diit_trainer"):
-        model_dir = os.path.join(root, node, "model")
-        infos = {}
-        for artifact_id in os.listdir(model_dir):
-            info_path = os.path.join(model_dir, artifact_id, "keras", "model_info.json")
-            if os.path.isfile(info_path):
-                with open(info_path) as f:
-                    infos[int(artifact_id)] = json.load(f)
-        first, second = sorted(infos)[:2]
-        assert infos[first]["warm_started_from"] is None
-        assert infos[second]["warm_started_from"] == os.path.join(model_dir, str(first)), node
+        (first_uri, first), (_, second) = _model_infos(root, node)[:2]
+        assert first["warm_started_from"] is None
+        assert second["warm_started_from"] == first_uri, node
     # ... and the sources warm-start from their own domain's model, not another's.
     assert e2e["summary_2"]["warm_started_from"] == e2e["summary_1"]["student_uri"]
 
@@ -263,3 +265,56 @@ def test_killed_run_completes_on_restart_and_pushes_once(e2e):
     assert e2e["summary_5"]["pushed"]
     serving = os.path.join(e2e["config"].path("serving_dir"), "diit")
     assert not [n for n in os.listdir(serving) if not n.isdigit()]  # no temporary leftovers
+
+
+def _model_infos(root, node):
+    model_dir = os.path.join(root, node, "model")
+    infos = {}
+    for artifact_id in os.listdir(model_dir):
+        info_path = os.path.join(model_dir, artifact_id, "keras", "model_info.json")
+        if os.path.isfile(info_path):
+            with open(info_path) as f:
+                infos[int(artifact_id)] = (os.path.join(model_dir, artifact_id), json.load(f))
+    return [infos[k] for k in sorted(infos)]
+
+
+def test_a_source_without_rows_keeps_its_previous_model(e2e):
+    root = e2e["config"].path("pipeline_root")
+    assert e2e["summary_6"]["pushed"]
+    (previous_uri, _), (latest_uri, latest) = _model_infos(root, "source_trainer_source_b")[-2:]
+    assert latest["kept_previous_model"] == previous_uri and latest["train_rows"] == 0
+    assert "no rows of domain 'source_b'" in latest["reason"]
+    with open(os.path.join(previous_uri, "keras", "backbone.keras"), "rb") as a, \
+            open(os.path.join(latest_uri, "keras", "backbone.keras"), "rb") as b:
+        assert a.read() == b.read()
+    # the run log of the source trainer says so, and the student's teacher of source_b is that kept model
+    runs = os.path.join(root, "source_trainer_source_b", "model_run")
+    with open(os.path.join(runs, max(os.listdir(runs), key=int), "history.json")) as f:
+        assert json.load(f)["kept_previous_model"] == previous_uri
+    _, student = _model_infos(root, "diit_trainer")[-1]
+    assert student["teachers"]["source_b"] == latest_uri and student["left_out_sources"] == {}
+
+
+def _scalars(directory) -> set:
+    import tensorflow as tf
+
+    tags = set()
+    for d, _, files in os.walk(directory):
+        for name in files:
+            if "tfevents" in name:
+                for event in tf.compat.v1.train.summary_iterator(os.path.join(d, name)):
+                    tags.update(v.tag for v in event.summary.value)
+    return tags
+
+
+def test_trainers_write_tensorboard_logs_under_model_run(e2e):
+    root = e2e["config"].path("pipeline_root")
+    runs = os.path.join(root, "diit_trainer", "model_run")
+    latest = os.path.join(runs, max(os.listdir(runs), key=int))
+    assert {"loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate/source_a", "gate/source_b"} <= \
+        _scalars(os.path.join(latest, "train"))
+    assert {"target_auc", "auc/target", "auc/source_a", "logloss/target"} <= _scalars(os.path.join(latest, "eval"))
+    runs = os.path.join(root, "source_trainer_source_a", "model_run")
+    latest = os.path.join(runs, max(os.listdir(runs), key=int))
+    assert "loss" in _scalars(os.path.join(latest, "train"))
+    assert {"auc/source_a", "logloss/source_a"} <= _scalars(os.path.join(latest, "eval"))

@@ -1,46 +1,75 @@
-"""The TFX Tuner component's executor runs `diit_tf.tuning.tfx.tuner_fn` (Keras 3 DIIT models) and writes best
-hyperparameters that `load_best_hparams` turns into the DIIT trainer's config."""
+"""The TFX Tuner component's executor runs `diit_tf.tuning.tfx.tuner_fn` (Keras 3 DIIT models) on the transformed
+examples it is given (no other data is read), and writes best hyperparameters that `load_best_hparams` turns into
+the DIIT trainer's config."""
 import json
 import os
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
+from diit_tf.data.streaming import write_examples
+from diit_tf.features import FeatureSpec
 from diit_tf.tuning.best_hparams import load_best_hparams
-from diit_tf.tuning.tfx import tuner_settings, train_period_for
+from diit_tf.tuning.tfx import tuner_settings
 
-from tuning_fixtures import TINY_OPTIONS, build_tiny
+from tuning_fixtures import TINY_OPTIONS
+
+SPEC = FeatureSpec(categorical={"user_id": 32, "item_id": 16}, numeric=("freshness",), label="click",
+                   domain="domain", domains=("target", "src_a", "src_b"), target="target")
+COLUMNS = {"user_id": tf.io.FixedLenFeature([], tf.int64), "item_id": tf.io.FixedLenFeature([], tf.int64),
+           "freshness": tf.io.FixedLenFeature([], tf.float32), "click": tf.io.FixedLenFeature([], tf.float32),
+           "domain": tf.io.FixedLenFeature([], tf.string)}
 
 pytestmark = pytest.mark.slow  # runs the TFX Tuner executor
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return build_tiny(tmp_path_factory.mktemp("tfx-data") / "syn")
+def _columns(n, seed):
+    rng = np.random.default_rng(seed)
+    user = rng.integers(0, 32, n)
+    return {"user_id": user, "item_id": rng.integers(0, 16, n), "freshness": rng.random(n).astype("float32"),
+            "click": (rng.random(n) < 0.3 + 0.4 * (user % 2)).astype("float32"),
+            "domain": np.array([b"target", b"src_a", b"src_b"])[rng.integers(0, 3, n)]}
 
 
-def test_tfx_tuner_executor_runs_the_sweep(data_dir, tmp_path):
+def _transform_output(directory):
+    """What TFTransformOutput reads for the transformed feature spec: transformed_metadata/schema.pbtxt."""
+    from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(COLUMNS))
+    metadata_io.write_metadata(metadata, os.path.join(directory, "transformed_metadata"))
+    return directory
+
+
+def test_tfx_tuner_executor_runs_the_sweep_on_its_examples(tmp_path):
     from tfx.components.tuner import executor
     from tfx.types import artifact_utils, standard_artifacts
 
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path / "examples")
     examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
+    write_examples(str(tmp_path / "examples" / "Split-train"), _columns(900, 0), shards=2)
+    write_examples(str(tmp_path / "examples" / "Split-eval"), _columns(300, 1))
+    graph = standard_artifacts.TransformGraph()
+    graph.uri = _transform_output(str(tmp_path / "transform"))
     best = standard_artifacts.HyperParameters()
     best.uri = str(tmp_path / "best")
     results = standard_artifacts.TunerResults()
     results.uri = str(tmp_path / "results")
     for a in (best, results):
         os.makedirs(a.uri)
-    custom = {"data_dir": str(data_dir), "span": 2, "max_trials": 2, "batch_size": 128,
-              "backbone_options": TINY_OPTIONS, "space": "mapper_hidden=8|16"}
+    custom = {"feature_spec": SPEC.to_dict(), "max_trials": 2, "batch_size": 64, "backbone_options": TINY_OPTIONS,
+              "space": "mapper_hidden=8|16"}
     exec_properties = {
         "tuner_fn": "diit_tf.tuning.tfx.tuner_fn",
-        "train_args": json.dumps({"num_steps": 1}), "eval_args": json.dumps({"num_steps": 1}),
+        "train_args": json.dumps({"splits": ["train"], "num_steps": 4}),
+        "eval_args": json.dumps({"splits": ["eval"], "num_steps": 1}),
         "custom_config": json.dumps(custom),
     }
     ex = executor.Executor(executor.base_executor.BaseExecutor.Context(tmp_dir=str(tmp_path / "tmp"),
                                                                          unique_id="1"))
-    ex.Do({"examples": [examples]}, {"best_hyperparameters": [best], "tuner_results": [results]}, exec_properties)
+    ex.Do({"examples": [examples], "transform_graph": [graph]},
+          {"best_hyperparameters": [best], "tuner_results": [results]}, exec_properties)
 
     rows = json.loads((tmp_path / "results" / "tuner_results.json").read_text())
     assert len(rows) == 2 and all(0 < r["score"] <= 1 for r in rows)
@@ -50,17 +79,13 @@ def test_tfx_tuner_executor_runs_the_sweep(data_dir, tmp_path):
     assert training["mix_ratio"] == pytest.approx(best_row["mix_ratio"])
 
 
-def test_custom_config_errors_name_the_key(data_dir):
-    with pytest.raises(ValueError, match="data_dir"):
+def test_custom_config_errors_name_the_key():
+    spec = SPEC.to_dict()
+    with pytest.raises(ValueError, match="feature_spec"):
         tuner_settings({})
     with pytest.raises(ValueError, match="unknown key"):
-        tuner_settings({"data_dir": str(data_dir), "trials": 3})
+        tuner_settings({"feature_spec": spec, "data_dir": "runs/data"})
     with pytest.raises(ValueError, match="max_trials"):
-        tuner_settings({"data_dir": str(data_dir), "max_trials": 0})
+        tuner_settings({"feature_spec": spec, "max_trials": 0})
     with pytest.raises(ValueError, match="algorithm"):
-        tuner_settings({"data_dir": str(data_dir), "algorithm": "grid"})
-    # validation is the span being processed, training the one before; the first span cannot be tuned
-    assert train_period_for(tuner_settings({"data_dir": str(data_dir)})) == 2
-    assert train_period_for(tuner_settings({"data_dir": str(data_dir), "span": 2})) == 1
-    with pytest.raises(ValueError, match="first span"):
-        train_period_for(tuner_settings({"data_dir": str(data_dir), "span": 1}))
+        tuner_settings({"feature_spec": spec, "algorithm": "grid"})

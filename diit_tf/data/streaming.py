@@ -1,0 +1,273 @@
+"""Streaming input of the pipeline's trainers and Tuner: `tf.data` over Transform's gzipped TFRecords (the
+transformed examples of a span), so memory does not grow with the span.
+
+Every reader follows the same steps: the split's files are read interleaved (`cycle_length` at a time), the
+serialized records pass a bounded shuffle buffer (`shuffle_buffer` records, reshuffled each pass), are parsed
+`READ_BATCH` at a time with the transformed feature spec, filtered by domain inside the pipeline (a boolean mask
+per parsed batch) and re-batched to the training batch size, then prefetched. Nothing holds a whole split.
+
+- `domain_batches`: `(features, labels)` of one domain's rows (a source trainer, the target), one pass.
+- `mix_batches`: the mix dataset of DIIT, repeated: every target row, and each source's rows kept with its rate
+  (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the parsed batch's index,
+  so the same seed gives the same rows.
+- `diit_batches`: `((x_t, y_t), x_m)`: `epochs` passes over the target rows zipped with the cycling mix batches
+  (one pass over the target rows is one epoch, as in `diit_tf.model.make_diit_dataset`).
+- `eval_batches`: `(features, labels, domains)` of an eval split, unshuffled, for `components.training.evaluate`.
+
+Under a multi-replica strategy (`replicas > 1`) every batch has the same size, a multiple of the replica count
+(the last partial batch is dropped): a distributed iterator splits each global batch evenly between replicas.
+
+Bad input fails with one line naming the field or the file: `check_columns` before any read (a feature the
+Transform output does not have), `naming_bad_files` around the training loop (a corrupt TFRecord file or a record
+without a required feature is located by re-reading the files one by one, only on that failure path).
+
+Example:
+    files = expand_files([os.path.join(artifact_utils.get_split_uri(examples, "train"), "*")])
+    columns = check_columns(transformed_feature_spec, spec, "source trainer 'a'")
+    with naming_bad_files(files, columns, "source trainer 'a'"):
+        model.fit(domain_batches(files, columns, spec, "a", batch_size=256, seed=0), epochs=2)
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import re
+import warnings
+from typing import Mapping, Optional, Sequence, Union
+
+import tensorflow as tf
+
+COMPRESSION = "GZIP"       # Transform writes gzipped TFRecords
+READ_BATCH = 1024          # serialized records parsed per `tf.io.parse_example` call
+SHUFFLE_BUFFER = 100_000   # records (a few hundred bytes each): ~30 MB whatever the span's size
+CYCLE_LENGTH = 4           # files read at once
+
+
+class StreamInputError(ValueError):
+    """The transformed examples cannot be read: the message names the file or the field."""
+
+
+# ------------------------------------------------------------------------------------------------------ files
+def expand_files(patterns: Sequence[str]) -> list:
+    files = sorted({f for p in patterns for f in tf.io.gfile.glob(p)})
+    if not files:
+        raise StreamInputError(f"no transformed example files match {list(patterns)}")
+    return files
+
+
+def check_columns(feature_spec: Mapping, spec, where: str) -> dict:
+    """The part of Transform's `transformed_feature_spec` the trainers read (features, label, domain); a column the
+    Transform output lacks is an error naming it."""
+    needed = list(spec.feature_names) + [spec.label, spec.domain]
+    missing = [name for name in needed if name not in feature_spec]
+    if missing:
+        raise StreamInputError(f"{where}: the transformed examples have no feature(s) {missing} (Transform output "
+                               f"columns: {sorted(feature_spec)}); the transform graph and the FeatureSpec disagree")
+    return {name: feature_spec[name] for name in needed}
+
+
+# ---------------------------------------------------------------------------------------------------- readers
+def parsed_batches(files: Sequence[str], columns: Mapping, shuffle_buffer: int = 0, seed: int = 0,
+                   read_batch: int = READ_BATCH, cycle_length: int = CYCLE_LENGTH) -> tf.data.Dataset:
+    """Dicts of parsed columns, up to `read_batch` rows each: interleaved reads, an optional bounded shuffle of the
+    serialized records, batched parsing. One pass over the files (reshuffled on every pass)."""
+    files = list(files)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
+                       cycle_length=max(1, min(cycle_length, len(files))), num_parallel_calls=tf.data.AUTOTUNE,
+                       deterministic=True)
+    if shuffle_buffer:
+        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(read_batch)
+    columns = dict(columns)
+    return ds.map(lambda records: tf.io.parse_example(records, columns), num_parallel_calls=tf.data.AUTOTUNE,
+                  deterministic=True)
+
+
+def _rows(batch: Mapping, mask) -> dict:
+    return {name: tf.boolean_mask(value, mask) for name, value in batch.items()}
+
+
+def _batch_sizes(batch_size: int, replicas: int) -> tuple:
+    """(batch size, drop remainder): under several replicas, a multiple of `replicas` and no partial batch."""
+    if replicas > 1:
+        return max(replicas, batch_size // replicas * replicas), True
+    return batch_size, False
+
+
+def domain_batches(files, columns: Mapping, spec, domain: str, batch_size: int, seed: int = 0,
+                   shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
+    """`(features, labels)` batches of the rows of `domain`: one shuffled pass."""
+    size, drop = _batch_sizes(batch_size, replicas)
+    wanted = tf.constant(domain)
+
+    def keep(batch):
+        rows = _rows(batch, tf.equal(batch[spec.domain], wanted))
+        return {n: rows[n] for n in spec.feature_names}, rows[spec.label]
+
+    ds = parsed_batches(files, columns, shuffle_buffer, seed).map(keep, num_parallel_calls=tf.data.AUTOTUNE,
+                                                                  deterministic=True)
+    return ds.rebatch(size, drop_remainder=drop)
+
+
+def mix_rates(spec, mix_ratio: Union[float, Mapping]) -> dict:
+    """Per-domain keep rates of the mix dataset: the target 1, each source `mix_ratio` (one share for all, or a
+    `{source: rate}` mapping whose missing sources keep every row)."""
+    if isinstance(mix_ratio, Mapping):
+        unknown = sorted(set(mix_ratio) - set(spec.sources))
+        if unknown:
+            raise ValueError(f"`mix_ratio` names {unknown}, which are not source domains {list(spec.sources)}")
+        rates = {d: float(mix_ratio.get(d, 1.0)) for d in spec.sources}
+        if not all(0.0 <= r <= 1.0 for r in rates.values()):
+            raise ValueError(f"`mix_ratio` rates should be in [0, 1]. Received: {dict(mix_ratio)!r}")
+    else:
+        if not 0.0 < float(mix_ratio) <= 1.0:
+            raise ValueError(f"`mix_ratio` should be in (0, 1]. Received: {mix_ratio!r}")
+        rates = {d: float(mix_ratio) for d in spec.sources}
+    return {spec.target: 1.0, **rates}
+
+
+def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, seed: int = 0,
+                shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
+    """Feature batches of the mix dataset, repeated without end: each row kept with its domain's rate."""
+    size, _ = _batch_sizes(batch_size, replicas)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(rates)), tf.constant(list(rates.values()), tf.float32)),
+        default_value=0.0)
+
+    def keep(index, batch):
+        n = tf.shape(batch[spec.domain])[0]
+        draw = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), index]))
+        rows = _rows(batch, draw < table.lookup(batch[spec.domain]))
+        return {name: rows[name] for name in spec.feature_names}
+
+    ds = parsed_batches(files, columns, shuffle_buffer, seed + 1).enumerate()
+    ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.repeat().rebatch(size, drop_remainder=True)
+
+
+def diit_batches(files, columns: Mapping, spec, batch_size: int, mix_batch_size: Optional[int] = None,
+                 rates: Optional[Mapping] = None, epochs: int = 1, seed: int = 0,
+                 shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
+    """DIIT's `((x_t, y_t), x_m)` batches: `epochs` shuffled passes over the target rows, the mix batches cycling."""
+    target = domain_batches(files, columns, spec, spec.target, batch_size, seed, shuffle_buffer, replicas)
+    mix = mix_batches(files, columns, spec, rates or mix_rates(spec, 1.0), mix_batch_size or batch_size, seed,
+                      shuffle_buffer, replicas)
+    return tf.data.Dataset.zip((target.repeat(epochs), mix)).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_batches(files, columns: Mapping, spec, batch_size: int = 4096) -> tf.data.Dataset:
+    """`(features, labels, domains)` batches of a split, in file order (no shuffle)."""
+    def split(batch):
+        return {n: batch[n] for n in spec.feature_names}, batch[spec.label], batch[spec.domain]
+
+    return parsed_batches(files, columns, read_batch=batch_size).map(
+        split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def bounded(dataset: tf.data.Dataset, steps: Optional[int]) -> tf.data.Dataset:
+    """At most `steps` batches (TFX `TrainArgs.num_steps` / `EvalArgs.num_steps`); None: all of them."""
+    return dataset if not steps else dataset.take(int(steps))
+
+
+def has_rows(dataset: tf.data.Dataset) -> bool:
+    """Whether `dataset` yields at least one batch (reads until the first one, or to the end when there is none)."""
+    for _ in dataset.take(1):
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def unknown_length():
+    """Silence Keras' "Your input ran out of data" warning while fitting on a stream: a streamed split has no known
+    length, so the first epoch always ends that way (Keras then knows the number of steps per epoch)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        yield
+
+
+# --------------------------------------------------------------------------------------------------- failures
+@contextlib.contextmanager
+def naming_bad_files(files: Sequence[str], columns: Mapping, where: str):
+    """Re-raise a read or parse error of the input pipeline as a `StreamInputError` naming the file (and field)."""
+    try:
+        yield
+    except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
+        culprit = find_bad_file(files, columns)
+        if culprit is None:
+            raise
+        raise StreamInputError(f"{where}: {culprit}") from err
+
+
+def find_bad_file(files: Sequence[str], columns: Mapping) -> Optional[str]:
+    """`"<file>: <reason>"` for the first file that cannot be read or parsed with `columns`, else None."""
+    for path in files:
+        ds = tf.data.TFRecordDataset(path, compression_type=COMPRESSION).batch(READ_BATCH)
+        ds = ds.map(lambda records: tf.io.parse_example(records, dict(columns)))
+        try:
+            for _ in ds:
+                pass
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as err:
+            return f"cannot read transformed examples file {path}: {_reason(err)}"
+    return None
+
+
+def _reason(err) -> str:
+    """The readable part of a tf.data error message (without TF's node and op decorations)."""
+    text = " ".join(str(err.message).split())
+    missing = re.search(r"Feature: (\S+) \(data type: (\w+)\) is required but could not be found", text)
+    if missing:
+        return f"a record has no feature {missing.group(1)!r} ({missing.group(2)})"
+    text = re.sub(r"\{\{[^}]*\}\}|\[\[[^\]]*\]\]|\[Op:[^\]]*\]|name:\s*$", "", text).strip()
+    return text[:300] or type(err).__name__
+
+
+# ------------------------------------------------------------------------------------------------ trainer input
+@dataclasses.dataclass
+class TrainerInput:
+    """What a trainer reads: the train (and optional eval) split's files, the columns to parse, and the TFX step
+    bounds (`TrainArgs.num_steps`: steps in all; `EvalArgs.num_steps`: eval batches; None: everything)."""
+
+    train_files: list
+    eval_files: list
+    columns: dict
+    train_steps: Optional[int] = None
+    eval_steps: Optional[int] = None
+
+
+# ---------------------------------------------------------------------------------------------------- writing
+def write_examples(directory: str, columns: Mapping, shards: int = 1, prefix: str = "examples",
+                   chunk: int = 100_000) -> list:
+    """Write `columns` (name -> numpy array, one row per index) as `shards` gzipped TFRecord files of
+    `tf.train.Example` (rows dealt round-robin), the format of Transform's transformed examples: bytes columns as
+    `bytes_list`, integer columns as `int64_list`, the rest as `float_list`, one value each. Encoded by tfx_bsl's
+    Arrow-to-Example coder (C++; a Python loop building protos is about 70x slower). Returns the file paths."""
+    import numpy as np
+    import pyarrow as pa
+    from tfx_bsl.coders import example_coder
+
+    tf.io.gfile.makedirs(directory)
+    values = {name: np.asarray(v) for name, v in columns.items()}
+    n = len(next(iter(values.values())))
+    for name, v in values.items():
+        if v.dtype.kind in "U":
+            values[name] = v.astype(bytes)
+        elif v.dtype.kind == "b":
+            values[name] = v.astype(np.int64)
+    encoder = example_coder.RecordBatchToExamplesEncoder()
+    paths = [os.path.join(directory, f"{prefix}-{k:05d}-of-{shards:05d}.gz") for k in range(shards)]
+    writers = [tf.io.TFRecordWriter(p, options=COMPRESSION) for p in paths]
+    try:
+        for begin in range(0, n, chunk):
+            rows = min(chunk, n - begin)
+            offsets = pa.array(np.arange(rows + 1, dtype=np.int32))
+            batch = pa.RecordBatch.from_arrays(
+                [pa.ListArray.from_arrays(offsets, pa.array(v[begin:begin + rows])) for v in values.values()],
+                list(values))
+            for i, record in enumerate(encoder.encode(batch)):
+                writers[(begin + i) % shards].write(record)
+    finally:
+        for writer in writers:
+            writer.close()
+    return paths

@@ -1,0 +1,125 @@
+"""Streaming input over transformed TFRecords: exactly a domain's rows in one pass, the mix sampling (every target
+row, sources at their rates, the same rows for the same seed), DIIT's zipped batches, equal batches under replicas,
+and clear errors naming the field or the file."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from diit_tf.data import streaming
+from diit_tf.features import FeatureSpec
+
+SPEC = FeatureSpec(categorical={"user_id": 1000}, numeric=("x",), label="click", domain="domain",
+                   domains=("t", "a", "b"), target="t")
+COLUMNS = {"user_id": tf.io.FixedLenFeature([], tf.int64), "x": tf.io.FixedLenFeature([], tf.float32),
+           "click": tf.io.FixedLenFeature([], tf.float32), "domain": tf.io.FixedLenFeature([], tf.string)}
+
+
+def _data(n=500):
+    # row i: user_id i (a row id), domain t for i % 5 == 0, a for i % 5 in (1, 2), b otherwise
+    ids = np.arange(n)
+    domain = np.where(ids % 5 == 0, b"t", np.where(ids % 5 < 3, b"a", b"b"))
+    return {"user_id": ids, "x": (ids / n).astype("float32"), "click": (ids % 2).astype("float32"),
+            "domain": domain}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return streaming.write_examples(str(tmp_path_factory.mktemp("stream")), _data(), shards=3)
+
+
+def _ids(batches):
+    return [int(i) for x, _ in batches for i in x["user_id"].numpy()]
+
+
+def test_domain_batches_hold_exactly_the_domains_rows_once(files):
+    ds = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=16, seed=1, shuffle_buffer=50)
+    ids = _ids(ds)
+    assert sorted(ids) == [i for i in range(500) if i % 5 in (1, 2)]          # each row once
+    assert ids != sorted(ids)                                                 # shuffled
+    assert _ids(ds) != ids and sorted(_ids(ds)) == sorted(ids)                # reshuffled on the next pass
+    again = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=16, seed=1, shuffle_buffer=50)
+    assert _ids(again) == ids                                                 # the seed fixes the order
+    sizes = [len(y) for _, y in ds]
+    assert sizes[:-1] == [16] * (len(sizes) - 1) and sum(sizes) == 200
+    for x, y in ds.take(2):                                                   # labels travel with their rows
+        np.testing.assert_array_equal(y.numpy(), x["user_id"].numpy() % 2)
+
+
+def test_under_replicas_every_batch_has_the_same_size(files):
+    ds = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=15, seed=0, replicas=2)
+    assert {len(y) for _, y in ds} == {14}                                    # a multiple of 2, no partial batch
+
+
+def test_mix_keeps_every_target_row_and_samples_sources_at_their_rates(files):
+    rates = streaming.mix_rates(SPEC, {"a": 0.5, "b": 0.0})
+    assert rates == {"t": 1.0, "a": 0.5, "b": 0.0}
+    mix = streaming.mix_batches(files, COLUMNS, SPEC, rates, batch_size=10, seed=3)
+    ids = [int(i) for x in mix.take(100) for i in x["user_id"].numpy()]      # 1,000 rows: about 5 passes
+    target = [i for i in ids if i % 5 == 0]
+    sources_a = [i for i in ids if i % 5 in (1, 2)]
+    assert set(target) == set(range(0, 500, 5))                               # every target row, ...
+    assert not [i for i in ids if i % 5 in (3, 4)]                            # ... no row of a source at rate 0, ...
+    assert 0.8 < len(sources_a) / len(target) < 1.2                           # ... half of a's 200 rows per pass
+    assert len(set(sources_a)) > 150                                          # drawn afresh on each pass
+    again = streaming.mix_batches(files, COLUMNS, SPEC, rates, batch_size=10, seed=3)
+    assert [int(i) for x in again.take(10) for i in x["user_id"].numpy()] == ids[:100]   # same seed, same rows
+    with pytest.raises(ValueError, match="not source domains"):
+        streaming.mix_rates(SPEC, {"t": 0.5})
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        streaming.mix_rates(SPEC, 0.0)
+
+
+def test_diit_batches_make_one_pass_over_the_target_rows(files):
+    ds = streaming.diit_batches(files, COLUMNS, SPEC, batch_size=16, mix_batch_size=32, seed=0)
+    target, mixes = [], []
+    for (x_t, y_t), x_m in ds:
+        target += [int(i) for i in x_t["user_id"].numpy()]
+        mixes.append(len(x_m["user_id"]))
+    assert sorted(target) == list(range(0, 500, 5))
+    assert set(mixes) == {32} and len(mixes) == -(-100 // 16)
+
+
+def test_eval_batches_and_bounds(files):
+    rows = sum(len(y) for _, y, _ in streaming.eval_batches(files, COLUMNS, SPEC, batch_size=64))
+    assert rows == 500
+    assert sum(1 for _ in streaming.bounded(streaming.eval_batches(files, COLUMNS, SPEC, batch_size=64), 2)) == 2
+
+
+def test_missing_column_names_the_field():
+    with pytest.raises(streaming.StreamInputError, match=r"no feature\(s\) \['x'\]"):
+        streaming.check_columns({k: v for k, v in COLUMNS.items() if k != "x"}, SPEC, "trainer")
+
+
+def test_a_record_without_a_feature_names_the_file(tmp_path, files):
+    data = _data(50)
+    del data["x"]
+    bad = streaming.write_examples(str(tmp_path / "bad"), data, prefix="part")
+    ds = streaming.domain_batches(files + bad, COLUMNS, SPEC, "a", 16, shuffle_buffer=0)
+    with pytest.raises(streaming.StreamInputError) as err:
+        with streaming.naming_bad_files(files + bad, COLUMNS, "source trainer 'a'"):
+            for _ in ds:
+                pass
+    assert str(err.value) == f"source trainer 'a': cannot read transformed examples file {bad[0]}: a record has no " \
+                             "feature 'x' (float)"
+
+
+def test_a_corrupt_file_is_named(tmp_path, files):
+    corrupt = str(tmp_path / "corrupt.gz")
+    with open(files[0], "rb") as f:
+        blob = f.read()
+    with open(corrupt, "wb") as f:
+        f.write(blob[: len(blob) // 2])                                      # a truncated gzip stream
+    ds = streaming.domain_batches(files[1:] + [corrupt], COLUMNS, SPEC, "a", 16, shuffle_buffer=0)
+    with pytest.raises(streaming.StreamInputError, match="corrupt.gz") as err:
+        with streaming.naming_bad_files(files[1:] + [corrupt], COLUMNS, "source trainer 'a'"):
+            for _ in ds:
+                pass
+    assert "function_node" not in str(err.value)
+
+
+def test_no_files_is_a_clear_error(tmp_path):
+    with pytest.raises(streaming.StreamInputError, match="no transformed example files"):
+        streaming.expand_files([str(tmp_path / "nothing" / "*")])
