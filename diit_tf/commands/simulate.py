@@ -144,7 +144,7 @@ def _row_groups(data_dir, spec):
 
     relevance = (read_metadata(data_dir).get("ground_truth") or {}).get("relevance") or {}
     buckets = spec.categorical.get("item_category")
-    if not relevance.get("regions") or not buckets:
+    if len(relevance.get("regions") or {}) < 2 or not buckets:  # one region: nothing to split
         return None
     from diit_tf.data.synthetic import region_of_rows
 

@@ -349,20 +349,20 @@ def write_report(result: SimulationResult, out_dir, command: str = "", dataset: 
     return results
 
 
-def gate_analysis_lines(details: dict) -> list:
+def gate_analysis_lines(details: dict, heading=lambda title: f"## {title}") -> list:
     """The report's sections on how the gate ranks the sources against their quality on the target, and on its
     weights by group of rows, from `details.json` (none for a run without a learned gate)."""
     analysis, split = details.get("gate_vs_quality") or {}, details.get("gate_by_group") or {}
     text = []
     if analysis:
-        text += ["", "## Gate weight vs source quality", "",
+        text += ["", heading("Gate weight vs source quality"), "",
                  "Each source's quality is its frozen model's AUC on the target's labelled rows of the period it "
                  "teaches in (training rows); both are averaged over the periods from insertion on.", "",
                  gate_quality_table(analysis)]
-    if split:
+    if any(len(groups) > 1 for groups in split.values()):  # one group of rows: nothing to compare
         sources = next(iter(analysis.values()))["sources"] if analysis else [f"source {k}" for k in range(len(
             next(iter(next(iter(split.values())).values()))))]
-        text += ["", "## Gate weights by group of rows", "",
+        text += ["", heading("Gate weights by group of rows"), "",
                  "Mean gate weight of each source on the evaluated target rows of each group (mean over seeds and "
                  "evaluated periods; a diagnostic: the gate is applied, nothing is trained).", "",
                  gate_by_group_table(split, sources), ""]
@@ -390,4 +390,5 @@ def section_markdown(details: dict) -> str:
     if gates:
         text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(
             f"`{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items())]
+    text += gate_analysis_lines(details, heading=lambda title: f"{title}:")
     return "\n".join(text)
