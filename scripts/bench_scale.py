@@ -5,7 +5,7 @@ For each span size (rows of all domains; the default generator proportions: targ
 1. `diit data synthetic` builds one span (`--periods 1`), and its rows go through `FeatureSpec.transform` (the
    function the pipeline's Transform runs) into gzipped TFRecords: a train split (3 of 4 rows, by row index) and an
    eval split, 8 + 2 files, as Transform's `transformed_examples` would hold them.
-2. Each trainer runs in its own process (so its peak RSS, `ru_maxrss`, is its own), with the pipeline's default
+2. Each trainer runs in its own process (so its peak RSS, `VmHWM`, is its own), with the pipeline's default
    model settings (pipeline/configs.py): the source trainer of `source_a` and the DIIT trainer (two frozen
    teachers), each on the streaming path (`diit_tf/data/streaming.py`, what the pipeline runs) and, at the
    `--compare-rows` size, on the former in-memory path (the whole split read into numpy arrays, then
@@ -14,7 +14,7 @@ For each span size (rows of all domains; the default generator proportions: targ
 3. `--pipeline-rows`: one full pipeline run (`python pipeline/diit.py`, every component in one process, Beam on
    one local worker) on that span, with the wall time of each component from ML Metadata and the peak RSS.
 
-    nice -n 10 python scripts/bench_scale.py                                  # 0.25M, 1M, 4M rows + pipeline at 1M
+    nice -n 10 python scripts/bench_scale.py --nice 0                         # 0.25M, 1M, 4M rows + pipeline at 1M
     python scripts/bench_scale.py --rows 250000 --pipeline-rows 0 --repeats 1 # quick
 Prints `uptime` before and after (the machine is shared; only ratios measured side by side mean much) and writes
 every number to `<out>/results.json`.
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -180,8 +181,18 @@ def child(job: dict) -> dict:
         out["steps"] = steps
     out.update({"examples": int(examples), "train_seconds": round(seconds, 2),
                 "examples_per_second": round(examples / seconds, 1),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)})
+                "peak_rss_mb": peak_rss_mb()})
     return out
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (`VmHWM`). Not `ru_maxrss`: Linux carries the high-water mark of the
+    forked copy of the parent over `exec`, so a child of this (large) parent would report the parent's size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def run_child(job: dict, nice: int) -> dict:
@@ -206,7 +217,8 @@ def run_pipeline(span: dict, out_dir: str, nice: int) -> dict:
         "data_dir": span["data_dir"], "pipeline_root": os.path.join(root, "root"),
         "metadata_path": os.path.join(root, "metadata.sqlite"), "serving_dir": os.path.join(root, "serving"),
         "enable_cache": False, "evaluator": {"target_auc_floor": 0.0, "regression_tolerance": 1.0}})
-    os.makedirs(root, exist_ok=True)
+    shutil.rmtree(root, ignore_errors=True)  # a fresh root: ML Metadata must hold this run's executions only
+    os.makedirs(root)
     config_file = os.path.join(root, "config.json")
     config.save(config_file)
     env = {**os.environ, "DIIT_PIPELINE_CONFIG": config_file, "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -226,14 +238,20 @@ def run_pipeline(span: dict, out_dir: str, nice: int) -> dict:
 
 
 def component_seconds(metadata_path: str) -> dict:
-    """node id -> seconds between its execution's creation and last update (ML Metadata)."""
+    """node id -> seconds between its execution's creation and last update (ML Metadata), for the executions of the
+    latest pipeline run in the store."""
     from pipeline import results
 
     store = results._store(metadata_path)
+    runs = store.get_contexts_by_type("pipeline_run")
+    latest = max(runs, key=lambda c: c.create_time_since_epoch) if runs else None
+    ids = {e.id for e in store.get_executions_by_context(latest.id)} if latest else None
     out = {}
     for context in store.get_contexts_by_type("node"):
         node = context.name.split(".")[-1]
         for execution in store.get_executions_by_context(context.id):
+            if ids is not None and execution.id not in ids:
+                continue
             seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
             out[node] = round(out.get(node, 0.0) + seconds, 1)
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
@@ -252,7 +270,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="alternating stream/memory runs at --compare-rows")
     parser.add_argument("--pipeline-rows", type=int, default=1_000_000, help="full pipeline run at this size (0: none)")
     parser.add_argument("--out", default="runs/bench_scale", help="work directory (data, models, results.json)")
-    parser.add_argument("--nice", type=int, default=10, help="niceness of the measured processes (0: none)")
+    parser.add_argument("--nice", type=int, default=10, help="niceness added to the measured processes (on top of this process's own; 0: none)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:

@@ -2,14 +2,16 @@
 transformed examples of a span), so memory does not grow with the span.
 
 Every reader follows the same steps: the split's files are read interleaved (`cycle_length` at a time), the
-serialized records pass a bounded shuffle buffer (`shuffle_buffer` records, reshuffled each pass), are parsed
-`READ_BATCH` at a time with the transformed feature spec, filtered by domain inside the pipeline (a boolean mask
-per parsed batch) and re-batched to the training batch size, then prefetched. Nothing holds a whole split.
+serialized records are filtered by domain and parsed `READ_BATCH` at a time with the transformed feature spec
+(the domain column first, so only the kept records are parsed in full; the mix keeps rows by a random draw after
+parsing), pass a bounded shuffle (chunks of parsed rows through a buffer, then the rows of each window of
+`shuffle_buffer` rows permuted; see `parsed_batches`) and are re-batched to the training batch size, then
+prefetched. Nothing holds a whole split.
 
 - `domain_batches`: `(features, labels)` of one domain's rows (a source trainer, the target), one pass.
 - `mix_batches`: the mix dataset of DIIT, repeated: every target row, and each source's rows kept with its rate
-  (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the parsed batch's index,
-  so the same seed gives the same rows.
+  (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the shuffle window's running
+  index, so the same seed gives the same rows.
 - `diit_batches`: `((x_t, y_t), x_m)`: `epochs` passes over the target rows zipped with the cycling mix batches
   (one pass over the target rows is one epoch, as in `diit_tf.model.make_diit_dataset`).
 - `eval_batches`: `(features, labels, domains)` of an eval split, unshuffled, for `components.training.evaluate`.
@@ -40,7 +42,7 @@ import tensorflow as tf
 
 COMPRESSION = "GZIP"       # Transform writes gzipped TFRecords
 READ_BATCH = 1024          # serialized records parsed per `tf.io.parse_example` call
-SHUFFLE_BUFFER = 100_000   # records (a few hundred bytes each): ~30 MB whatever the span's size
+SHUFFLE_BUFFER = 100_000   # rows per shuffle window (parsed, tens of bytes each), whatever the span's size
 CYCLE_LENGTH = 4           # files read at once
 
 
@@ -69,20 +71,52 @@ def check_columns(feature_spec: Mapping, spec, where: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------------- readers
 def parsed_batches(files: Sequence[str], columns: Mapping, shuffle_buffer: int = 0, seed: int = 0,
-                   read_batch: int = READ_BATCH, cycle_length: int = CYCLE_LENGTH) -> tf.data.Dataset:
-    """Dicts of parsed columns, up to `read_batch` rows each: interleaved reads, an optional bounded shuffle of the
-    serialized records, batched parsing. One pass over the files (reshuffled on every pass)."""
+                   read_batch: int = READ_BATCH, cycle_length: int = CYCLE_LENGTH,
+                   repeat: bool = False, only: Optional[tuple] = None) -> tf.data.Dataset:
+    """Dicts of parsed columns: interleaved reads, batched parsing (`read_batch` records per call), then an optional
+    bounded shuffle. `only=(column, value)` keeps the records whose string `column` is `value`, found by parsing that
+    column alone first, so the other records are never parsed in full (a source trainer keeps half the span, the
+    target a tenth). One pass over the files (reshuffled on every iteration), or with `repeat` passes without end
+    (the file list repeated, one shuffle running through all passes: an iterator takes one shuffle seed, however far
+    it reads ahead, so a run is reproducible).
+
+    The shuffle works on chunks of parsed rows, never on single records (a record-level `Dataset.shuffle` costs a
+    tensor per record and cut the trainers' throughput to about two thirds of the in-memory path's): chunks of up
+    to `read_batch` rows (at least 16 chunks in the buffer) pass a shuffle buffer of about `shuffle_buffer` rows
+    (reshuffled each pass), are regrouped into windows of about `shuffle_buffer` rows, and each window's rows are
+    permuted (a stateless draw seeded by `seed` and the window's index). So every training batch is a uniform
+    sample of a window of `shuffle_buffer` rows, each pass has another order (except a split of a single chunk,
+    whose one permutation repeats), and the same seed gives the same orders."""
     files = list(files)
     ds = tf.data.Dataset.from_tensor_slices(files)
+    if repeat:
+        ds = ds.repeat()
     ds = ds.interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
                        cycle_length=max(1, min(cycle_length, len(files))), num_parallel_calls=tf.data.AUTOTUNE,
                        deterministic=True)
-    if shuffle_buffer:
-        ds = ds.shuffle(int(shuffle_buffer), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(read_batch)
     columns = dict(columns)
-    return ds.map(lambda records: tf.io.parse_example(records, columns), num_parallel_calls=tf.data.AUTOTUNE,
-                  deterministic=True)
+
+    def parse(records):
+        if only is not None:
+            name, value = only
+            keys = tf.io.parse_example(records, {name: columns[name]})[name]
+            records = tf.boolean_mask(records, tf.equal(keys, value))
+        return tf.io.parse_example(records, columns)
+
+    ds = ds.batch(read_batch).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not shuffle_buffer:
+        return ds
+    unit = max(1, min(read_batch, int(shuffle_buffer) // 16))  # rows per shuffled chunk; at least 16 in the buffer
+    chunks = max(2, int(shuffle_buffer) // unit)
+    ds = ds.rebatch(unit).shuffle(chunks, seed=seed, reshuffle_each_iteration=True).rebatch(chunks * unit)
+
+    def permute(index, batch):
+        rows = tf.shape(next(iter(batch.values())))[0]
+        draw = tf.random.stateless_uniform([rows], seed=tf.stack([tf.constant(seed, tf.int64), index]))
+        order = tf.argsort(draw)
+        return {name: tf.gather(value, order) for name, value in batch.items()}
+
+    return ds.enumerate().map(permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def _rows(batch: Mapping, mask) -> dict:
@@ -100,15 +134,12 @@ def domain_batches(files, columns: Mapping, spec, domain: str, batch_size: int, 
                    shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
     """`(features, labels)` batches of the rows of `domain`: one shuffled pass."""
     size, drop = _batch_sizes(batch_size, replicas)
-    wanted = tf.constant(domain)
 
-    def keep(batch):
-        rows = _rows(batch, tf.equal(batch[spec.domain], wanted))
-        return {n: rows[n] for n in spec.feature_names}, rows[spec.label]
+    def split(batch):
+        return {n: batch[n] for n in spec.feature_names}, batch[spec.label]
 
-    ds = parsed_batches(files, columns, shuffle_buffer, seed).map(keep, num_parallel_calls=tf.data.AUTOTUNE,
-                                                                  deterministic=True)
-    return ds.rebatch(size, drop_remainder=drop)
+    ds = parsed_batches(files, columns, shuffle_buffer, seed, only=(spec.domain, domain))
+    return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).rebatch(size, drop_remainder=drop)
 
 
 def mix_rates(spec, mix_ratio: Union[float, Mapping]) -> dict:
@@ -142,9 +173,9 @@ def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, 
         rows = _rows(batch, draw < table.lookup(batch[spec.domain]))
         return {name: rows[name] for name in spec.feature_names}
 
-    ds = parsed_batches(files, columns, shuffle_buffer, seed + 1).enumerate()
-    ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.repeat().rebatch(size, drop_remainder=True)
+    ds = parsed_batches(files, columns, shuffle_buffer, seed + 1, repeat=True).enumerate()  # indices run on through
+    ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)              # the passes: fresh draws
+    return ds.rebatch(size, drop_remainder=True)
 
 
 def diit_batches(files, columns: Mapping, spec, batch_size: int, mix_batch_size: Optional[int] = None,
