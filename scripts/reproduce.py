@@ -107,6 +107,8 @@ EXPERIMENTS = [
       for dataset in BENCHMARKS),
     *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2", "--methods", methods))
       for dataset, methods in BENCHMARKS.items()),
+    Experiment("movielens-1m-age7-joint-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2",
+                                                "--methods", "base,joint")),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
