@@ -100,13 +100,18 @@ def verdict(summary: dict) -> list:
     return out
 
 
+def gate_keys(history: dict) -> list:
+    """The `gate_w<k>` entries of one period's training diagnostics, in source order (k = 0, 1, ..., 10, ...)."""
+    return sorted((k for k in history if k.startswith("gate_w")), key=lambda k: int(k[6:]))
+
+
 def gate_summary(notes: dict) -> dict:
     """`{method: [mean weight of source k]}` from the DIIT training diagnostics (`gate_w<k>` trackers) in a
     result's `notes`."""
     out = {}
     for name, by_seed in notes.get("training_diagnostics", {}).items():
         rows = [h for by_p in by_seed.values() for h in by_p.values()]
-        keys = sorted((k for k in rows[0] if k.startswith("gate_w")), key=lambda k: int(k[6:])) if rows else []
+        keys = gate_keys(rows[0]) if rows else []
         if keys:
             out[name] = [float(np.mean([h[k] for h in rows])) for k in keys]
     return out
@@ -166,7 +171,7 @@ def gate_vs_quality(result: SimulationResult) -> dict:
             periods = [p for p in by_period if p in quality.get(seed, {})]
             if not periods:
                 continue
-            keys = sorted((k for k in by_period[periods[0]] if k.startswith("gate_w")), key=lambda k: int(k[6:]))
+            keys = gate_keys(by_period[periods[0]])
             gate = [float(np.mean([by_period[p][k] for p in periods])) for k in keys]
             if len(gate) < 2 or np.allclose(gate, gate[0]):
                 continue
