@@ -139,8 +139,9 @@ class DIITModel(keras.Model):
         """Create every variable now (one forward pass on a dummy row), so optimizers see them at compile."""
         dummy = _dummy_batch(self.student)
         forward = self._forward(dummy, dummy, training=False)
-        self.discriminator(forward["adv_real"])
-        self.grl(forward["adv_fake"])
+        if "adv_real" in forward:  # only a configuration with the adversarial part has a discriminator to build
+            self.discriminator(forward["adv_real"])
+            self.grl(forward["adv_fake"])
         self.built = True
 
     def compile(self, optimizer="adam", discriminator_optimizer=None, **kwargs):
@@ -158,10 +159,17 @@ class DIITModel(keras.Model):
         return list(self.discriminator.trainable_variables)
 
     @property
+    def uses_mapper(self) -> bool:
+        """Whether a loss reads the mapper: the middle spot, or the adversary in its "mapper" form."""
+        cfg = self.diit_config
+        return cfg.use_middle or (cfg.use_adversarial and cfg.adversary == "mapper")
+
+    @property
     def phase2_variables(self):
-        """What phase 2 updates: student, gate (with projections) and mapper. Never teachers or D."""
-        return (list(self.student.trainable_variables) + list(self.gate.trainable_variables)
-                + list(self.mapper.trainable_variables))
+        """What phase 2 updates: student, gate (with projections) and, when a loss reads it, the mapper. Never
+        teachers or D."""
+        mapper = list(self.mapper.trainable_variables) if self.uses_mapper else []
+        return list(self.student.trainable_variables) + list(self.gate.trainable_variables) + mapper
 
     @property
     def metrics(self):
@@ -266,13 +274,17 @@ class DIITModel(keras.Model):
         kd_weights = weights if cfg.gate_from_kd else tf.stop_gradient(weights)
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
         forward.update({"z_bar": z_bar, "gate": weights})
-        if cfg.middle_spot == "mapper":   # the paper: the mapper carries ē_S into the student's space
+        if not self.uses_mapper:          # neither the middle spot nor the mapper's adversary: no mapper pass
+            pass
+        elif cfg.middle_spot == "mapper":  # the paper: the mapper carries ē_S into the student's space
             forward["middle_student"], forward["middle_source"] = e_mix, self.mapper(e_bar)
         else:                             # FitNets: regress every source's representation from the student's
             forward["middle_student"] = self.mapper(e_mix)
             forward["middle_source"] = tf.concat(reps, axis=-1)  # teachers' outputs: already stop-gradiented
             forward["middle_weights"] = kd_weights
-        if cfg.adversary == "mapper":     # real: the student's side, fake: the source side of the middle spot
+        if not cfg.use_adversarial:
+            pass
+        elif cfg.adversary == "mapper":     # real: the student's side, fake: the source side of the middle spot
             forward["adv_real"], forward["adv_fake"] = forward["middle_student"], forward["middle_source"]
         else:                             # the student's representations of target rows vs mix rows
             forward["adv_real"], forward["adv_fake"] = e_target, e_mix
@@ -339,7 +351,8 @@ class DIITModel(keras.Model):
         if cfg.use_adversarial:
             losses["adv2"] = self.adversarial_loss(forward)
             total = total + cfg.beta1 * losses["adv2"]
-        losses["mse"] = self.middle_spot_loss(forward)
+        if self.uses_mapper:
+            losses["mse"] = self.middle_spot_loss(forward)
         losses["kl"] = logit_spot_kl(forward["z_bar"], forward["z_mix"], cfg.tau)
         kd = 0.0
         if cfg.use_middle:
@@ -423,6 +436,8 @@ class DIITModel(keras.Model):
                self._supervises_gate}
         if not self.diit_config.use_adversarial:
             out.pop("adv1"), out.pop("adv2")
+        if not self.uses_mapper:
+            out.pop("mse")
         out.update({t.name: t.result() for t in self.gate_trackers})
         return out
 

@@ -70,15 +70,15 @@ class Experiment:
         return " ".join(self.argv(f"docs/results/{self.name}"))
 
 
-_GATED = "diit:gate_from_kd=false+gate_supervision=1"
+# DIIT's default form (`diit`: logit KD through a gate trained on the target's labels), the same gate reading the
+# input embeddings, the paper's form (`diit_paper`), the paper's form with the supervised gate (what removing the
+# middle spot and the adversary from it costs) and the paper's no-gate ablation.
+_DIIT_ROWS = "diit,diit:gate_input=embeddings,diit_paper,diit_paper:gate_from_kd=false+gate_supervision=1"
 BENCHMARKS = {
-    "synthetic-unequal-sources": f"base,kd_uniform,kd_static,kd_best_single,joint,diit,diit_no_gate,{_GATED},"
-                                 f"{_GATED}+gate_input=embeddings,{_GATED}+use_middle=false+use_adversarial=false",
-    "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,diit,diit_no_gate,{_GATED},"
-                                  f"{_GATED}+gate_input=embeddings,{_GATED}+use_middle=false+use_adversarial=false",
+    "synthetic-unequal-sources": f"base,kd_uniform,kd_static,kd_best_single,joint,{_DIIT_ROWS},diit_no_gate",
+    "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,{_DIIT_ROWS},diit_no_gate",
     # joint (~30x the base's training time on this benchmark) runs on its own: movielens-1m-age7-joint-test
-    "movielens-1m-age7": f"base,kd_uniform,kd_static,diit,{_GATED}+gate_input=embeddings,"
-                         f"{_GATED}+gate_input=embeddings+use_middle=false+use_adversarial=false",
+    "movielens-1m-age7": f"base,kd_uniform,kd_static,{_DIIT_ROWS}",
 }
 EXPERIMENTS = [
     Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
@@ -100,9 +100,8 @@ EXPERIMENTS = [
                                            "all", "--hparams", dataset), pending=True)
       for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
     # The benchmarks of sources of unequal relevance (docs/benchmarks.md): each one's budget (base only, validation
-    # periods), then the test run of the KD family, joint, DIIT in the paper's form and DIIT with the gate trained
-    # by its own supervised loss (`gate_from_kd=false`, `gate_supervision=1`), 3 seeds, with the preset built from
-    # that budget.
+    # periods), then the test run of the KD family, joint and the DIIT rows above, 3 seeds, with the preset built
+    # from that budget.
     *(Experiment(f"{dataset}-budget", ("--dataset", dataset, "--hparams", "none", "--tune", "budget",
                                        "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256"))
       for dataset in BENCHMARKS),

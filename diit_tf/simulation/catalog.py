@@ -2,7 +2,8 @@
 
 DESCRIPTIONS = {
     "base": "single-domain incremental target model (the reference)",
-    "diit": "DIIT: gate + adversarial mapper + multi-spot KD from the latest sources",
+    "diit": "DIIT as validated: logit KD from the latest sources through a gate trained on the target's labels",
+    "diit_paper": "DIIT in the paper's form: gate trained through KD + adversarial mapper + middle and logit spots",
     "dann": "DANN: target model with a GRL domain classifier on target + mix rows",
     "ctnet": "CTNet: frozen source representations as extra target inputs (sources served)",
     "finetune": "fine-tune each period from a model trained on all domains",
@@ -11,10 +12,10 @@ DESCRIPTIONS = {
     "kd_static": "logit KD from the sources with fixed weights from their quality on the period's target rows",
     "kd_best_single": "logit KD from the one source of best quality on the period's target rows",
     "kd_self": "logit KD from the previous-period target model alone (control: regularisation, no transfer)",
-    "diit_no_gate": "DIIT with a uniform average instead of the gate",
-    "diit_no_adv": "DIIT without the adversarial part",
-    "diit_no_middle": "DIIT without the middle spot (MSE)",
-    "diit_no_logit": "DIIT without the logit spot (KL)",
+    "diit_no_gate": "the paper's DIIT with a uniform average instead of the gate",
+    "diit_no_adv": "the paper's DIIT without the adversarial part",
+    "diit_no_middle": "the paper's DIIT without the middle spot (MSE)",
+    "diit_no_logit": "the paper's DIIT without the logit spot (KL)",
     "diit_single_source": "DIIT with the best single source (chosen on the insertion period)",
 }
 ALL_METHODS = list(DESCRIPTIONS)

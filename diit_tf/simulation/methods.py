@@ -16,7 +16,7 @@ import numpy as np
 
 from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
                                copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
-from diit_tf.config import DIITConfig
+from diit_tf.config import PAPER_FORM, DIITConfig
 from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
@@ -102,18 +102,30 @@ def _refresh(copies, sources):
 
 # ------------------------------------------------------------------------------------------------------- DIIT
 class DIIT(Method):
-    """DIIT (gate + adversarial mapper + multi-spot KD) from the latest frozen sources; `changes` switch parts off."""
+    """DIIT from the latest frozen sources, in the library's default form (`DIITConfig()`: the supervised gate and
+    the logit spot) or, with `paper=True`, in the paper's form (gate + adversarial mapper + multi-spot KD);
+    `changes` switch parts off or set options."""
 
-    def __init__(self, name="diit", source_aware_gate=False, **changes):
+    def __init__(self, name="diit", source_aware_gate=False, paper=False, **changes):
         self.name = name
         self.changes = changes
         self.source_aware_gate = source_aware_gate
+        self.paper = paper
+
+    def resolve_config(self, ctx) -> DIITConfig:
+        """The run's `methods.diit.diit_config` (preset and --option), then `changes`. The paper's form keeps the
+        run's weights (β, α, τ, and γ when the run sets it; else the paper's 0) and forces its structure: every part
+        on, the gate trained through the KD losses."""
+        if not self.paper:
+            return ctx.hparams.diit_config(**self.changes)
+        structure = {k: v for k, v in PAPER_FORM.items() if k != "gate_supervision"}
+        return DIITConfig.paper(**{**ctx.hparams.diit_config_dict(), **structure, **self.changes})
 
     def chosen_sources(self, ctx) -> list:
         return list(range(len(ctx.sources.names)))
 
     def setup(self, ctx):
-        self.config = ctx.hparams.diit_config(**self.changes)
+        self.config = self.resolve_config(ctx)
         self.source_ids = self.chosen_sources(ctx)
         latest = ctx.sources.latest()
         self.teachers = _frozen_copies(ctx, [latest[k] for k in self.source_ids])
@@ -398,6 +410,7 @@ class Finetune(Method):
 _FACTORIES = {
     "base": Base,
     "diit": lambda: DIIT("diit"),
+    "diit_paper": lambda: DIIT("diit_paper", paper=True),
     "dann": DANNMethod,
     "ctnet": CTNetMethod,
     "finetune": Finetune,
@@ -408,10 +421,10 @@ _FACTORIES = {
     "kd_self": KDSelf,
     "hamur": HAMURMethod,
     "star": STARMethod,
-    "diit_no_gate": lambda: DIIT("diit_no_gate", use_gate=False),
-    "diit_no_adv": lambda: DIIT("diit_no_adv", use_adversarial=False),
-    "diit_no_middle": lambda: DIIT("diit_no_middle", use_middle=False),
-    "diit_no_logit": lambda: DIIT("diit_no_logit", use_logit=False),
+    "diit_no_gate": lambda: DIIT("diit_no_gate", paper=True, use_gate=False),
+    "diit_no_adv": lambda: DIIT("diit_no_adv", paper=True, use_adversarial=False),
+    "diit_no_middle": lambda: DIIT("diit_no_middle", paper=True, use_middle=False),
+    "diit_no_logit": lambda: DIIT("diit_no_logit", paper=True, use_logit=False),
     "diit_single_source": lambda: DIITSingleSource("diit_single_source"),
 }
 _FACTORIES["diit_source_gate"] = lambda: DIIT("diit_source_gate", source_aware_gate=True)

@@ -20,11 +20,11 @@ from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.protocol import run_simulation, summarize
 
 BUDGET_GRID = {"learning_rate": [0.001, 0.003, 0.01], "epochs": [1, 2, 4]}
+# DIIT's steps are the options that act on its default form (logit spot + supervised gate); `alpha` and `beta1`
+# weigh the middle spot and the adversary, which it leaves out (tune them with --tune-grid for `diit_paper`).
 TRANSFER_GRID = [
     ("diit", "beta2", [0.5, 1.0, 2.0, 4.0]),
-    ("diit", "alpha", [0.1, 0.5]),
-    ("diit", "gate_supervision", [0.0, 0.5]),
-    ("diit", "beta1", [0.01, 0.1]),
+    ("diit", "gate_supervision", [0.5, 1.0, 2.0]),
     ("kd_uniform", "beta", [0.5, 1.0, 2.0, 4.0]),
     ("dann", "domain_weight", [0.1, 0.3]),
     ("dann", "source_weight", [0.0, 0.5]),

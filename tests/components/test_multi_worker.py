@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from components import training
+from diit_tf.config import PAPER_FORM
 
 from transformed_fixtures import write_transform_output, write_transformed
 
@@ -94,7 +95,8 @@ def runs(tmp_path_factory):
         _run([{**source, "config": {**source["config"], "domain": d}, "out": out, "run": out + "-run"}])
         teachers.append(out)
     student = {**common, "task": "student", "examples": str(examples), "teachers": teachers,
-               "config": {**MODEL, "feature_spec": SPEC, "mix_batch_size": 32, "diit": {}}}
+               # the paper's form, so that both phases (discriminator, then student) run under the strategy
+               "config": {**MODEL, "feature_spec": SPEC, "mix_batch_size": 32, "diit": dict(PAPER_FORM)}}
     single_student = str(root / "single" / "student")
     multi_student = str(root / "multi" / "student")
     _run([{**student, "out": os.path.join(single_student, "model"), "run": os.path.join(single_student, "run")}])

@@ -18,6 +18,7 @@ from components.source_trainer import train_source, write_source_model
 from diit_tf.features import FeatureSpec
 
 from transformed_fixtures import COLUMNS, SPEC, transformed, write_transformed
+from diit_tf.config import PAPER_FORM
 
 CONFIG = {"backbone": "dnn", "backbone_options": {"hidden_units": [8], "embedding_dim": 4}, "epochs": 1,
           "batch_size": 32, "learning_rate": 0.01}
@@ -186,7 +187,8 @@ def test_trainers_write_named_tensorboard_scalars(tmp_path, teachers):
 
     uris = teachers
     student_logs = str(tmp_path / "student_run")
-    _, info = train_student(SPEC, uris, data, {**CONFIG, "diit": {}}, log_dir=student_logs)
+    # the paper's form, so that every loss DIIT has is logged (the default form has no adv1, adv2, mse)
+    _, info = train_student(SPEC, uris, data, {**CONFIG, "diit": dict(PAPER_FORM)}, log_dir=student_logs)
     scalars = _scalars(os.path.join(student_logs, "train"))
     for name in ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate/src_a", "gate/src_b"):
         assert name in scalars, sorted(scalars)

@@ -43,7 +43,7 @@ def teachers(spec):
 
 def _model(spec, teachers, config=None, lr=1e-2, d_lr=1e-2, optimizer=keras.optimizers.Adam):
     student = build_backbone("dnn", spec, name="student", **HIDDEN)
-    model = DIITModel(teachers, student, config or DIITConfig(beta1=0.1, beta2=1.0))
+    model = DIITModel(teachers, student, config or DIITConfig.paper(beta1=0.1, beta2=1.0))
     model.compile(optimizer=optimizer(lr), discriminator_optimizer=optimizer(d_lr))
     return model
 
@@ -130,12 +130,12 @@ def test_student_alone_predicts_like_the_student_path(spec, teachers, tmp_path):
 def test_ablation_switches_change_the_objective(spec, teachers):
     x_t, y_t = _rows(64, seed=5)
     x_m, _ = _rows(64, seed=6)
-    full = _model(spec, teachers, DIITConfig(alpha=0.5, beta1=0.1, beta2=1.0))
+    full = _model(spec, teachers, DIITConfig.paper(alpha=0.5, beta1=0.1, beta2=1.0))
     forward = full._forward(x_t, x_m, training=False)
     losses = full.student_losses(tf.constant(y_t), forward)
     expected = losses["ce"] + 0.1 * losses["adv2"] + 1.0 * (0.5 * losses["mse"] + 0.5 * losses["kl"])
     np.testing.assert_allclose(losses["loss"].numpy(), expected.numpy(), rtol=1e-6)
-    no_logit = _model(spec, teachers, DIITConfig(use_logit=False, use_adversarial=False, beta2=1.0))
+    no_logit = _model(spec, teachers, DIITConfig.paper(use_logit=False, use_adversarial=False, beta2=1.0))
     no_logit.student.set_weights(full.student.get_weights())
     no_logit.mapper.set_weights(full.mapper.get_weights())
     no_logit.gate.set_weights(full.gate.get_weights())
@@ -143,7 +143,7 @@ def test_ablation_switches_change_the_objective(spec, teachers):
     losses2 = no_logit.student_losses(tf.constant(y_t), forward)
     assert "adv2" not in losses2
     np.testing.assert_allclose(losses2["loss"].numpy(), (losses2["ce"] + 0.5 * losses2["mse"]).numpy(), rtol=1e-6)
-    uniform = _model(spec, teachers, DIITConfig(use_gate=False))
+    uniform = _model(spec, teachers, DIITConfig.paper(use_gate=False))
     g = uniform._forward(x_t, x_m, training=False)["gate"].numpy()
     np.testing.assert_allclose(g, 0.5)
 
@@ -194,9 +194,9 @@ def _gate_gradient(model, x_t, y_t, x_m, loss_name):
 def test_gate_from_kd_false_keeps_kd_gradients_out_of_the_gate(spec, teachers):
     x_t, y_t = _rows(16, seed=12)
     x_m, _ = _rows(16, seed=13)
-    paper = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
+    paper = _model(spec, teachers, DIITConfig.paper(gate_supervision=1.0))
     assert any(np.abs(g.numpy()).sum() > 0 for g in _gate_gradient(paper, x_t, y_t, x_m, "kd"))
-    supervised = _model(spec, teachers, DIITConfig(gate_supervision=1.0, gate_from_kd=False))
+    supervised = _model(spec, teachers, DIITConfig.paper(gate_supervision=1.0, gate_from_kd=False))
     assert _gate_gradient(supervised, x_t, y_t, x_m, "kd") == []
     # ... while the supervised term still trains it, and the KD values are those of the same weights
     assert any(np.abs(g.numpy()).sum() > 0 for g in _gate_gradient(supervised, x_t, y_t, x_m, "gate_bce"))
@@ -222,7 +222,7 @@ def test_gate_reads_the_student_embeddings(spec, teachers):
 def test_student_side_middle_spot_by_hand(spec, teachers):
     """FitNets direction: Σ_k g_k · MSE(R_k(e_T), sg(e_Sk)), one regressor block per source; only the student
     and the mapper receive its gradient (the gate's weights are constants with gate_from_kd=False)."""
-    model = _model(spec, teachers, DIITConfig(middle_spot="student", gate_from_kd=False))
+    model = _model(spec, teachers, DIITConfig.paper(middle_spot="student", gate_from_kd=False, gate_supervision=1.0))
     x_t, y_t = _rows(8, seed=12)
     x_m, _ = _rows(16, seed=13)
     forward = model._forward(x_t, x_m, training=False)
@@ -241,7 +241,7 @@ def test_student_side_middle_spot_by_hand(spec, teachers):
 
 def test_domain_adversary_by_hand(spec, teachers):
     """D tells the student's representation of target rows (1) from mix rows (0); phase 2 reverses both."""
-    model = _model(spec, teachers, DIITConfig(adversary="domain", beta1=1.0))
+    model = _model(spec, teachers, DIITConfig.paper(adversary="domain", beta1=1.0))
     x_t, y_t = _rows(8, seed=12)
     x_m, _ = _rows(16, seed=13)
     forward = model._forward(x_t, x_m, training=False)
@@ -280,6 +280,41 @@ def test_every_variant_trains(spec, teachers):
 
 
 # ---------------------------------------------------------------- bad input
+def test_default_form_is_logit_kd_through_the_supervised_gate_by_hand(spec, teachers):
+    """`DIITConfig()`: loss = CE + β2·(1-α)·KL + γ·gate BCE; no middle spot, no adversary, and the mapper and the
+    discriminator are neither built nor trained."""
+    cfg = DIITConfig(beta2=2.0, alpha=0.25, gate_supervision=0.5)
+    assert (cfg.use_middle, cfg.use_adversarial, cfg.gate_from_kd) == (False, False, False)
+    model = _model(spec, teachers, cfg)
+    assert not model.uses_mapper and model.phase1_variables == [] and model.mapper.trainable_variables == []
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    losses = model.student_losses(tf.constant(y_t), forward)
+    assert set(losses) == {"ce", "kl", "kd", "gate_bce", "loss"}
+    # by hand: KL of the tempered Bernoullis (τ = 2, scaled by τ²) between the gated source logits and the student's
+    g = model.gate.gate(model.student(x_m)["representation"]).numpy()
+    z_s = [t(x_m)["logit"].numpy()[:, 0] for t in teachers]
+    z_bar = g[:, 0] * z_s[0] + g[:, 1] * z_s[1]
+    z_st = model.student(x_m)["logit"].numpy()[:, 0]
+    p, q = 1 / (1 + np.exp(-z_bar / 2)), 1 / (1 + np.exp(-z_st / 2))
+    kl = 4 * np.mean(p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)))
+    np.testing.assert_allclose(losses["kl"].numpy(), kl, rtol=1e-4)
+    ce = _sigmoid_bce(y_t, model.student(x_t)["logit"].numpy()[:, 0]).mean()
+    expected = ce + 2.0 * 0.75 * kl + 0.5 * losses["gate_bce"].numpy()
+    np.testing.assert_allclose(losses["loss"].numpy(), expected, rtol=1e-4)
+    history = model.fit(_dataset(), epochs=1, steps_per_epoch=2, verbose=0).history
+    assert {"loss", "ce", "kl", "kd", "gate_bce"} <= set(history)
+    assert not {"adv1", "adv2", "mse"} & set(history)
+
+
+def test_a_gate_that_could_never_learn_is_refused():
+    with pytest.raises(ValueError, match="never learn"):
+        DIITConfig(gate_supervision=0.0)
+    DIITConfig(gate_supervision=0.0, use_gate=False)  # no gate: nothing to learn
+    assert DIITConfig.paper().gate_supervision == 0.0 and DIITConfig.paper().use_middle
+
+
 def test_no_sources_is_a_clear_error(spec):
     with pytest.raises(ValueError, match="K=0"):
         DIITModel([], build_backbone("dnn", spec, **HIDDEN))

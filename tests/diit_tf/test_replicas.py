@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent("""
             student = build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name="s")
             student.set_weights(init["student"])
             keras.utils.set_random_seed(11)
-            model = DIITModel(teachers, student, DIITConfig(beta1=1.0, beta2=1.0))
+            model = DIITModel(teachers, student, DIITConfig.paper(beta1=1.0, beta2=1.0))
             model.compile(optimizer=keras.optimizers.SGD(0.5), discriminator_optimizer=keras.optimizers.SGD(0.5))
         helpers = [v.numpy().copy() for v in model.gate.weights + model.mapper.weights + model.discriminator.weights]
         history = model.fit(diit_data, epochs=1, verbose=0).history

@@ -311,7 +311,8 @@ def test_trainers_write_tensorboard_logs_under_model_run(e2e):
     root = e2e["config"].path("pipeline_root")
     runs = os.path.join(root, "diit_trainer", "model_run")
     latest = os.path.join(runs, max(os.listdir(runs), key=int))
-    assert {"loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate/source_a", "gate/source_b"} <= \
+    # the default DIIT form: logit spot and the supervised gate (no adversary, no middle spot)
+    assert {"loss", "ce", "kl", "kd", "gate_bce", "gate/source_a", "gate/source_b"} <= \
         _scalars(os.path.join(latest, "train"))
     assert {"target_auc", "auc/target", "auc/source_a", "logloss/target"} <= _scalars(os.path.join(latest, "eval"))
     runs = os.path.join(root, "source_trainer_source_a", "model_run")

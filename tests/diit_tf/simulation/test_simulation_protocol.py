@@ -161,8 +161,12 @@ def test_tensorboard_logs_hold_named_scalars_per_method_and_period(run):
     runs = sorted(p.parent.name for p in run["tb"].glob("*/seed-0"))
     assert runs == sorted(catalog.ALL_METHODS)
     diit = read_scalars(run["tb"] / "diit" / "seed-0")
-    for name in ("ce", "adv1", "adv2", "mse", "kl", "kd"):
+    for name in ("ce", "kl", "kd", "gate_bce"):  # the default form: logit spot and the supervised gate
         assert set(diit[f"loss/{name}"]) == {1, 2}, name  # trained on periods 1 and 2
+    assert not {"loss/adv1", "loss/adv2", "loss/mse"} & set(diit)
+    paper = read_scalars(run["tb"] / "diit_paper" / "seed-0")
+    for name in ("ce", "adv1", "adv2", "mse", "kl", "kd"):
+        assert set(paper[f"loss/{name}"]) == {1, 2}, name
     assert diit["gate/source_a"][1] + diit["gate/source_b"][1] == pytest.approx(1.0, abs=1e-3)
     results = json.loads((run["out"] / "details.json").read_text())
     by_period = {r["period"]: r["auc"] for r in results["records"] if r["method"] == "diit"}

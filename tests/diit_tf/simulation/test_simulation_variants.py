@@ -30,7 +30,7 @@ def test_diit_with_source_aware_gate_trains_and_keeps_teachers_frozen(tiny_spec)
 
     teachers = [backbone("t0"), backbone("t1")]
     before = [t.get_weights() for t in teachers]
-    model = DIITModel(teachers, backbone("s"), DIITConfig(gate_supervision=0.5))
+    model = DIITModel(teachers, backbone("s"), DIITConfig.paper(gate_supervision=0.5))
     use_source_aware_gate(model)
     assert isinstance(model.gate, SourceAwareGate)
     model.compile(optimizer=keras.optimizers.Adam(0.01), discriminator_optimizer=keras.optimizers.Adam(0.01))
