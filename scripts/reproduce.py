@@ -95,9 +95,10 @@ EXPERIMENTS = [
                                           "--train-share", "0.75")),
     *(Experiment(f"{dataset}-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100",
                                           "--hparams", f"docs/results/{dataset}-budget/best_hparams.json"),
-                 pending=True) for dataset in ("synthetic", "movielens-1m")),
+                 pending=dataset != "synthetic") for dataset in ("synthetic", "movielens-1m")),
     *(Experiment(f"{dataset}-{backbone}", ("--dataset", dataset, "--backbone", backbone, "--seeds", "3", "--methods",
-                                           "all", "--hparams", dataset), pending=True)
+                                           "all", "--hparams", dataset),
+                 pending=(dataset, backbone) != ("synthetic", "dnn"))
       for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
     # The benchmarks of sources of unequal relevance (docs/benchmarks.md): each one's budget (base only, validation
     # periods), then the test run of the KD family, joint and the DIIT rows above, 3 seeds, with the preset built
