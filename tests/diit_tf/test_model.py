@@ -369,3 +369,42 @@ def test_precomputed_teacher_outputs_give_the_same_step(spec, teachers):
         fed.fit(make_diit_dataset(annotated_t, y_t, annotated_m, batch_size=32), epochs=1, verbose=0)
         for u, v in zip(plain.student.get_weights(), fed.student.get_weights()):
             np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+
+
+def _gate_weights_with_sources(model, x):
+    """The gate weights as a training step computes them: the student's query and every source's outputs."""
+    _, _, query = model._student_pass(x, False)
+    reps, logits = model._teachers(x)
+    return keras.ops.convert_to_numpy(model.gate.gate(model.gate.query(query, reps, logits)))
+
+
+def _counting_teachers(model, monkeypatch) -> list:
+    calls, original = [], model._teachers
+    monkeypatch.setattr(model, "_teachers", lambda x: calls.append(len(x["user_id"])) or original(x))
+    return calls
+
+
+@pytest.mark.parametrize("gate_input", ["representation", "embeddings"])
+def test_gate_weights_do_not_run_the_sources_for_a_gate_that_ignores_them(spec, teachers, gate_input, monkeypatch):
+    model = _model(spec, teachers, DIITConfig(gate_input=gate_input))
+    x, _ = _rows(50, seed=3)
+    expected = _gate_weights_with_sources(model, x)
+    calls = _counting_teachers(model, monkeypatch)
+    weights = model.gate_weights(x, batch_size=16)
+    assert calls == []  # the library's gate reads the student alone
+    assert weights.shape == (50, 2)
+    np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(weights.sum(axis=1), np.ones(50), rtol=1e-6)
+
+
+def test_gate_weights_run_the_sources_for_a_gate_that_reads_them(spec, teachers, monkeypatch):
+    from diit_tf.simulation.variants import use_source_aware_gate
+
+    model = DIITModel(teachers, build_backbone("dnn", spec, name="student", **HIDDEN), DIITConfig())
+    use_source_aware_gate(model)
+    x, _ = _rows(50, seed=3)
+    expected = _gate_weights_with_sources(model, x)
+    calls = _counting_teachers(model, monkeypatch)
+    weights = model.gate_weights(x, batch_size=16)
+    assert calls == [16, 16, 16, 2]  # 50 rows in chunks of 16
+    np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)
