@@ -66,6 +66,7 @@ def test_diit_variants_are_named_by_their_options():
         parse_variant("diit:gate_loss")
 
 
+@pytest.mark.slow
 def test_gate_weights_are_split_by_row_group(tmp_path):
     from diit_tf.simulation.context import PeriodStore
     from diit_tf.simulation.hparams import Hparams

@@ -223,6 +223,7 @@ def test_bundled_presets_load_by_name():
     assert hp.insertion_period is not None and "validation" in hp.data["selected_on"]
 
 
+@pytest.mark.slow
 def test_train_share_trains_on_a_fixed_share_and_evaluates_on_every_row(tmp_path):
     from diit_tf.simulation.context import PeriodStore, SeedContext
 
