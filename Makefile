@@ -14,7 +14,7 @@ export PYTHONWARNINGS ?= ignore::FutureWarning,ignore::DeprecationWarning
 help:
 	@echo "make demo   run the main job on the embedded synthetic data (DATASET=movielens-1m for real data)"
 	@echo "make test   run the whole test suite (what CI runs)"
-	@echo "make test-fast  the suite without the tests marked slow (end-to-end runs, sweeps, subprocesses)"
+	@echo "make test-fast  the suite without the tests marked slow (trainings, runs, sweeps, subprocesses, servers): < 2 min"
 	@echo "make setup  create .venv and install the pinned requirements"
 
 setup: $(STAMP)

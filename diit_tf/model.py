@@ -194,14 +194,16 @@ class DIITModel(keras.Model):
 
     def gate_weights(self, features, batch_size: int = 8192) -> np.ndarray:
         """The gate's weights `g(x)` (N, K) on rows `features` (numpy arrays): what the gate would give these rows
-        in a training step (a diagnostic: it trains nothing)."""
+        in a training step (a diagnostic: it trains nothing). The sources run only for a gate whose query reads
+        their outputs (`query_reads_sources`; the library's gate reads the student alone)."""
         names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
         n = len(features[names[0]])
+        reads_sources = getattr(self.gate, "query_reads_sources", True)  # an unknown gate: assume it reads them
         out = []
         for start in range(0, n, batch_size):
             x = {k: features[k][start:start + batch_size] for k in names}
             _, _, query = self._student_pass(x, False)
-            reps, logits = self._teachers(x)
+            reps, logits = self._teachers(x) if reads_sources else (None, None)
             out.append(keras.ops.convert_to_numpy(self.gate.gate(self.gate.query(query, reps, logits))))
         return np.concatenate(out) if out else np.zeros((0, len(self.teachers)), np.float32)
 

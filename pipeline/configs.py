@@ -30,6 +30,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from diit_tf.jsonfile import read_json_object
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config.json"
 CONFIG_ENV = "DIIT_PIPELINE_CONFIG"
@@ -274,12 +276,8 @@ def load_config(path=None, overrides: Optional[Mapping] = None) -> PipelineConfi
     """Read the pipeline config: `path`, else `$DIIT_PIPELINE_CONFIG`, else `pipeline/config.json`."""
     path = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pipeline config {str(path)!r} does not exist (set ${CONFIG_ENV} or pass --config)")
-    try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"pipeline config {str(path)!r} is not valid JSON: {err}") from None
+    values = read_json_object(path, f"pipeline config {str(path)!r}",
+                              missing=f"does not exist (set ${CONFIG_ENV} or pass --config)")
     config = PipelineConfig(values, source=str(path))
     return config.with_overrides(overrides) if overrides else config
 

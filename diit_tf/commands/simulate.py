@@ -98,17 +98,6 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _parse_value(text):
-    import json
-
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        if text in ("True", "False"):
-            return text == "True"
-        return text
-
-
 def _quiet_training_logs() -> None:
     """Per-model retracing notices and the one-source gate's softmax warning are expected here: hide them."""
     import warnings
@@ -157,6 +146,7 @@ def run(args) -> int:
     started = time.time()
     _quiet_training_logs()
     from diit_tf.data.registry import dataset_name, resolve_dataset
+    from diit_tf.keyvalue import parse_value, split_assignment
     from diit_tf.simulation.context import PeriodStore
     from diit_tf.simulation.hparams import Hparams
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
@@ -174,10 +164,8 @@ def run(args) -> int:
     if args.diit:
         overrides = {}
         for item in args.diit:
-            if "=" not in item:
-                raise ValueError(f"--diit expects KEY=VALUE. Received: {item!r}")
-            key, value = item.split("=", 1)
-            overrides[key.strip()] = _parse_value(value.strip())
+            key, value = split_assignment(item, "--diit")
+            overrides[key] = parse_value(value)
         methods = hparams.to_dict()["methods"]
         diit = dict(methods.get("diit", {}))
         diit["diit_config"] = {**diit.get("diit_config", {}), **overrides}
@@ -189,11 +177,11 @@ def run(args) -> int:
         from diit_tf.simulation.validation import with_option
 
         for item in args.option:
-            key, _, value = item.partition("=")
-            method, _, option = key.strip().partition(".")
-            if not (method and option and value.strip()):
+            key, value = split_assignment(item, "--option", "METHOD.KEY=VALUE")
+            method, _, option = key.partition(".")
+            if not (method.strip() and option.strip() and value):
                 raise ValueError(f"--option expects METHOD.KEY=VALUE. Received: {item!r}")
-            hparams = with_option(hparams, method, option.strip(), _parse_value(value.strip()))
+            hparams = with_option(hparams, method.strip(), option.strip(), parse_value(value))
 
     if args.seed_list:
         try:

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Mapping, Optional
 import numpy as np
 import pandas as pd
 
+from diit_tf.jsonfile import read_json_object
+
 if TYPE_CHECKING:  # imported lazily: diit_tf.features loads TensorFlow, which `diit --help` should not wait for
     from diit_tf.features import FeatureSpec
 
@@ -238,13 +240,7 @@ def _json_default(value):
 # --------------------------------------------------------------------------------------------------------- reading
 def read_metadata(data_dir) -> dict:
     path = Path(data_dir) / METADATA_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: {data_dir} is not a dataset (build one with `diit data ...`)")
-    try:
-        with open(path) as f:
-            metadata = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    metadata = read_json_object(path, missing=f"not found: {data_dir} is not a dataset (build one with `diit data ...`)")
     if "feature_spec" not in metadata:
         raise ValueError(f"{path} has no 'feature_spec' field")
     return metadata

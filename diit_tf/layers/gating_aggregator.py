@@ -124,6 +124,10 @@ class GatingAggregator(keras.layers.Layer):
         weights = ops.exp(scores)
         return weights / ops.sum(weights, axis=-1, keepdims=True)
 
+    # Whether `query` reads the sources' outputs: this one does not, so a caller that wants only the gate weights
+    # (DIITModel.gate_weights) need not run the sources. A subclass whose query reads them sets it to True.
+    query_reads_sources = False
+
     def query(self, target_representation, source_representations, source_logits):
         """What the gate MLP reads: the target representation (a subclass may add the sources' outputs)."""
         return target_representation

@@ -29,6 +29,7 @@ import json
 from pathlib import Path
 
 from diit_tf.config import DIITConfig
+from diit_tf.jsonfile import read_json_object
 
 PRESETS_DIR = Path(__file__).parent / "presets"
 
@@ -86,15 +87,8 @@ class Hparams:
         path = Path(path)
         if not path.is_file() and str(path) in presets():
             path = PRESETS_DIR / f"{path}.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"hyperparameter file {path} not found (bundled presets: {', '.join(presets())})")
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
+        data = read_json_object(path, f"hyperparameter file {path}",
+                                missing=f"not found (bundled presets: {', '.join(presets())})")
         if "diit_config" in data and "objective" in data:
             data = from_tuning_record(data)
         return cls(data, where=str(path))

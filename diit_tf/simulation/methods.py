@@ -10,13 +10,12 @@ Registry: `METHODS[name]` is `(factory, description)`; `make_method(name, ctx)`.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
                                copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
 from diit_tf.config import PAPER_FORM, DIITConfig
+from diit_tf.keyvalue import parse_value, split_assignment
 from diit_tf.model import DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
@@ -444,15 +443,10 @@ def parse_variant(name: str):
                          f"Received base method {base!r}")
     changes = {}
     for item in filter(None, (part.strip() for part in text.split("+"))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--methods {name!r}: options look like key=value. Received: {item!r}")
-        try:
-            changes[key.strip()] = json.loads(value.strip().lower() if value.strip().lower() in ("true", "false")
-                                              else value.strip())
-        except json.JSONDecodeError:
-            changes[key.strip()] = value.strip()
-    DIITConfig.from_dict({**DIITConfig().to_dict(), **changes})  # raises naming an unknown or bad option
+        key, value = split_assignment(item, f"--methods {name!r}", "key=value options after ':'")
+        changes[key] = parse_value(value)
+    form = DIITConfig.paper() if getattr(METHODS[base][0](), "paper", False) else DIITConfig()
+    DIITConfig.from_dict({**form.to_dict(), **changes})  # raises naming an unknown or bad option
     return base, changes
 
 

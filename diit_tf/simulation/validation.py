@@ -16,6 +16,7 @@ import copy
 import json
 from pathlib import Path
 
+from diit_tf.keyvalue import parse_value, split_assignment
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.protocol import run_simulation, summarize
 
@@ -36,12 +37,11 @@ def parse_grid(text: str) -> list:
     """`"diit.beta2=0.5,1,2;kd_uniform.beta=0.5,1"` -> [("diit", "beta2", [0.5, 1, 2]), ...]."""
     steps = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
-        if "=" not in part or "." not in part.split("=", 1)[0]:
-            raise ValueError(f"--tune-grid items look like method.option=v1,v2. Received: {part!r}")
-        key, values = part.split("=", 1)
-        method, option = key.split(".", 1)
-        steps.append((method.strip(), option.strip(), [json.loads(v.strip().replace("True", "true").replace(
-            "False", "false")) for v in values.split(",") if v.strip()]))
+        key, values = split_assignment(part, "--tune-grid", "method.option=v1,v2")
+        method, dot, option = key.partition(".")
+        if not (dot and method.strip() and option.strip()):
+            raise ValueError(f"--tune-grid expects method.option=v1,v2. Received: {part!r}")
+        steps.append((method.strip(), option.strip(), [parse_value(v) for v in values.split(",") if v.strip()]))
     return steps
 
 

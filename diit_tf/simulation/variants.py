@@ -16,6 +16,8 @@ from diit_tf.layers.gating_aggregator import GatingAggregator
 class SourceAwareGate(GatingAggregator):
     """A `GatingAggregator` whose gate MLP reads `[e_T, sg(e_S1..K), z_S1..K]` (sources of equal width only)."""
 
+    query_reads_sources = True
+
     def build(self, target_representation_shape, source_representations_shape, source_logits_shape):
         widths = {tuple(s)[-1] for s in source_representations_shape}
         if len(widths) > 1 or self.projection_dim is not None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from diit_tf.config import DIITConfig
+from diit_tf.jsonfile import read_json_object
 from diit_tf.tuning.space import DEFAULT_TRAINING, DIRECTION, OBJECTIVE, check_training, split_values
 
 BEST_HPARAMS_FILE = "best_hparams.json"
@@ -89,15 +90,7 @@ def _read_file(source) -> tuple:
                 break
         else:
             raise FileNotFoundError(f"{path} holds neither {BEST_HPARAMS_FILE} nor {TFX_BEST_HPARAMS_FILE}")
-    if not path.is_file():
-        raise FileNotFoundError(f"hyperparameter file {path} not found")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path} should hold a JSON object. Received: {type(data).__name__}")
-    return str(path), data
+    return str(path), read_json_object(path, f"hyperparameter file {path}")
 
 
 def _checked_record(source: dict, where: str) -> dict:

@@ -12,8 +12,9 @@ Example:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Mapping, Union
+
+from diit_tf.jsonfile import read_json_object
 
 
 def read_overrides(spec: Union[None, str, Mapping]) -> Mapping:
@@ -29,13 +30,7 @@ def read_overrides(spec: Union[None, str, Mapping]) -> Mapping:
             except json.JSONDecodeError as err:
                 raise ValueError(f"search-space override is not valid JSON: {err}") from None
         elif text.endswith(".json") and "=" not in text:
-            path = Path(text)
-            if not path.is_file():
-                raise FileNotFoundError(f"search-space file {text} not found")
-            try:
-                spec = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise ValueError(f"search-space file {text} is not valid JSON: {err}") from None
+            spec = read_json_object(text, f"search-space file {text}")
         else:
             spec = _parse_text(text)
     if not isinstance(spec, Mapping):

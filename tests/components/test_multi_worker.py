@@ -17,6 +17,8 @@ from diit_tf.config import PAPER_FORM
 
 from transformed_fixtures import write_transform_output, write_transformed
 
+pytestmark = pytest.mark.slow  # two TF workers in subprocesses
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SPEC = {"categorical": {"user_id": 32, "item_id": 16}, "numeric": ["freshness"], "label": "click",

@@ -20,6 +20,8 @@ from diit_tf.features import FeatureSpec
 from transformed_fixtures import COLUMNS, SPEC, transformed, write_transformed
 from diit_tf.config import PAPER_FORM
 
+pytestmark = pytest.mark.slow  # runs the TFX trainers
+
 CONFIG = {"backbone": "dnn", "backbone_options": {"hidden_units": [8], "embedding_dim": 4}, "epochs": 1,
           "batch_size": 32, "learning_rate": 0.01}
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

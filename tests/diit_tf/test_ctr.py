@@ -2,6 +2,7 @@ import math
 
 import keras
 import numpy as np
+import pytest
 
 from diit_tf.backbones import build_backbone
 from diit_tf.ctr import CTRTrainer, auc, logloss
@@ -20,6 +21,7 @@ def test_logloss_hand_value():
     assert abs(logloss([0, 1, 1], [0.0, 0.0, math.log(3)]) - expected) < 1e-12
 
 
+@pytest.mark.slow
 def test_ctr_trainer_trains_only_trainable_variables(tiny_spec):
     backbone = build_backbone("dnn", tiny_spec, hidden_units=(8,), embedding_dim=2)
     frozen = backbone.get_layer("features")

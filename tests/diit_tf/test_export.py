@@ -95,6 +95,7 @@ def test_export_loads_without_diit_tf_and_matches(tmp_path, name):
     assert got["user_id"] == tf.strings.to_hash_bucket_fast(["u1", "u2", "zz"], 97).numpy().tolist()
 
 
+@pytest.mark.slow
 def test_export_writes_warmup_for_both_signatures(tmp_path):
     from serving.warmup import read_warmup_requests
 
@@ -108,6 +109,7 @@ def test_export_writes_warmup_for_both_signatures(tmp_path):
     np.testing.assert_allclose(tf.make_ndarray(requests[1].inputs["price"]), [1.5, 0.0, 9.25])
 
 
+@pytest.mark.slow
 def test_export_without_warmup_and_refuses_to_clobber(tmp_path):
     export_dir = str(tmp_path / "1")
     student = small_student(SPEC)
@@ -120,6 +122,7 @@ def test_export_without_warmup_and_refuses_to_clobber(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["1"]
 
 
+@pytest.mark.slow
 def test_export_rejects_bad_arguments(tmp_path):
     student = small_student(SPEC)
     with pytest.raises(ValueError, match="spec"):
@@ -134,6 +137,7 @@ def test_export_rejects_bad_arguments(tmp_path):
         export_student(student, SPEC, str(tmp_path / "w"), warmup_examples=[{"user_id": "u", "age": 1, "price": 2}])
 
 
+@pytest.mark.slow
 def test_placeholder_rows_make_valid_warmup_requests(tmp_path):
     from diit_tf.export import placeholder_rows
     from serving.warmup import read_warmup_requests

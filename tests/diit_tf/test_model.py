@@ -62,6 +62,7 @@ def _changed(before, variables):
     return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
 
 
+@pytest.mark.slow
 def test_fit_losses_finite_and_falling_and_teachers_bit_identical(spec, teachers):
     model = _model(spec, teachers)
     teacher_weights = [_snapshot(t.weights) for t in teachers]
@@ -88,6 +89,7 @@ def test_phase1_changes_only_the_discriminator(spec, teachers):
     assert not any(_changed(rest_before, model.phase2_variables))
 
 
+@pytest.mark.slow
 def test_phase2_leaves_the_discriminator_unchanged(spec, teachers):
     # the discriminator optimizer's learning rate is 0: phase 2's gradients must not reach D
     model = _model(spec, teachers, d_lr=0.0, optimizer=keras.optimizers.SGD)
@@ -109,6 +111,7 @@ def test_phase_variables_partition_the_trainable_state(spec, teachers):
     assert {id(v) for v in model.trainable_variables} == phase1 | phase2
 
 
+@pytest.mark.slow
 def test_student_alone_predicts_like_the_student_path(spec, teachers, tmp_path):
     model = _model(spec, teachers)
     model.fit(_dataset(), epochs=1, verbose=0)
@@ -127,6 +130,7 @@ def test_student_alone_predicts_like_the_student_path(spec, teachers, tmp_path):
     assert not names & {"gate", "mapper", "discriminator", "grl"}
 
 
+@pytest.mark.slow
 def test_ablation_switches_change_the_objective(spec, teachers):
     x_t, y_t = _rows(64, seed=5)
     x_m, _ = _rows(64, seed=6)
@@ -152,6 +156,7 @@ def _sigmoid_bce(y, z):
     return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
 
 
+@pytest.mark.slow
 def test_gate_supervision_adds_a_labelled_term(spec, teachers):
     model = _model(spec, teachers, DIITConfig(gate_supervision=1.0))
     x_t, y_t = _rows(8, seed=12)
@@ -191,6 +196,7 @@ def _gate_gradient(model, x_t, y_t, x_m, loss_name):
     return [g for g in grads if g is not None]
 
 
+@pytest.mark.slow
 def test_gate_from_kd_false_keeps_kd_gradients_out_of_the_gate(spec, teachers):
     x_t, y_t = _rows(16, seed=12)
     x_m, _ = _rows(16, seed=13)
@@ -266,6 +272,7 @@ def test_domain_adversary_by_hand(spec, teachers):
     np.testing.assert_allclose(g_rev.numpy(), -tape2.gradient(direct, w).numpy(), rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_every_variant_trains(spec, teachers):
     """Each option combination fits without error and keeps the teachers bit-identical."""
     before = [_snapshot(t.weights) for t in teachers]
@@ -280,6 +287,7 @@ def test_every_variant_trains(spec, teachers):
 
 
 # ---------------------------------------------------------------- bad input
+@pytest.mark.slow
 def test_default_form_is_logit_kd_through_the_supervised_gate_by_hand(spec, teachers):
     """`DIITConfig()`: loss = CE + β2·(1-α)·KL + γ·gate BCE; no middle spot, no adversary, and the mapper and the
     discriminator are neither built nor trained."""
@@ -345,6 +353,7 @@ def test_missing_feature_is_named(spec, teachers):
         _bad_fit(_model(spec, teachers), x)
 
 
+@pytest.mark.slow
 def test_wrong_dtype_is_named(spec, teachers):
     x, _ = _rows(16, seed=9)
     x["user_id"] = x["user_id"].astype("float32")
@@ -381,6 +390,7 @@ def test_config_widths_accept_an_int_and_reject_nonsense():
     assert DIITConfig.from_dict(DIITConfig(beta2=2.0).to_dict()) == DIITConfig(beta2=2.0)
 
 
+@pytest.mark.slow
 def test_precomputed_teacher_outputs_give_the_same_step(spec, teachers):
     """Rows that carry the teachers' outputs (`teacher_outputs`) train exactly as rows the step runs the teachers
     on, with gate supervision (target rows) and without."""
@@ -404,3 +414,42 @@ def test_precomputed_teacher_outputs_give_the_same_step(spec, teachers):
         fed.fit(make_diit_dataset(annotated_t, y_t, annotated_m, batch_size=32), epochs=1, verbose=0)
         for u, v in zip(plain.student.get_weights(), fed.student.get_weights()):
             np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-5)
+
+
+def _gate_weights_with_sources(model, x):
+    """The gate weights as a training step computes them: the student's query and every source's outputs."""
+    _, _, query = model._student_pass(x, False)
+    reps, logits = model._teachers(x)
+    return keras.ops.convert_to_numpy(model.gate.gate(model.gate.query(query, reps, logits)))
+
+
+def _counting_teachers(model, monkeypatch) -> list:
+    calls, original = [], model._teachers
+    monkeypatch.setattr(model, "_teachers", lambda x: calls.append(len(x["user_id"])) or original(x))
+    return calls
+
+
+@pytest.mark.parametrize("gate_input", ["representation", "embeddings"])
+def test_gate_weights_do_not_run_the_sources_for_a_gate_that_ignores_them(spec, teachers, gate_input, monkeypatch):
+    model = _model(spec, teachers, DIITConfig(gate_input=gate_input))
+    x, _ = _rows(50, seed=3)
+    expected = _gate_weights_with_sources(model, x)
+    calls = _counting_teachers(model, monkeypatch)
+    weights = model.gate_weights(x, batch_size=16)
+    assert calls == []  # the library's gate reads the student alone
+    assert weights.shape == (50, 2)
+    np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(weights.sum(axis=1), np.ones(50), rtol=1e-6)
+
+
+def test_gate_weights_run_the_sources_for_a_gate_that_reads_them(spec, teachers, monkeypatch):
+    from diit_tf.simulation.variants import use_source_aware_gate
+
+    model = DIITModel(teachers, build_backbone("dnn", spec, name="student", **HIDDEN), DIITConfig())
+    use_source_aware_gate(model)
+    x, _ = _rows(50, seed=3)
+    expected = _gate_weights_with_sources(model, x)
+    calls = _counting_teachers(model, monkeypatch)
+    weights = model.gate_weights(x, batch_size=16)
+    assert calls == [16, 16, 16, 2]  # 50 rows in chunks of 16
+    np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)

@@ -10,6 +10,9 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # trains under a two-replica strategy
 
 SCRIPT = textwrap.dedent("""
     import json

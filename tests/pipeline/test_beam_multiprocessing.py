@@ -8,7 +8,11 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from pipeline import diit, results
+
+pytestmark = pytest.mark.slow  # a pipeline run on Beam's multi-process runner
 
 BEAM_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 

@@ -144,6 +144,7 @@ def test_full_queue_refuses_and_keeps_what_is_queued():
     np.testing.assert_array_equal(queued[0]["y"], np.full(10, 2.0))
 
 
+@pytest.mark.slow
 def test_server_with_batching_answers_like_the_savedmodel(model_dir):
     import tensorflow as tf
 

@@ -11,6 +11,8 @@ from serving.server import ModelServer
 
 from serving_fixtures import ROWS, export_version
 
+pytestmark = pytest.mark.slow  # servers polling for exported versions
+
 FEATURES = {"user_id": "string", "item_id": "string", "age": "float"}
 
 

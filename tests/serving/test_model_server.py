@@ -233,6 +233,7 @@ def test_every_call_path_answers_the_same(model_dir, expected, proto_path, flat_
         srv.stop()
 
 
+@pytest.mark.slow
 def test_smoke_test_drops_a_fast_path_that_disagrees(model_dir, caplog, monkeypatch):
     from serving import servable
 

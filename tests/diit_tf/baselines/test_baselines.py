@@ -65,6 +65,7 @@ def _assert_changed(before, after):
 
 
 # ---------------------------------------------------------------------------------------------------- UniformKD
+@pytest.mark.slow
 def test_kd_with_zero_beta_is_plain_ctr_training(tiny_spec):
     student = _backbone(tiny_spec, "s")
     reference = _clone(student, "ref")
@@ -75,6 +76,7 @@ def test_kd_with_zero_beta_is_plain_ctr_training(tiny_spec):
     _assert_same(student.get_weights(), _plain_step(tiny_spec, reference))
 
 
+@pytest.mark.slow
 def test_kd_ensemble_is_the_uniform_mean_and_teachers_stay_frozen(tiny_spec):
     teachers = [_backbone(tiny_spec, f"t{k}", seed=k + 1) for k in range(2)]
     before = [t.get_weights() for t in teachers]
@@ -128,6 +130,7 @@ def test_dann_rejects_bad_arguments(tiny_spec):
 
 
 # -------------------------------------------------------------------------------------------------------- CTNet
+@pytest.mark.slow
 def test_ctnet_starts_as_the_target_model_and_keeps_sources_frozen(tiny_spec):
     target = _backbone(tiny_spec, "t")
     sources = [_backbone(tiny_spec, f"s{k}", seed=k + 1) for k in range(2)]

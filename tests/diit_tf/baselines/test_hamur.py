@@ -141,6 +141,7 @@ def test_each_row_goes_through_its_own_domain_tower_only(tiny_spec):
     np.testing.assert_allclose(after[ids == 2], before[ids == 2] + 5.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_served_predictions_do_not_depend_on_the_other_rows_of_the_batch(tiny_spec):
     model = _model(tiny_spec)
     period = _period(tiny_spec)
@@ -150,6 +151,7 @@ def test_served_predictions_do_not_depend_on_the_other_rows_of_the_batch(tiny_sp
     np.testing.assert_allclose(alone, mixed[period.domains == "target"], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_updates_the_hypernetwork_and_the_domains_seen(tiny_spec):
     model = _model(tiny_spec)
     period = _period(tiny_spec)
@@ -168,6 +170,7 @@ def test_training_updates_the_hypernetwork_and_the_domains_seen(tiny_spec):
         np.testing.assert_array_equal(a, w.numpy())
 
 
+@pytest.mark.slow
 def test_model_saves_and_loads_with_equal_outputs(tiny_spec, tmp_path):
     model = _model(tiny_spec)
     x = joint_features(_period(tiny_spec))

@@ -123,6 +123,7 @@ def test_teacher_weights_are_normalised_checked_and_used(tiny_spec):
         model.set_teacher_weights([0.0, 0.0])
 
 
+@pytest.mark.slow
 def test_new_weights_reach_the_traced_train_step(tiny_spec):
     """The weights are a variable: changing them between fits changes what the compiled step distils."""
     teachers = [_constant_backbone(tiny_spec, "t0", 3.0), _constant_backbone(tiny_spec, "t1", -3.0)]
@@ -140,6 +141,7 @@ def test_new_weights_reach_the_traced_train_step(tiny_spec):
     assert float(bias.numpy()[0]) < after_first, "then distilling from the -3 teacher should lower it"
 
 
+@pytest.mark.slow
 def test_uniform_kd_is_weighted_kd_with_equal_weights(tiny_spec):
     teachers = [_constant_backbone(tiny_spec, "t0", 1.0), _constant_backbone(tiny_spec, "t1", 2.0),
                 _constant_backbone(tiny_spec, "t2", 6.0)]
@@ -149,6 +151,7 @@ def test_uniform_kd_is_weighted_kd_with_equal_weights(tiny_spec):
     np.testing.assert_allclose(model.ensemble_logit(_features(tiny_spec, 2)), np.full((2, 1), 3.0), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_teacher_logits_in_chunks_equal_one_call(tiny_spec):
     teachers = [build_backbone("dnn", tiny_spec, hidden_units=(4,), embedding_dim=2, name=f"t{k}") for k in range(2)]
     x = _features(tiny_spec, 10)

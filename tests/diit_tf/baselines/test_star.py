@@ -2,6 +2,7 @@
 row through its own domain's parameters."""
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from diit_tf.baselines import StarTopology, build_star_model, joint_features
@@ -40,6 +41,7 @@ def test_star_forward_by_hand_at_inference():
     np.testing.assert_allclose(logit.numpy(), [[3.5]], rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_star_domains_start_from_the_shared_network():
     star = StarTopology(num_domains=3, hidden_units=(4,))
     x = tf.random.normal((6, 5))
@@ -52,6 +54,7 @@ def _period(spec):
     return cycling_period(spec, n=30)
 
 
+@pytest.mark.slow
 def test_star_model_routes_rows_and_trains(tiny_spec):
     model = build_star_model(tiny_spec, hidden_units=(8, 4), embedding_dim=4, aux_units=(3,))
     period = _period(tiny_spec)
@@ -72,6 +75,7 @@ def test_star_model_routes_rows_and_trains(tiny_spec):
     assert not np.allclose(shared, star.shared_kernels[0].numpy())
 
 
+@pytest.mark.slow
 def test_star_model_saves_and_loads_with_equal_outputs(tiny_spec, tmp_path):
     model = build_star_model(tiny_spec, hidden_units=(8, 4), embedding_dim=4, aux_units=(3,))
     star = model.get_layer("star")

@@ -1,8 +1,11 @@
 """`diit data ...` through the real CLI entry point."""
+import pytest
+
 from diit_tf import cli
 from diit_tf.data import list_spans, load_spec
 
 
+@pytest.mark.slow
 def test_synthetic_then_info(tmp_path, capsys):
     out = tmp_path / "syn"
     argv = ["data", "synthetic", "--out", str(out), "--periods", "2", "--rows-target", "50",
@@ -38,6 +41,7 @@ def test_recbole_command_on_atomic_fixture(tmp_path, capsys):
 
 
 
+@pytest.mark.slow
 def test_kuairand_and_taobao_commands(tmp_path, capsys):
     import test_kuairand
     import test_taobao

@@ -49,6 +49,7 @@ def write_fixture(raw, log_header=LOG_HEADER):
     return raw
 
 
+@pytest.mark.slow
 def test_convert_counts_bad_rows_and_cuts_days(tmp_path):
     raw = write_fixture(tmp_path / "raw")
     out = tmp_path / "kr"

@@ -46,6 +46,7 @@ def _files(path):
     return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_age7_is_the_recbole_build_with_the_seven_age_groups(ml_fixture, tmp_path):
     inter, user, item = ml_fixture
     assert main(["data", "movielens-1m", "--domains", "age7", "--out", str(tmp_path / "named"),

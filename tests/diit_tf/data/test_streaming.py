@@ -34,6 +34,7 @@ def _ids(batches):
     return [int(i) for x, _ in batches for i in x["user_id"].numpy()]
 
 
+@pytest.mark.slow
 def test_domain_batches_hold_exactly_the_domains_rows_once(files):
     ds = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=16, seed=1, shuffle_buffer=50)
     ids = _ids(ds)
@@ -48,11 +49,13 @@ def test_domain_batches_hold_exactly_the_domains_rows_once(files):
         np.testing.assert_array_equal(y.numpy(), x["user_id"].numpy() % 2)
 
 
+@pytest.mark.slow
 def test_under_replicas_every_batch_has_the_same_size(files):
     ds = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=15, seed=0, replicas=2)
     assert {len(y) for _, y in ds} == {14}                                    # a multiple of 2, no partial batch
 
 
+@pytest.mark.slow
 def test_mix_keeps_every_target_row_and_samples_sources_at_their_rates(files):
     rates = streaming.mix_rates(SPEC, {"a": 0.5, "b": 0.0})
     assert rates == {"t": 1.0, "a": 0.5, "b": 0.0}
@@ -72,6 +75,7 @@ def test_mix_keeps_every_target_row_and_samples_sources_at_their_rates(files):
         streaming.mix_rates(SPEC, 0.0)
 
 
+@pytest.mark.slow
 def test_diit_batches_make_one_pass_over_the_target_rows(files):
     ds = streaming.diit_batches(files, COLUMNS, SPEC, batch_size=16, mix_batch_size=32, seed=0)
     target, mixes = [], []
@@ -93,6 +97,7 @@ def test_missing_column_names_the_field():
         streaming.check_columns({k: v for k, v in COLUMNS.items() if k != "x"}, SPEC, "trainer")
 
 
+@pytest.mark.slow
 def test_a_record_without_a_feature_names_the_file(tmp_path, files):
     data = _data(50)
     del data["x"]
@@ -106,6 +111,7 @@ def test_a_record_without_a_feature_names_the_file(tmp_path, files):
                              "feature 'x' (float)"
 
 
+@pytest.mark.slow
 def test_a_corrupt_file_is_named(tmp_path, files):
     corrupt = str(tmp_path / "corrupt.gz")
     with open(files[0], "rb") as f:

@@ -179,7 +179,7 @@ GOLDEN = {
 }
 
 
-@pytest.mark.parametrize("which", ["small", "default"])
+@pytest.mark.parametrize("which", ["small", pytest.param("default", marks=pytest.mark.slow)])
 def test_the_dataset_is_byte_identical_without_the_new_knobs(tmp_path, which):
     config = SyntheticConfig(seed=1, **SMALL) if which == "small" else SyntheticConfig()
     build_synthetic(tmp_path / "syn", config, log=lambda line: None)
@@ -221,6 +221,7 @@ def test_region_of_rows_from_hashed_ids():
     assert region_of_rows(relevance, one, 1).tolist() == ["ambiguous", "ambiguous"]
 
 
+@pytest.mark.slow
 def test_relevance_flags_and_benchmark_through_the_cli(tmp_path, capsys, monkeypatch):
     from diit_tf import cli
     from diit_tf.data import read_metadata

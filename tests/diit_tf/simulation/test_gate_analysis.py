@@ -64,8 +64,14 @@ def test_diit_variants_are_named_by_their_options():
         parse_variant("kd_uniform:beta=1")
     with pytest.raises(ValueError, match="key=value"):
         parse_variant("diit:gate_loss")
+    # options are checked against the method's own form: the paper's form trains its gate through KD, so γ = 0 is
+    # valid there, while the default form's gate would never learn
+    assert parse_variant("diit_paper:gate_supervision=0") == ("diit_paper", {"gate_supervision": 0})
+    with pytest.raises(ValueError, match="never learn"):
+        parse_variant("diit:gate_supervision=0")
 
 
+@pytest.mark.slow
 def test_gate_weights_are_split_by_row_group(tmp_path):
     from diit_tf.simulation.context import PeriodStore
     from diit_tf.simulation.hparams import Hparams

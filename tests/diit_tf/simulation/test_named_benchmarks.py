@@ -8,6 +8,8 @@ from diit_tf import cli
 from diit_tf.data import movielens, read_metadata
 from diit_tf.data.registry import DATASETS, resolve_dataset
 
+pytestmark = pytest.mark.slow  # builds benchmark datasets
+
 SYNTHETIC = {"synthetic-unequal-sources": "unequal-sources", "synthetic-regional-experts": "regional-experts"}
 
 

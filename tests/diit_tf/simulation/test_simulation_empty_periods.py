@@ -13,6 +13,8 @@ from diit_tf.cli import main
 
 from simulation_fixtures import DOMAINS, TINY_HPARAMS, write_tiny_dataset
 
+pytestmark = pytest.mark.slow  # simulation runs
+
 # source_b has no rows through the insertion period 2 and its first model in period 3; source_a none in period 3
 EMPTY = {1: ["source_b"], 2: ["source_b"], 3: ["source_a"]}
 TRANSFER = "base,diit,kd_uniform,ctnet,diit_single_source"

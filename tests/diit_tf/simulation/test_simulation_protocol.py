@@ -14,6 +14,8 @@ from diit_tf.simulation.training import CTRTrainer
 
 from simulation_fixtures import DOMAINS, TINY_HPARAMS, write_tiny_dataset
 
+pytestmark = pytest.mark.slow  # the module's simulation run
+
 TARGET_CODE = float(DOMAINS.index("target"))
 
 

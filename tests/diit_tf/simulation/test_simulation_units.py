@@ -102,13 +102,18 @@ def test_sliced_makes_the_same_batches_as_row_slicing():
     assert len(list(even)) == 2
 
 
-def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
+def _cycling_period(n):
+    """`n` rows of period 1 whose domains cycle target, source_a, source_b; user_id = row number, label = row % 2."""
     spec = tiny_spec()
-    n = 90
     domains = np.array(spec.domains)[np.arange(n) % 3]
     feats = {"user_id": np.arange(n, dtype=np.int64), "item_id": np.zeros(n, np.int64),
              "domain_code": (np.arange(n) % 3).astype(np.float32), "period_code": np.ones(n, np.float32)}
-    period = PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
+    return PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
+
+
+def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
+    n = 90
+    period = _cycling_period(n)
     target = period.domain("target")
     ds = transfer_dataset(target, period, batch_size=8, seed=0, mix_batch_size=16, mix_labels=True, epochs=2)
     users, mix_users, mix_domains, steps = [], [], set(), 0
@@ -127,12 +132,8 @@ def test_transfer_dataset_labelled_part_is_exactly_the_target_rows():
 
 
 def test_transfer_dataset_annotates_exactly_the_rows_it_batches():
-    spec = tiny_spec()
     n = 60
-    domains = np.array(spec.domains)[np.arange(n) % 3]
-    feats = {"user_id": np.arange(n, dtype=np.int64), "item_id": np.zeros(n, np.int64),
-             "domain_code": (np.arange(n) % 3).astype(np.float32), "period_code": np.ones(n, np.float32)}
-    period = PeriodData(feats, (np.arange(n) % 2).astype(np.float32), domains, 1, spec)
+    period = _cycling_period(n)
     seen = []
 
     def annotate(features):
@@ -223,6 +224,7 @@ def test_bundled_presets_load_by_name():
     assert hp.insertion_period is not None and "validation" in hp.data["selected_on"]
 
 
+@pytest.mark.slow
 def test_train_share_trains_on_a_fixed_share_and_evaluates_on_every_row(tmp_path):
     from diit_tf.simulation.context import PeriodStore, SeedContext
 

@@ -11,6 +11,8 @@ from diit_tf.cli import main
 
 from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
 
+pytestmark = pytest.mark.slow  # simulation runs
+
 METHODS = ["kd_static", "kd_best_single", "kd_self", "hamur", "star"]
 
 

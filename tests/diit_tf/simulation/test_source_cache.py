@@ -1,6 +1,7 @@
 """The source-model cache: a cached run gives exactly the uncached run's numbers, and any change to what a source
 model depends on gives a new key."""
 import numpy as np
+import pytest
 
 from diit_tf.simulation.context import PeriodStore
 from diit_tf.simulation.hparams import Hparams
@@ -8,6 +9,8 @@ from diit_tf.simulation.protocol import run_simulation
 from diit_tf.simulation.source_cache import SourceCache
 
 from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
+
+pytestmark = pytest.mark.slow  # two simulation runs
 
 
 def _aucs(result):

@@ -13,6 +13,8 @@ from diit_tf.tuning.best_hparams import load_best_hparams
 
 from tuning_fixtures import TINY_BACKBONE, build_tiny
 
+pytestmark = pytest.mark.slow  # a tuning sweep
+
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
