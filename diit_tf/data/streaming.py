@@ -212,6 +212,16 @@ def has_rows(dataset: tf.data.Dataset) -> bool:
     return False
 
 
+def has_domain_rows(files, columns: Mapping, spec, domain: str, batch_size: int = 1, replicas: int = 1) -> bool:
+    """Whether the split has rows of `domain` for at least one batch (under several replicas a full global batch of
+    `batch_size`, as `domain_batches` drops a partial one; else one row), read unshuffled up to the first ones.
+    `has_rows` of the shuffled stream gives the same answer but fills a shuffle window first: for the DIIT
+    trainer's target (a tenth of the span) that is a read of the whole span before training starts."""
+    size, drop = _batch_sizes(batch_size, replicas)
+    rows = parsed_batches(files, columns, only=(spec.domain, domain)).map(lambda batch: batch[spec.domain])
+    return has_rows(rows.rebatch(size if drop else 1, drop_remainder=True))
+
+
 @contextlib.contextmanager
 def unknown_length():
     """Silence Keras' "Your input ran out of data" warning while fitting on a stream: a streamed split has no known
