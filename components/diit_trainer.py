@@ -116,7 +116,8 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
     batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync)
     with streaming.naming_bad_files(data.train_files, data.columns, "DIIT trainer"):
-        if not streaming.has_rows(batches):
+        if not streaming.has_domain_rows(data.train_files, data.columns, spec, spec.target, int(config["batch_size"]),
+                                         strategy.num_replicas_in_sync):
             raise streaming.StreamInputError(
                 f"DIIT trainer: the span's train split has no rows of the target domain {spec.target!r} "
                 f"(files {data.train_files[:3]}{' ...' if len(data.train_files) > 3 else ''}); nothing is trained "

@@ -57,7 +57,8 @@ def train_source(spec: FeatureSpec, domain: str, data: streaming.TrainerInput, c
     info = {"role": "source", "domain": domain, "backbone": config["backbone"],
             "backbone_options": dict(config.get("backbone_options") or {}), "batch_size": int(config["batch_size"])}
     with streaming.naming_bad_files(data.train_files, data.columns, role):
-        if not streaming.has_rows(batches):
+        if not streaming.has_domain_rows(data.train_files, data.columns, spec, domain, int(config["batch_size"]),
+                                         strategy.num_replicas_in_sync):
             return None, {**info, "train_rows": 0}
         with strategy.scope():
             backbone = build_backbone(config["backbone"], spec, name="source_" + re.sub(r"[^0-9A-Za-z_]", "_", domain),

@@ -76,9 +76,11 @@ def columns_of(spec) -> dict:
 
 
 def model_config(kind: str) -> dict:
-    from pipeline.configs import DEFAULTS
+    """The settings the pipeline's trainers get on a dataset without a validated preset (the bench's spans): the
+    config defaults resolved with the built-in hyperparameters (`PipelineConfig.resolved`)."""
+    from pipeline.configs import PipelineConfig
 
-    block = dict(DEFAULTS["source" if kind == "source" else "student"])
+    block = dict(PipelineConfig({}).resolved(None).values["source" if kind == "source" else "student"])
     return {k: v for k, v in block.items() if v is not None}
 
 

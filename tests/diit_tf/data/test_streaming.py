@@ -49,6 +49,36 @@ def test_domain_batches_hold_exactly_the_domains_rows_once(files):
         np.testing.assert_array_equal(y.numpy(), x["user_id"].numpy() % 2)
 
 
+def test_files_are_interleaved_in_blocks_of_read_batch_records(files):
+    # write_examples deals the rows round-robin: file k holds rows k, k + 3, k + 6, ... (167, 167, 166 rows).
+    # Unshuffled, each file hands over blocks of `read_batch` records in turn (not single records).
+    ds = streaming.parsed_batches(files, COLUMNS, read_batch=4, cycle_length=3)
+    blocks = [[int(i) for i in b["user_id"].numpy()] for b in ds]
+    assert blocks[:4] == [[0, 3, 6, 9], [1, 4, 7, 10], [2, 5, 8, 11], [12, 15, 18, 21]]
+    assert len(blocks) == 42 * 3                                              # ceil(167 / 4) = ceil(166 / 4) = 42
+    assert blocks[-3:] == [[492, 495, 498], [493, 496, 499], [494, 497]]      # each file's last, partial block
+    assert sorted(i for b in blocks for i in b) == list(range(500))
+    target = streaming.parsed_batches(files, COLUMNS, read_batch=4, cycle_length=3, only=("domain", "t"))
+    kept = [[int(i) for i in b["user_id"].numpy()] for b in target]
+    assert kept[:4] == [[0], [10], [5], [15]] and len(kept) == 126         # the same blocks, target rows only
+
+
+def test_has_domain_rows_asks_for_one_batch(tmp_path, files):
+    assert streaming.has_domain_rows(files, COLUMNS, SPEC, "t")
+    no_target = {k: v[np.arange(500) % 5 != 0] for k, v in _data().items()}
+    other = streaming.write_examples(str(tmp_path / "no_t"), no_target, shards=2)
+    assert not streaming.has_domain_rows(other, COLUMNS, SPEC, "t")
+    assert streaming.has_domain_rows(other, COLUMNS, SPEC, "a")
+    # Under 2 replicas a batch of 15 is 14 rows and a partial one is dropped: 13 target rows (ids 0, 5, ..., 60 of
+    # 65 rows) make no batch, 14 (ids 0, ..., 65 of 70 rows) make one, as domain_batches says.
+    for n, expected in ((65, False), (70, True)):
+        small = streaming.write_examples(str(tmp_path / f"n{n}"), _data(n), shards=2)
+        assert streaming.has_domain_rows(small, COLUMNS, SPEC, "t", batch_size=15, replicas=2) is expected
+        batches = streaming.domain_batches(small, COLUMNS, SPEC, "t", batch_size=15, replicas=2)
+        assert streaming.has_rows(batches) is expected
+    assert streaming.has_domain_rows(streaming.write_examples(str(tmp_path / "n65b"), _data(65)), COLUMNS, SPEC, "t")
+
+
 @pytest.mark.slow
 def test_under_replicas_every_batch_has_the_same_size(files):
     ds = streaming.domain_batches(files, COLUMNS, SPEC, "a", batch_size=15, seed=0, replicas=2)
