@@ -78,3 +78,17 @@ def test_quick_subset_reproduces_on_fresh_data():
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " off " not in done.stdout and "figure(s) ok, 0 off" in done.stdout
+
+
+def test_transfer_table_scores_each_step_on_the_method_it_tunes(tmp_path, monkeypatch):
+    trials = [{"trial": "diit.beta2=1.0", "methods": {"base": 0.70, "diit": 0.71}},
+              {"trial": "diit.beta2=4.0", "methods": {"base": 0.70, "diit": 0.72}},
+              {"trial": "kd_uniform.beta=2.0", "methods": {"base": 0.70, "kd_uniform": 0.69}},
+              {"trial": "training.mix_batch_size=512", "methods": {"base": 0.70, "diit": 0.73}}]
+    (tmp_path / "synthetic-transfer").mkdir()
+    (tmp_path / "synthetic-transfer" / "tuning.json").write_text(json.dumps({"trials": trials}))
+    monkeypatch.setattr(reproduce, "RESULTS", tmp_path)
+    lines = reproduce.transfer_table("synthetic-transfer").splitlines()
+    assert "| diit.beta2 | 1.0: 0.7100, 4.0: **0.7200** | 4.0 |" in lines
+    assert "| kd_uniform.beta | 2.0: **0.6900** | 2.0 |" in lines
+    assert "| training.mix_batch_size | 512: **0.7300** | 512 |" in lines
