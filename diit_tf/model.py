@@ -139,7 +139,7 @@ class DIITModel(keras.Model):
         """Create every variable now (one forward pass on a dummy row), so optimizers see them at compile."""
         dummy = _dummy_batch(self.student)
         forward = self._forward(dummy, dummy, training=False)
-        if "adv_real" in forward:  # only a configuration with the adversarial part has a discriminator to build
+        if self.diit_config.use_adversarial:  # only the adversarial part has a discriminator to build
             self.discriminator(forward["adv_real"])
             self.grl(forward["adv_fake"])
         self.built = True
@@ -276,20 +276,18 @@ class DIITModel(keras.Model):
         kd_weights = weights if cfg.gate_from_kd else tf.stop_gradient(weights)
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
         forward.update({"z_bar": z_bar, "gate": weights})
-        if not self.uses_mapper:          # neither the middle spot nor the mapper's adversary: no mapper pass
-            pass
-        elif cfg.middle_spot == "mapper":  # the paper: the mapper carries ē_S into the student's space
-            forward["middle_student"], forward["middle_source"] = e_mix, self.mapper(e_bar)
-        else:                             # FitNets: regress every source's representation from the student's
-            forward["middle_student"] = self.mapper(e_mix)
-            forward["middle_source"] = tf.concat(reps, axis=-1)  # teachers' outputs: already stop-gradiented
-            forward["middle_weights"] = kd_weights
-        if not cfg.use_adversarial:
-            pass
-        elif cfg.adversary == "mapper":     # real: the student's side, fake: the source side of the middle spot
-            forward["adv_real"], forward["adv_fake"] = forward["middle_student"], forward["middle_source"]
-        else:                             # the student's representations of target rows vs mix rows
-            forward["adv_real"], forward["adv_fake"] = e_target, e_mix
+        if self.uses_mapper:  # else neither the middle spot nor the mapper's adversary reads it: no mapper pass
+            if cfg.middle_spot == "mapper":  # the paper: the mapper carries ē_S into the student's space
+                forward["middle_student"], forward["middle_source"] = e_mix, self.mapper(e_bar)
+            else:                            # FitNets: regress every source's representation from the student's
+                forward["middle_student"] = self.mapper(e_mix)
+                forward["middle_source"] = tf.concat(reps, axis=-1)  # teachers' outputs: already stop-gradiented
+                forward["middle_weights"] = kd_weights
+        if cfg.use_adversarial:
+            if cfg.adversary == "mapper":  # real: the student's side, fake: the source side of the middle spot
+                forward["adv_real"], forward["adv_fake"] = forward["middle_student"], forward["middle_source"]
+            else:                          # the student's representations of target rows vs mix rows
+                forward["adv_real"], forward["adv_fake"] = e_target, e_mix
         return forward
 
     # ------------------------------------------------------------------ losses

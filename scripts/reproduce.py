@@ -94,8 +94,8 @@ EXPERIMENTS = [
                                           "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic",
                                           "--train-share", "0.75")),
     *(Experiment(f"{dataset}-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100",
-                                          "--hparams", f"docs/results/{dataset}-budget/best_hparams.json"),
-                 pending=False) for dataset in ("synthetic", "movielens-1m")),
+                                          "--hparams", f"docs/results/{dataset}-budget/best_hparams.json"))
+      for dataset in ("synthetic", "movielens-1m")),
     *(Experiment(f"{dataset}-{backbone}", ("--dataset", dataset, "--backbone", backbone, "--seeds", "3", "--methods",
                                            "all", "--hparams", dataset),
                  pending=dataset != "synthetic")
