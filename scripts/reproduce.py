@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,7 @@ class Experiment:
 
     def shown(self) -> str:
         """The command as written above its table (run from the repository root)."""
-        return " ".join(self.argv(f"docs/results/{self.name}"))
+        return shlex.join(self.argv(f"docs/results/{self.name}"))
 
 
 # DIIT's default form (`diit`: logit KD through a gate trained on the target's labels), the same gate reading the
@@ -80,6 +81,8 @@ BENCHMARKS = {
     # joint (~30x the base's training time on this benchmark) runs on its own: movielens-1m-age7-joint-test
     "movielens-1m-age7": f"base,kd_uniform,kd_static,{_DIIT_ROWS}",
 }
+BENCHMARK_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_supervision=0.5,1,2;diit.gate_input=representation,embeddings;"
+                           "kd_uniform.beta=0.5,1,2,4;kd_static.beta=0.5,1,2,4;kd_best_single.beta=0.5,1,2,4")
 EXPERIMENTS = [
     Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
                                    "--methods", "base,diit", "--hparams", "synthetic"), quick=True),
@@ -105,6 +108,13 @@ EXPERIMENTS = [
     # from that budget.
     *(Experiment(f"{dataset}-budget", ("--dataset", dataset, "--hparams", "none", "--tune", "budget",
                                        "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256"))
+      for dataset in BENCHMARKS),
+    # Each one's transfer options, re-chosen on its own validation periods (seeds 100 and 101) from the preset as
+    # it stood before (start_hparams.json: the budget above and the options borrowed from the default benchmarks).
+    # DIIT's loss weights and gate input, and the KD family's β each: every comparator gets the same search.
+    *(Experiment(f"{dataset}-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100,101",
+                                          "--hparams", f"docs/results/{dataset}-transfer/start_hparams.json",
+                                          "--tune-grid", BENCHMARK_TRANSFER_GRID))
       for dataset in BENCHMARKS),
     *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2", "--methods", methods))
       for dataset, methods in BENCHMARKS.items()),
