@@ -130,11 +130,11 @@ def examples_context(spec, data, settings: dict, base_model_uri: Optional[str] =
     keras.utils.set_random_seed(seed)
     teachers = []
     for k, domain in enumerate(spec.sources):
-        rows = streaming.domain_batches(data.train_files, data.columns, spec, domain, settings["batch_size"],
-                                        seed * 1000 + k)
-        if not streaming.has_rows(rows):
+        if not streaming.has_domain_rows(data.train_files, data.columns, spec, domain, settings["batch_size"]):
             log(f"Tuner: source {domain!r} has no rows in this span; left out of the teachers")
             continue
+        rows = streaming.domain_batches(data.train_files, data.columns, spec, domain, settings["batch_size"],
+                                        seed * 1000 + k)
         teacher = build_backbone(settings["backbone"], spec, name=f"teacher_{k}", **options)
         PeriodTrainer(teacher, settings["source_learning_rate"]).fit(rows, epochs=settings["source_epochs"])
         teacher.trainable = False

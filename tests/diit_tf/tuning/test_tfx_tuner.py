@@ -89,3 +89,23 @@ def test_custom_config_errors_name_the_key():
         tuner_settings({"feature_spec": spec, "max_trials": 0})
     with pytest.raises(ValueError, match="algorithm"):
         tuner_settings({"feature_spec": spec, "algorithm": "grid"})
+
+
+def test_examples_context_leaves_out_a_source_without_rows(tmp_path):
+    from diit_tf.data.streaming import TrainerInput
+    from diit_tf.tuning.tfx import examples_context
+
+    columns = _columns(300, 2)
+    columns["domain"] = np.where(columns["domain"] == b"src_b", b"src_a", columns["domain"])  # no src_b rows
+    data = TrainerInput(write_examples(str(tmp_path / "train"), columns, shards=2), [], dict(COLUMNS))
+    settings = tuner_settings({"feature_spec": SPEC.to_dict(), "batch_size": 64, "backbone_options": TINY_OPTIONS})
+    lines = []
+    context = examples_context(SPEC, data, settings, log=lines.append)
+    assert len(context.teachers) == 1
+    assert "Tuner: source 'src_b' has no rows in this span; left out of the teachers" in lines
+    assert "Tuner: teacher of source 'src_a' trained on the train split" in lines
+
+    columns["domain"] = np.full(300, b"target")
+    data = TrainerInput(write_examples(str(tmp_path / "only_target"), columns), [], dict(COLUMNS))
+    with pytest.raises(ValueError, match=r"no source domain of \['src_a', 'src_b'\] has rows in the train split"):
+        examples_context(SPEC, data, settings)
