@@ -116,7 +116,7 @@ EXPERIMENTS = [
                                           "--hparams", f"docs/results/{dataset}-transfer/start_hparams.json",
                                           "--tune-grid", BENCHMARK_TRANSFER_GRID))
       for dataset in BENCHMARKS),
-    *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2", "--methods", methods))
+    *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2,3,4", "--methods", methods))
       for dataset, methods in BENCHMARKS.items()),
     Experiment("movielens-1m-age7-joint-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2",
                                                 "--methods", "base,joint")),
@@ -249,11 +249,19 @@ def transfer_table(name: str) -> str:
         method = option.split(".", 1)[0]  # the method the step tunes; a `training.` step is scored on DIIT
         method = "diit" if method == "training" else method
         steps.setdefault(option, []).append((value, trial["methods"][method]))
+    # A value the search had already scored (the current best of the options before) was not rerun: a tuning.json
+    # of older code leaves it out, so it is put back here from the chosen settings with the score it carried.
+    chosen = dict(part.split("=", 1) for part in record.get("chosen", "").split(", ") if "=" in part)
     lines = ["| option | values → validation AUC | chosen |", "|---|---|---|"]
+    carried = {}  # method -> the score of its current best settings, after each step
     for option, scores in steps.items():
-        best = max(scores, key=lambda vs: vs[1])[0]
+        method = option.split(".", 1)[0]
+        if option in chosen and chosen[option] not in {v for v, _ in scores} and method in carried:
+            scores = scores + [(chosen[option], carried[method])]
+        best = chosen.get(option) or max(scores, key=lambda vs: vs[1])[0]
         cells = ", ".join(f"{v}: **{a:.4f}**" if v == best else f"{v}: {a:.4f}" for v, a in scores)
         lines.append(f"| {option} | {cells} | {best} |")
+        carried[method] = dict(scores).get(best)
     return "\n".join(["    " + BY_NAME[name].shown(), ""] + lines)
 
 

@@ -79,15 +79,18 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         normal = hp.to_dict()
         normal["methods"].setdefault("diit", {})["diit_config"] = hp.diit_config().to_dict()  # explicit == default
         key = json.dumps([normal, methods], sort_keys=True, default=str)
-        if key in cache:  # the coordinate search revisits the current best value of each option
-            return cache[key]
+        if key in cache:  # the coordinate search revisits the current best value of each option: recorded, not rerun
+            summary, first = cache[key]
+            trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in methods if m in summary},
+                           "same_as": first})
+            return summary
         result = run_simulation(store, backbone=backbone, methods=methods, seeds=seeds, hparams=hp,
                                 insertion_period=insertion, dataset_name=f"{dataset_name} (validation)",
                                 log=lambda line: None, source_cache=source_cache)
         summary = summarize(result)
         trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}})
         log(f"  tune {stage}: {label}: " + ", ".join(f"{m} {summary[m]['auc_mean']:.4f}" for m in result.methods))
-        cache[key] = summary
+        cache[key] = (summary, label)
         return summary
 
     if stage == "budget":

@@ -92,3 +92,19 @@ def test_transfer_table_scores_each_step_on_the_method_it_tunes(tmp_path, monkey
     assert "| diit.beta2 | 1.0: 0.7100, 4.0: **0.7200** | 4.0 |" in lines
     assert "| kd_uniform.beta | 2.0: **0.6900** | 2.0 |" in lines
     assert "| training.mix_batch_size | 512: **0.7300** | 512 |" in lines
+
+
+def test_transfer_table_puts_back_the_value_a_search_did_not_rerun(tmp_path, monkeypatch):
+    # The search's start (gate_input=representation) was the current best when its step came: older code did not
+    # record it, so the table takes it from `chosen` with the score of the step before, on the same method.
+    trials = [{"trial": "diit.beta2=1", "methods": {"base": 0.70, "diit": 0.71}},
+              {"trial": "diit.beta2=2", "methods": {"base": 0.70, "diit": 0.72}},
+              {"trial": "diit.gate_input=embeddings", "methods": {"base": 0.70, "diit": 0.715}},
+              {"trial": "kd_uniform.beta=1", "methods": {"base": 0.70, "kd_uniform": 0.69}}]
+    chosen = "diit.beta2=2, diit.gate_input=representation, kd_uniform.beta=1"
+    (tmp_path / "synthetic-transfer").mkdir()
+    (tmp_path / "synthetic-transfer" / "tuning.json").write_text(json.dumps({"trials": trials, "chosen": chosen}))
+    monkeypatch.setattr(reproduce, "RESULTS", tmp_path)
+    lines = reproduce.transfer_table("synthetic-transfer").splitlines()
+    assert "| diit.gate_input | embeddings: 0.7150, representation: **0.7200** | representation |" in lines
+    assert "| kd_uniform.beta | 1: **0.6900** | 1 |" in lines

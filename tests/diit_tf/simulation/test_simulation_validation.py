@@ -1,11 +1,14 @@
 """Hyperparameter selection on validation periods: grid parsing, option routing, and a tiny budget search whose
-scores come only from periods before the test insertion period."""
+scores come only from periods before the test insertion period, and a transfer search on a stub simulation that
+records a value it already scored (not rerun), so tuning.json lists every value of every step."""
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from diit_tf.simulation.context import PeriodStore
 from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation import validation
 from diit_tf.simulation.validation import parse_grid, tune, with_option
 
 from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
@@ -46,3 +49,29 @@ def test_budget_search_uses_only_validation_periods(tmp_path):
     assert winner == f"learning_rate={best.data['training']['learning_rate']} epochs=1"
     saved = Hparams.load(tmp_path / "out" / "best_hparams.json")
     assert saved.insertion_period == 4 and "periods 3..4" in saved.data["selected_on"]
+
+
+def test_transfer_search_records_the_values_it_does_not_rerun(tmp_path, monkeypatch):
+    runs = []
+
+    def fake_simulation(store, methods, hparams, **kwargs):
+        cfg = hparams.diit_config()
+        runs.append((cfg.beta2, cfg.gate_input))
+        score = 0.70 + 0.01 * cfg.beta2 - (0.005 if cfg.gate_input == "embeddings" else 0.0)
+        return SimpleNamespace(methods=list(methods), score=score)
+
+    monkeypatch.setattr(validation, "run_simulation", fake_simulation)
+    monkeypatch.setattr(validation, "summarize", lambda r: {m: {"auc_mean": r.score} for m in ["base", *r.methods]})
+    store = SimpleNamespace(periods=[1, 2, 3, 4, 5, 6])
+    grid = parse_grid("diit.beta2=1,2;diit.gate_input=representation,embeddings")
+    best = tune(store, "transfer", Hparams(), "dnn", [100], 4, "tiny", tmp_path, grid=grid,
+                           log=lambda line: None)
+
+    assert runs == [(1, "representation"), (2, "representation"), (2, "embeddings")]  # (2, representation) once
+    assert best.diit_config().beta2 == 2 and best.diit_config().gate_input == "representation"
+    record = json.loads((tmp_path / "tuning.json").read_text())
+    assert [t["trial"] for t in record["trials"]] == ["diit.beta2=1", "diit.beta2=2", "diit.gate_input=representation",
+                                                      "diit.gate_input=embeddings"]
+    assert record["trials"][2] == {"trial": "diit.gate_input=representation", "methods": {"diit": 0.72},
+                                   "same_as": "diit.beta2=2"}
+    assert record["chosen"] == "diit.beta2=2, diit.gate_input=representation"
