@@ -44,8 +44,10 @@ import dataclasses
 import json
 
 
-# The paper's form: every part on, the gate trained only through the KD losses, no supervised gate loss.
-PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "use_middle": True, "use_adversarial": True}
+# The paper's form: every part on, the gate reading the student's representation and trained only through the KD
+# losses, no supervised gate loss.
+PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_input": "representation", "use_middle": True,
+              "use_adversarial": True}
 
 CHOICES = {
     "gate_loss": ("mixture", "confidence"),

@@ -114,7 +114,7 @@ class DIIT(Method):
     def resolve_config(self, ctx) -> DIITConfig:
         """The run's `methods.diit.diit_config` (preset and --option), then `changes`. The paper's form keeps the
         run's weights (β, α, τ, and γ when the run sets it; else the paper's 0) and forces its structure: every part
-        on, the gate trained through the KD losses."""
+        on, the gate reading the student's representation and trained through the KD losses."""
         if not self.paper:
             return ctx.hparams.diit_config(**self.changes)
         structure = {k: v for k, v in PAPER_FORM.items() if k != "gate_supervision"}

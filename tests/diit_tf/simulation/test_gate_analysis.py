@@ -71,6 +71,23 @@ def test_diit_variants_are_named_by_their_options():
         parse_variant("diit:gate_supervision=0")
 
 
+def test_the_paper_form_keeps_its_structure_over_a_preset():
+    from types import SimpleNamespace
+
+    from diit_tf.simulation.hparams import Hparams
+
+    preset = Hparams({"methods": {"diit": {"diit_config": {"beta2": 2.0, "gate_input": "embeddings"}}}})
+    ctx = SimpleNamespace(hparams=preset)
+    default = make_method("diit").resolve_config(ctx)
+    assert (default.beta2, default.gate_input, default.gate_from_kd, default.use_middle) == (2.0, "embeddings", False,
+                                                                                             False)
+    paper = make_method("diit_paper").resolve_config(ctx)  # the preset's weights, the paper's structure
+    assert (paper.beta2, paper.gate_input, paper.gate_from_kd, paper.gate_supervision) == (2.0, "representation",
+                                                                                           True, 0.0)
+    assert paper.use_middle and paper.use_adversarial
+    assert make_method("diit_paper:gate_input=embeddings").resolve_config(ctx).gate_input == "embeddings"
+
+
 @pytest.mark.slow
 def test_gate_weights_are_split_by_row_group(tmp_path):
     from diit_tf.simulation.context import PeriodStore
