@@ -84,7 +84,7 @@ BENCHMARKS = {
     "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,{_diit_rows('representation')},"
                                   "diit_no_gate",
     # joint (~30x the base's training time on this benchmark) runs on its own: movielens-1m-age7-joint-test
-    "movielens-1m-age7": f"base,kd_uniform,kd_static,{_diit_rows('embeddings')}",
+    "movielens-1m-age7": f"base,kd_uniform,kd_static,{_diit_rows('representation')}",
 }
 BENCHMARK_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_supervision=0.5,1,2;diit.gate_input=representation,embeddings;"
                            "kd_uniform.beta=0.5,1,2,4;kd_static.beta=0.5,1,2,4;kd_best_single.beta=0.5,1,2,4")
