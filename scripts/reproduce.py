@@ -105,8 +105,7 @@ EXPERIMENTS = [
                                           "--hparams", f"docs/results/{dataset}-budget/best_hparams.json"))
       for dataset in ("synthetic", "movielens-1m")),
     *(Experiment(f"{dataset}-{backbone}", ("--dataset", dataset, "--backbone", backbone, "--seeds", "3", "--methods",
-                                           "all", "--hparams", dataset),
-                 pending=dataset != "synthetic" and backbone == "wdl")
+                                           "all", "--hparams", dataset))
       for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
     # The benchmarks of sources of unequal relevance (docs/benchmarks.md): each one's budget (base only, validation
     # periods), then the test run of the KD family, joint and the DIIT rows above, 3 seeds, with the preset built
