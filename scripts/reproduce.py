@@ -80,13 +80,15 @@ def _diit_rows(other_gate_input: str) -> str:
 
 
 BENCHMARKS = {
-    "synthetic-unequal-sources": f"base,kd_uniform,kd_static,kd_best_single,joint,{_diit_rows('embeddings')},diit_no_gate",
+    "synthetic-unequal-sources": f"base,kd_uniform,kd_static,kd_best_single,joint,{_diit_rows('embeddings')},"
+                                 "diit_no_gate",
     "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,{_diit_rows('representation')},"
                                   "diit_no_gate",
     # joint (~30x the base's training time on this benchmark) runs on its own: movielens-1m-age7-joint-test
     "movielens-1m-age7": f"base,kd_uniform,kd_static,{_diit_rows('representation')}",
 }
-BENCHMARK_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_supervision=0.5,1,2;diit.gate_input=representation,embeddings;"
+BENCHMARK_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_supervision=0.5,1,2;"
+                           "diit.gate_input=representation,embeddings;"
                            "kd_uniform.beta=0.5,1,2,4;kd_static.beta=0.5,1,2,4;kd_best_single.beta=0.5,1,2,4")
 EXPERIMENTS = [
     Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
@@ -108,8 +110,8 @@ EXPERIMENTS = [
                                            "all", "--hparams", dataset))
       for dataset in ("synthetic", "movielens-1m") for backbone in ("dnn", "dcn", "wdl")),
     # The benchmarks of sources of unequal relevance (docs/benchmarks.md): each one's budget (base only, validation
-    # periods), then the test run of the KD family, joint and the DIIT rows above, 3 seeds, with the preset built
-    # from that budget.
+    # periods), then the test run of the KD family, joint and the DIIT rows above, 5 seeds, with the preset built
+    # from that budget and the transfer search below.
     *(Experiment(f"{dataset}-budget", ("--dataset", dataset, "--hparams", "none", "--tune", "budget",
                                        "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256"))
       for dataset in BENCHMARKS),
@@ -246,20 +248,20 @@ def budget_table(names) -> str:
 
 def transfer_table(name: str) -> str:
     """Step 2 of the tuning (coordinate search over each transfer method's options), from its tuning.json."""
+    from diit_tf.simulation.validation import scored_method
+
     record = json.loads((RESULTS / name / "tuning.json").read_text())
-    steps = {}
+    steps = {}  # option -> [(value, validation AUC of the method the step is scored on)]
     for trial in record["trials"]:
         option, value = trial["trial"].split("=", 1)
-        method = option.split(".", 1)[0]  # the method the step tunes; a `training.` step is scored on DIIT
-        method = "diit" if method == "training" else method
-        steps.setdefault(option, []).append((value, trial["methods"][method]))
+        steps.setdefault(option, []).append((value, trial["methods"][scored_method(option.split(".", 1)[0])]))
     # A value the search had already scored (the current best of the options before) was not rerun: a tuning.json
     # of older code leaves it out, so it is put back here from the chosen settings with the score it carried.
     chosen = dict(part.split("=", 1) for part in record.get("chosen", "").split(", ") if "=" in part)
     lines = ["| option | values → validation AUC | chosen |", "|---|---|---|"]
-    carried = {}  # method -> the score of its current best settings, after each step
+    carried = {}  # scored method -> the score of its current best settings, after each step
     for option, scores in steps.items():
-        method = option.split(".", 1)[0]
+        method = scored_method(option.split(".", 1)[0])
         if option in chosen and chosen[option] not in {v for v, _ in scores} and method in carried:
             scores = scores + [(chosen[option], carried[method])]
         best = chosen.get(option) or max(scores, key=lambda vs: vs[1])[0]

@@ -45,6 +45,12 @@ def parse_grid(text: str) -> list:
     return steps
 
 
+def scored_method(method: str) -> str:
+    """The method whose validation AUC scores a step of the transfer search on `method`'s options: a `training.`
+    step changes what every transfer method shares and is scored on DIIT."""
+    return "diit" if method == "training" else method
+
+
 def with_option(hparams: Hparams, method: str, option: str, value) -> Hparams:
     data = copy.deepcopy(hparams.to_dict())
     if method == "training":  # e.g. training.mix_batch_size: shared by every transfer method
@@ -81,16 +87,16 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         key = json.dumps([normal, methods], sort_keys=True, default=str)
         if key in cache:  # the coordinate search revisits the current best value of each option: recorded, not rerun
             summary, first = cache[key]
-            trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in methods if m in summary},
-                           "same_as": first})
+            trials.append({**first, "trial": label, "same_as": first["trial"]})
             return summary
         result = run_simulation(store, backbone=backbone, methods=methods, seeds=seeds, hparams=hp,
                                 insertion_period=insertion, dataset_name=f"{dataset_name} (validation)",
                                 log=lambda line: None, source_cache=source_cache)
         summary = summarize(result)
-        trials.append({"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}})
+        record = {"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}}
+        trials.append(record)
         log(f"  tune {stage}: {label}: " + ", ".join(f"{m} {summary[m]['auc_mean']:.4f}" for m in result.methods))
-        cache[key] = (summary, label)
+        cache[key] = (summary, record)
         return summary
 
     if stage == "budget":
@@ -109,7 +115,7 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         chosen_parts = []
         for method, option, values in steps:
             scores = []
-            scored = "diit" if method == "training" else method
+            scored = scored_method(method)
             for value in values:
                 hp = with_option(best, method, option, value)
                 scores.append((trial(hp, [scored], f"{method}.{option}={value}")[scored]["auc_mean"], value, hp))
