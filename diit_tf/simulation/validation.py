@@ -51,17 +51,32 @@ def scored_method(method: str) -> str:
     return "diit" if method == "training" else method
 
 
-def with_option(hparams: Hparams, method: str, option: str, value) -> Hparams:
+def with_option(hparams: Hparams, method: str, option: str, value, where: str = None) -> Hparams:
+    """`hparams` with `method.option` set to `value`, validated (errors name `where`, by default `hparams`' file)."""
+    where = where or hparams.where
     data = copy.deepcopy(hparams.to_dict())
     if method == "training":  # e.g. training.mix_batch_size: shared by every transfer method
         data["training"][option] = value
-        return Hparams(data, where=hparams.where)
+        return Hparams(data, where=where)
     entry = data["methods"].setdefault(method, {})
     if method == "diit" and option not in DIIT_TRAINING_OPTIONS:
         entry.setdefault("diit_config", {})[option] = value
     else:
         entry[option] = value
-    return Hparams(data, where=hparams.where)
+    return Hparams(data, where=where)
+
+
+def check_grid(hparams: Hparams, steps) -> None:
+    """Every value of every transfer step gives valid settings, checked before any trial runs (a typo in the last
+    step would otherwise stop the search after every trial before it). The error names the step."""
+    for method, option, values in steps:
+        for value in values:
+            label = f"--tune-grid {method}.{option}={value}"
+            try:
+                with_option(hparams, method, option, value, where=label).diit_config()
+            except ValueError as err:
+                message = str(err)
+                raise ValueError(message if message.startswith(label) else f"{label}: {message}") from None
 
 
 def validation_store(store, p0: int):
@@ -111,6 +126,7 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         chosen = f"learning_rate={best.data['training']['learning_rate']}, epochs={best.epochs}"
     elif stage == "transfer":
         steps = grid or TRANSFER_GRID
+        check_grid(hparams, steps)
         best = hparams
         chosen_parts = []
         for method, option, values in steps:

@@ -75,3 +75,19 @@ def test_transfer_search_records_the_values_it_does_not_rerun(tmp_path, monkeypa
     assert record["trials"][2] == {"trial": "diit.gate_input=representation", "methods": {"diit": 0.72},
                                    "same_as": "diit.beta2=2"}
     assert record["chosen"] == "diit.beta2=2, diit.gate_input=representation"
+
+
+def test_a_bad_grid_value_is_refused_before_any_trial_naming_the_step(tmp_path, monkeypatch):
+    runs = []
+    monkeypatch.setattr(validation, "run_simulation", lambda *a, **k: runs.append(1))
+    store = SimpleNamespace(periods=[1, 2, 3, 4, 5, 6])
+    hparams = Hparams(where="preset.json")
+    for text, message in [
+        ("diit.beta2=1,2;kd_static.bta=1", r"^--tune-grid kd_static.bta=1: `methods.kd_static` has unknown option"),
+        ("diit.beta2=1;diit.gate_input=foo", r"^--tune-grid diit.gate_input=foo: `gate_input` should be one of"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            tune(store, "transfer", hparams, "dnn", [100], 4, "tiny", tmp_path, grid=parse_grid(text),
+                 log=lambda line: None)
+    assert runs == [] and not (tmp_path / "tuning.json").exists()
+
