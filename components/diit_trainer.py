@@ -128,6 +128,27 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         logging.info("DIIT trainer: %d teacher(s) %s%s, %d epoch(s), warm start from %s", len(teachers), sources,
                      f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
                      warm_from or "nothing (first period)")
+        prior = None
+        learns_gate = bool(teachers) and model.learns_gate  # no teacher: `model` is the plain CTR trainer
+        if diit_config.gate_prior == "quality" and learns_gate:
+            gains, weights = quality_prior(spec, data, teachers, diit_config.gate_prior_temperature)
+            model.set_gate_prior(weights)
+            prior = {"sources": sources, "auc_gain": [round(float(g), 5) for g in gains],
+                     "weights": [round(float(w), 4) for w in weights]}
+            logging.info("DIIT trainer: the gate's quality prior %s", dict(zip(sources, prior["weights"])))
+        gate_fit = None
+        if diit_config.gate_fit_epochs and learns_gate:
+            target_rows = streaming.domain_batches(
+                data.train_files, data.columns, spec, spec.target, int(config["batch_size"]),
+                int(config.get("seed", 0)) + 3, int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER),
+                strategy.num_replicas_in_sync)
+            with strategy.scope():
+                # every worker reads every target row: the fit runs the same steps on every replica (fit_gate)
+                gate_fit = model.fit_gate(training.with_shard_policy(streaming.bounded(target_rows, data.train_steps),
+                                                                     "off"), diit_config.gate_fit_epochs,
+                                          seed=int(config.get("seed", 0)) + 4)
+            logging.info("DIIT trainer: fitted the gate alone, %d step(s), gate loss %.4f", gate_fit["steps"],
+                         gate_fit["gate_bce"])
         teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
         log = ScalarLog(log_dir, names={f"gate_w{k}": f"gate/{d}" for k, d in enumerate(sources)})
         start = time.time()
@@ -148,6 +169,8 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "left_out_sources": left_out,
         "warm_started_from": warm_from,
         "mix_rates": rates,
+        "gate_prior": prior,
+        "gate_fit": gate_fit,
         "batch_size": int(config["batch_size"]),
         "train_steps": log.step,
         "train_seconds": round(time.time() - start, 2),
@@ -162,6 +185,23 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         write_scalars(log_dir and os.path.join(log_dir, EVAL_DIR), eval_scalars(info["eval"], spec.target),
                       step=log.step)
     return student, info
+
+
+def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
+    """`(gains, weights)` of the gate's "quality" prior (`DIITConfig.gate_prior`): each teacher's AUC gain over
+    chance on the train split's target rows, streamed once in file order, and their softmax at `temperature`
+    (`diit_tf.baselines.kd.quality_weights`, `kd_static`'s weighting). Only logits and labels are kept."""
+    import numpy as np
+
+    from diit_tf.baselines.kd import quality_weights
+    from diit_tf.data import streaming
+
+    logits, labels = [[] for _ in teachers], []
+    for x, y in streaming.domain_batches(data.train_files, data.columns, spec, spec.target, 4096, shuffle_buffer=0):
+        labels.append(np.asarray(y, np.float64).reshape(-1))
+        for k, teacher in enumerate(teachers):
+            logits[k].append(np.asarray(teacher(x, training=False)["logit"], np.float64).reshape(-1))
+    return quality_weights([np.concatenate(z) for z in logits], np.concatenate(labels), temperature=temperature)
 
 
 def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):

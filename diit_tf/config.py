@@ -29,6 +29,20 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
 - `gate_input="representation"`: what the gate reads (stop-gradiented): the student's representation `e_T(x)`
   (the paper) or its input "embeddings" (the concatenated feature embeddings, which keep which item, category,
   user group a row is about).
+- `gate_prior="none"`: a domain-level prior added to the gate's scores, `g(x) = softmax(s(x) + log π)`.
+  "quality": `π = softmax_k(G_k / gate_prior_temperature)`, set once per period from each source's gain over chance
+  on the target's labelled rows of the period, `G_k = AUC_k - 0.5` (the weights of `kd_static`); the learned gate
+  then moves each row's weights away from `π`. "none": no prior (the paper).
+- `gate_prior_temperature=0.01`: the temperature of the "quality" prior (small: most weight on the best sources).
+- `gate_fit_epochs=0`: passes of the gate alone over the period's labelled target rows before the period's DIIT
+  training, on its supervised loss (`gate_loss`), with its own Adam at `gate_fit_learning_rate=0.01`. Within
+  DIIT's training the gate takes one step per target batch with the student's optimizer, a few dozen steps per period
+  on a small target; the sources are frozen and the gate reads the student stop-gradiented, so its problem can be
+  fitted on its own first. 0: no such fit (the paper). Without a gate (`use_gate=False`) there is nothing to fit.
+- `gate_calibration=False`: in the "mixture" gate loss, a learned affine map of the mixed logit,
+  `BCE(y, σ(a · Σ_k g_k z_Sk + b))` (a, b start at 1, 0; used by that loss only, never by KD). Without it the
+  gate can only shrink an over-confident source's logits by mixing in another source, which keeps its weights
+  soft; with it the scale is the calibration's job and the weights can say which source is right.
 - `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
   `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
   student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
@@ -46,12 +60,13 @@ import json
 
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
-PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_input": "representation", "use_middle": True,
-              "use_adversarial": True}
+PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_input": "representation", "gate_prior": "none",
+              "gate_fit_epochs": 0, "gate_calibration": False, "use_middle": True, "use_adversarial": True}
 
 CHOICES = {
     "gate_loss": ("mixture", "confidence"),
     "gate_input": ("representation", "embeddings"),
+    "gate_prior": ("none", "quality"),
     "middle_spot": ("mapper", "student"),
     "adversary": ("mapper", "domain"),
 }
@@ -74,6 +89,11 @@ class DIITConfig:
     gate_temperature: float = 1.0
     gate_from_kd: bool = False
     gate_input: str = "representation"
+    gate_prior: str = "none"
+    gate_prior_temperature: float = 0.01
+    gate_fit_epochs: int = 0
+    gate_fit_learning_rate: float = 0.01
+    gate_calibration: bool = False
     middle_spot: str = "mapper"
     adversary: str = "mapper"
     gate_hidden: int = 64
@@ -99,12 +119,18 @@ class DIITConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` should be one of {list(allowed)}. Received: {getattr(self, name)!r}")
-        if not self.gate_temperature > 0:
-            raise ValueError(f"`gate_temperature` should be > 0. Received: {self.gate_temperature!r}")
+        if isinstance(self.gate_fit_epochs, bool) or not isinstance(self.gate_fit_epochs, int) or \
+                self.gate_fit_epochs < 0:
+            raise ValueError(f"`gate_fit_epochs` should be an integer >= 0. Received: {self.gate_fit_epochs!r}")
+        for name in ("gate_temperature", "gate_prior_temperature", "gate_fit_learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` should be > 0. Received: {getattr(self, name)!r}")
         if self.use_gate and not self.gate_from_kd and self.gate_supervision == 0:
             raise ValueError("The gate would never learn: `gate_from_kd=False` trains it by its supervised loss "
                              "alone, and `gate_supervision` is 0. Set `gate_supervision` > 0, `gate_from_kd=True` "
                              "(the paper's form) or `use_gate=False`.")
+        if not isinstance(self.gate_calibration, bool):
+            raise ValueError(f"`gate_calibration` should be a bool. Received: {self.gate_calibration!r}")
         if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
             raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
 

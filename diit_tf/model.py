@@ -118,7 +118,12 @@ class DIITModel(keras.Model):
         self.student = student
         cfg = self.diit_config
         self.gate = GatingAggregator(num_sources=len(teachers), hidden_units=cfg.gate_hidden,
-                                     uniform=not cfg.use_gate, name="gate")
+                                     uniform=not cfg.use_gate, prior=cfg.gate_prior != "none", name="gate")
+        # The gate loss's affine map of the mixed logit (DIITConfig.gate_calibration): a = kernel, b = bias.
+        self.gate_calibration = (keras.layers.Dense(1, kernel_initializer="ones", name="gate_calibration")
+                                 if cfg.gate_calibration and cfg.use_gate else None)
+        if self.gate_calibration is not None:
+            self.gate_calibration.build((None, 1))
         # The middle spot's regressor: source side -> student space (the paper), or student -> every source's
         # space at once (one output block per source, FitNets' direction).
         mapped_dim = student_dim if cfg.middle_spot == "mapper" else sum(teacher_dims)
@@ -152,6 +157,11 @@ class DIITModel(keras.Model):
             raise ValueError("`discriminator_optimizer` should be a different optimizer object from `optimizer`.")
         self.optimizer.build(self.phase2_variables)
         self.discriminator_optimizer.build(self.phase1_variables)
+        self.gate_optimizer = None
+        if self.diit_config.gate_fit_epochs and self.diit_config.use_gate:
+            self.gate_optimizer = keras.optimizers.Adam(self.diit_config.gate_fit_learning_rate)
+            self.gate_optimizer.build(self.gate_scoring_variables)
+        self._gate_fit_functions = None
 
     @property
     def phase1_variables(self):
@@ -169,7 +179,16 @@ class DIITModel(keras.Model):
         """What phase 2 updates: student, gate (with projections) and, when a loss reads it, the mapper. Never
         teachers or D."""
         mapper = list(self.mapper.trainable_variables) if self.uses_mapper else []
-        return list(self.student.trainable_variables) + list(self.gate.trainable_variables) + mapper
+        calibration = list(self.gate_calibration.trainable_variables) if self.gate_calibration is not None else []
+        return list(self.student.trainable_variables) + list(self.gate.trainable_variables) + calibration + mapper
+
+    @property
+    def gate_scoring_variables(self):
+        """The gate's variables that shape its weights g(x) (not the projections P_k, which only the middle spot
+        reads), and the gate loss's calibration when there is one: what `fit_gate` trains."""
+        projections = {id(v) for p in (self.gate.projections or []) for v in p.trainable_variables}
+        calibration = list(self.gate_calibration.trainable_variables) if self.gate_calibration is not None else []
+        return [v for v in self.gate.trainable_variables if id(v) not in projections] + calibration
 
     @property
     def metrics(self):
@@ -191,6 +210,17 @@ class DIITModel(keras.Model):
         reps = [tf.stop_gradient(o["representation"]) for o in outs]
         logits = [tf.stop_gradient(o["logit"]) for o in outs]
         return reps, logits
+
+    @property
+    def learns_gate(self) -> bool:
+        """Whether the gate's weights are learned (a gate, and more than one source): what a prior or a fit of the
+        gate (`DIITConfig.gate_prior`, `gate_fit_epochs`) can act on."""
+        return not self.gate._fixed_weights
+
+    def set_gate_prior(self, weights) -> None:
+        """Set the gate's domain-level prior `π` (K weights, one per teacher; `DIITConfig.gate_prior`), e.g. once
+        per period from each source's quality on the target's labelled rows (`diit_tf.baselines.kd.quality_weights`)."""
+        self.gate.set_prior(weights)
 
     def gate_weights(self, features, batch_size: int = 8192) -> np.ndarray:
         """The gate's weights `g(x)` (N, K) on rows `features` (numpy arrays): what the gate would give these rows
@@ -231,6 +261,85 @@ class DIITModel(keras.Model):
         width = sum(self.teacher_dims)
         return {TEACHER_KEYS[0]: np.concatenate(reps) if reps else np.zeros((0, width), np.float32),
                 TEACHER_KEYS[1]: np.concatenate(logits) if logits else np.zeros((0, len(self.teachers)), np.float32)}
+
+    def fit_gate(self, dataset, epochs: int, seed: int = 0) -> dict:
+        """Fit the gate alone on its supervised loss (`gate_supervision_loss`, the form `gate_loss`) over labelled
+        target rows, with the gate's own optimizer (Adam at `DIITConfig.gate_fit_learning_rate`, built when
+        `gate_fit_epochs` > 0). Only `gate_scoring_variables` change: the student is read stop-gradiented (the
+        gate's query, `training=False`) and the sources are frozen, so neither moves during the fit.
+
+        `dataset`: one pass over the rows, batches `(x, y)` (x may carry the sources' outputs, `TEACHER_KEYS`).
+        One pass of the student and the sources computes each row's gate query and the sources' logits, kept in
+        memory ((query width + K + 1) floats per row); then `epochs` passes over them, each in a new order (seeded
+        by `seed`) and in batches of the dataset's first batch size, each pass one traced call. Returns
+        `{"gate_bce": mean loss of the last pass, "steps": steps taken}`. Under a `tf.distribute` strategy every
+        replica takes each whole batch, so every worker should read the same rows (the pipeline does not shard
+        this dataset)."""
+        if getattr(self, "gate_optimizer", None) is None:
+            raise ValueError("This model has no gate optimizer: build it with `DIITConfig(gate_fit_epochs=N)`, N > 0, "
+                             "and a gate (`use_gate=True`), and compile it")
+        strategy = tf.distribute.get_strategy()
+        if getattr(self, "_gate_fit_functions", None) is None:
+            self._gate_fit_functions = self._make_gate_fit_functions(strategy)
+        inputs_of, one_pass = self._gate_fit_functions
+        queries, logits, labels, batch_size = [], [], [], None
+        for x, y in dataset:
+            q, z = inputs_of(x)
+            queries.append(q.numpy())
+            logits.append(z.numpy())
+            labels.append(np.asarray(y, np.float32).reshape(-1))
+            batch_size = batch_size or len(labels[-1])
+        if not labels:
+            return {"gate_bce": float("nan"), "steps": 0}
+        queries, logits, labels = (tf.constant(np.concatenate(v)) for v in (queries, logits, labels))
+        rng = np.random.default_rng(seed)
+        size = tf.constant(batch_size)
+        steps, loss = 0, float("nan")
+        for _ in range(int(epochs)):
+            order = tf.constant(rng.permutation(int(labels.shape[0])))
+            mean, n = one_pass(tf.gather(queries, order), tf.gather(logits, order), tf.gather(labels, order), size)
+            steps, loss = steps + int(n), float(mean)
+        return {"gate_bce": loss, "steps": steps}
+
+    def _make_gate_fit_functions(self, strategy) -> tuple:
+        """`fit_gate`'s traced pieces: the gate's inputs on a batch, and one pass of gate updates over cached rows."""
+        names = list(self.student.input) if isinstance(self.student.input, Mapping) else \
+            [t.name for t in self.student.inputs]
+        k = len(self.teachers)
+
+        @tf.function(reduce_retracing=True)
+        def inputs_of(x):
+            _, _, query = self._student_pass({n: x[n] for n in names}, False)
+            reps, logits = self._teachers(x)
+            return (self.gate.query(query, reps, logits),
+                    tf.concat([tf.reshape(tf.cast(z, tf.float32), (-1, 1)) for z in logits], axis=-1))
+
+        def step(query, logits, y):
+            variables = self.gate_scoring_variables
+            with tf.GradientTape() as tape:
+                loss = self.gate_supervision_loss(y, {"gate_target": self.gate.gate(query),
+                                                      "z_sources_target": tf.split(logits, k, axis=-1)})
+                replica_loss = scaled_for_replicas(loss)
+            grads = tape.gradient(replica_loss, variables)
+            self.gate_optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        # One pass over the cached rows (already in the pass's order) in one traced call, slicing the batches out of
+        # the tensors: a loop over a tf.data pipeline inside the trace cost ~100x more per step (measured). Under a
+        # strategy every replica takes the whole batch (the same rows), and its gradient of loss / replicas is summed
+        # over the replicas: the single-device update, with the same number of steps everywhere.
+        @tf.function(reduce_retracing=True)
+        def one_pass(queries, logits, labels, batch_size):
+            rows = tf.shape(labels)[0]
+            count = (rows + batch_size - 1) // batch_size
+            total = tf.constant(0.0)
+            for i in tf.range(count):
+                batch = slice(i * batch_size, tf.minimum((i + 1) * batch_size, rows))
+                total += strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(
+                    step, args=(queries[batch], logits[batch], labels[batch])), axis=None)
+            return total / tf.cast(tf.maximum(count, 1), tf.float32), count
+
+        return inputs_of, one_pass
 
     def _student_pass(self, x, training):
         """`(e_T, z_T, gate query)` from one student pass; the query is stop-gradiented (the gate reads the
@@ -329,14 +438,16 @@ class DIITModel(keras.Model):
     def gate_supervision_loss(self, y_t, forward):
         """The gate's supervised loss on labelled target rows (`gate_loss`):
 
-        - "mixture": `BCE(y, σ(Σ_k g_k(x) z_Sk(x)))`;
+        - "mixture": `BCE(y, σ(Σ_k g_k(x) z_Sk(x)))`, or `BCE(y, σ(a · Σ_k g_k z_Sk + b))` with
+          `gate_calibration` (a, b learned, this loss only);
         - "confidence": `mean_b Σ_k -q_k log g_k` with `q = softmax_k(-BCE(y, σ(z_Sk)) / gate_temperature)`.
         """
         cfg = self.diit_config
         g = forward["gate_target"]
         z = tf.concat([tf.reshape(v, (-1, 1)) for v in forward["z_sources_target"]], axis=-1)  # (B, K)
         if cfg.gate_loss == "mixture":
-            return ctr_bce(y_t, tf.reduce_sum(g * z, axis=-1, keepdims=True))
+            mixed = tf.reduce_sum(g * z, axis=-1, keepdims=True)
+            return ctr_bce(y_t, mixed if self.gate_calibration is None else self.gate_calibration(mixed))
         y = tf.reshape(tf.cast(y_t, tf.float32), (-1, 1))
         per_source = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.broadcast_to(y, tf.shape(z)), logits=z)
         q = tf.stop_gradient(tf.nn.softmax(-per_source / cfg.gate_temperature, axis=-1))

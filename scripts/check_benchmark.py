@@ -33,7 +33,7 @@ from diit_tf.data.synthetic import region_of_rows  # noqa: E402
 from diit_tf.simulation.context import PeriodStore, SeedContext  # noqa: E402
 from diit_tf.simulation.hparams import Hparams  # noqa: E402
 from diit_tf.simulation.methods import Base  # noqa: E402
-from diit_tf.simulation.protocol import resolve_insertion_period  # noqa: E402
+from diit_tf.simulation.protocol import resolve_insertion_period, routing_scores  # noqa: E402
 from diit_tf.simulation.training import auc, predict_logits  # noqa: E402
 
 
@@ -93,7 +93,8 @@ def check(store, hparams, seeds, insertion_period, relevance=None) -> dict:
             line = f"[seed {seed}] period {p}: sources {t1 - t0:.1f}s, base {t2 - t1:.2f}s"
             if p >= p0:
                 data = store.get(p + 1).domain(spec.target)
-                record["base_auc"] = auc(data.labels, base.logits(data))
+                base_logits = base.logits(data)
+                record["base_auc"] = auc(data.labels, base_logits)
                 logits = {n: predict_logits(m, data.features) for n, m in zip(ctx.sources.names,
                                                                                ctx.sources.latest())}
                 record["source_auc"] = {n: auc(data.labels, z) for n, z in logits.items()}
@@ -103,6 +104,10 @@ def check(store, hparams, seeds, insertion_period, relevance=None) -> dict:
                         n: {r: auc(data.labels[region == r], z[region == r]) for r in relevance["regions"]}
                         for n, z in logits.items()}
                     record["ambiguous_rows"] = int((region == "ambiguous").sum())
+                    record["base_auc_by_region"] = {r: auc(data.labels[region == r], base_logits[region == r])
+                                                    for r in relevance["regions"]}
+                    record["routing"] = routing_scores(list(logits), np.stack(list(logits.values()), axis=1),
+                                                       data.labels, region)
                 line += f"; on target rows of period {p + 1}: base {record['base_auc']:.4f}, " + ", ".join(
                     f"{n} {v:.4f}" for n, v in record["source_auc"].items())
             per_seed["periods"][str(p)] = record
@@ -131,7 +136,12 @@ def summarize(result: dict, sources: list, relevance=None) -> None:
 
     print(f"\nquality on the target's rows of the next period (AUC; per seed the mean over periods {p0 + 1}.., then "
           f"mean ± std over {len(seeds)} seed(s))")
-    print(f"- base (the target's own model): {spread(per_seed('base_auc'))}")
+    line = f"- base (the target's own model): {spread(per_seed('base_auc'))}"
+    if scored and "base_auc_by_region" in scored[0]:
+        line += "; by region: " + ", ".join(
+            f"{region} {np.nanmean([r['base_auc_by_region'][region] for r in scored]):.4f}"
+            for region in relevance["regions"])
+    print(line)
     names = list(scored[0]["source_auc"]) if scored else []
     for n in names:
         values = [[r["source_auc"][n] for p, r in s["periods"].items() if int(p) >= p0] for s in seeds]
@@ -149,6 +159,11 @@ def summarize(result: dict, sources: list, relevance=None) -> None:
             truth = {n: np.mean([on_target[p][n]["true_auc"] for p in on_target]) for n in names}
             print(f"  Spearman with the ground truth (each source's true click function on the target's rows): "
                   f"{spearman([mean_auc[n] for n in names], [truth[n] for n in names]):.2f}")
+    if scored and "routing" in scored[0]:
+        print("- fixed teachers from the frozen sources (what routing could give): the sources' mean logit "
+              f"{spread([[r['routing']['uniform'] for p, r in s['periods'].items() if int(p) >= p0] for s in seeds])}"
+              ", each row given the logit of the source relevant in its region (oracle) "
+              f"{spread([[r['routing']['oracle'] for p, r in s['periods'].items() if int(p) >= p0] for s in seeds])}")
     if scored and "ambiguous_rows" in scored[0]:
         print(f"  (rows whose hashed item_category holds categories of two regions, left out of the split: "
               f"{sum(r['ambiguous_rows'] for r in scored)})")

@@ -55,6 +55,7 @@ class Experiment:
     quick: bool = False
     command: str = "simulate"
     pending: bool = False  # defined, not yet run on the final code: no committed results, left out of --check
+    tolerance: float = TOLERANCE  # how far a rerun's figure may be from the committed one
 
     @property
     def tuning(self) -> bool:
@@ -84,19 +85,55 @@ BENCHMARKS = {
                                  "diit_no_gate",
     "synthetic-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,{_diit_rows('representation')},"
                                   "diit_no_gate",
+    # its preset's DIIT fits the gate alone each period (gate_fit_epochs): also without that fit
+    "synthetic-strong-regional-experts": f"base,kd_uniform,kd_static,kd_best_single,joint,"
+                                         f"{_diit_rows('representation')},diit:gate_fit_epochs=0,diit_no_gate",
     # joint (~30x the base's training time on this benchmark) runs on its own: movielens-1m-age7-joint-test
     "movielens-1m-age7": f"base,kd_uniform,kd_static,{_diit_rows('representation')}",
 }
 BENCHMARK_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_supervision=0.5,1,2;"
                            "diit.gate_input=representation,embeddings;"
                            "kd_uniform.beta=0.5,1,2,4;kd_static.beta=0.5,1,2,4;kd_best_single.beta=0.5,1,2,4")
+# The benchmark of regional experts worth routing to searches the gate's own fit too (DIITConfig.gate_fit_epochs,
+# gate_fit_learning_rate: added after the other benchmarks' searches ran) and leaves out gate_supervision, which
+# cannot matter under Adam in the default form (it scales the only loss the gate receives).
+STRONG_REGIONAL_TRANSFER_GRID = ("diit.beta2=0.5,1,2,4;diit.gate_input=representation,embeddings;"
+                                 "diit.gate_fit_epochs=0,10,50,200;diit.gate_fit_learning_rate=0.003,0.01,0.03;"
+                                 "kd_uniform.beta=0.5,1,2,4;kd_static.beta=0.5,1,2,4;kd_best_single.beta=0.5,1,2,4")
+TRANSFER_GRIDS = {dataset: STRONG_REGIONAL_TRANSFER_GRID if dataset == "synthetic-strong-regional-experts"
+                  else BENCHMARK_TRANSFER_GRID for dataset in BENCHMARKS}
+GATE_PRIOR_METHODS = ("base,kd_static,diit,diit:gate_prior=quality,"
+                      "diit:gate_prior=quality+gate_prior_temperature=0.03")
+MIX_METHODS = "base,kd_uniform,kd_static,diit"
+# The gate's own fit and what it reads, searched together: the transfer search above chose what the gate reads
+# before the fit could make it route (coordinate search), so the two are crossed here, on the validation periods.
+GATE_FIT_METHODS = "base,kd_uniform,kd_static," + ",".join(
+    f"diit:gate_input={read}+gate_fit_epochs={epochs}" + (f"+gate_fit_learning_rate={lr}" if epochs else "")
+    for read in ("representation", "embeddings") for epochs in (0, 10, 50, 200)
+    for lr in ((0.003, 0.01, 0.03) if epochs else (None,)))
+OTHER_GATE_FIT_METHODS = ("base,kd_static,diit,diit:gate_fit_epochs=50+gate_fit_learning_rate=0.003,"
+                          "diit:gate_fit_epochs=200+gate_fit_learning_rate=0.003")
+AGE7_DIAGNOSTICS = ("base,kd_static,kd_best_single,diit,diit:beta2=4,"
+                    "diit:gate_prior=quality+gate_prior_temperature=0.03,"
+                    "diit:gate_prior=quality+gate_prior_temperature=0.03+beta2=4")
+# How far a figure may move on another CPU: TensorFlow's CPU kernels (oneDNN, Eigen) sum in an order that depends on
+# the instruction set, and training amplifies the last bits. Same machine, same command: the last digit. The quick
+# check's figures were written on the machine of 2026-11-30; on an AMD EPYC (2026-12-01) one of its 20 figures
+# reran 0.0007 off (DIIT's AUC on period 8, seed 0), the rest within 0.0005. Only the quick check runs in CI, on
+# whatever machine CI has, so it gets this wider tolerance; --check of the rest states the default.
+CROSS_MACHINE_TOLERANCE = 0.002
 EXPERIMENTS = [
     Experiment("synthetic-quick", ("--dataset", "synthetic", "--backbone", "dnn", "--seed-list", "0",
-                                   "--methods", "base,diit", "--hparams", "synthetic"), quick=True),
+                                   "--methods", "base,diit", "--hparams", "synthetic"), quick=True,
+               tolerance=CROSS_MACHINE_TOLERANCE),
     Experiment("synthetic-budget", ("--dataset", "synthetic", "--hparams", "none", "--tune", "budget",
                                     "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256")),
     Experiment("movielens-1m-budget", ("--dataset", "movielens-1m", "--hparams", "none", "--tune", "budget",
                                        "--insertion-period", "4", "--seed-list", "100,101", "--batch-size", "256")),
+    # The demo reruns to the last digit, so it gets the default tolerance. (Before 2026-12-01 it did not:
+    # ExampleGen's write step keyed rows with Python's global `random`, two runs could write a split in another
+    # order, and the student and sources then differed by up to 0.0034 AUC from period 2 on. SpanCsvExampleGen now
+    # writes an order that depends on the input alone; two runs gave identical figures and examples.)
     Experiment("demo", ("--dataset", "synthetic"), command="demo"),
     Experiment("demo-spans", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
                               "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic")),
@@ -120,12 +157,48 @@ EXPERIMENTS = [
     # DIIT's loss weights and gate input, and the KD family's β each: every comparator gets the same search.
     *(Experiment(f"{dataset}-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100,101",
                                           "--hparams", f"docs/results/{dataset}-transfer/start_hparams.json",
-                                          "--tune-grid", BENCHMARK_TRANSFER_GRID))
+                                          "--tune-grid", TRANSFER_GRIDS[dataset]))
       for dataset in BENCHMARKS),
     *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2,3,4", "--methods", methods))
       for dataset, methods in BENCHMARKS.items()),
-    Experiment("movielens-1m-age7-joint-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2",
+    Experiment("movielens-1m-age7-joint-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
                                                 "--methods", "base,joint")),
+    # The gate's domain-level prior from the sources' quality (DIITConfig.gate_prior), tried on each benchmark's
+    # validation periods (seeds 100 and 101) against the preset's DIIT and kd_static.
+    *(Experiment(f"{dataset}-gate-prior-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
+                                                       "--methods", GATE_PRIOR_METHODS))
+      for dataset in ("synthetic-unequal-sources", "synthetic-regional-experts", "movielens-1m-age7")),
+    # Why kd_static beats DIIT on age7's test periods: DIIT at kd_static's β, and DIIT whose gate starts from
+    # kd_static's weights (the prior). A diagnostic on the test periods, not a choice: the preset stays as validated.
+    # Exposure on age7: a larger mix batch (more source rows per target batch) for every transfer method alike,
+    # chosen on the validation periods (512, 1024 against the preset's 256), then the test periods at the best.
+    *(Experiment(f"movielens-1m-age7-mix{n}-validation", ("--dataset", "movielens-1m-age7", "--validation",
+                                                          "--seed-list", "100,101", "--methods", MIX_METHODS,
+                                                          "--option", f"training.mix_batch_size={n}"))
+      for n in (512, 1024)),
+    Experiment("synthetic-strong-regional-experts-gate-fit-validation",
+               ("--dataset", "synthetic-strong-regional-experts", "--validation", "--seed-list", "100,101",
+                "--methods", GATE_FIT_METHODS)),
+    # The same fit on the other benchmarks of unequal relevance, next to each preset's DIIT (which keeps what its
+    # gate reads): adopted into a preset only if it beats the preset's DIIT by more than the combined seed spread.
+    *(Experiment(f"{dataset}-gate-fit-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
+                                                    "--methods", OTHER_GATE_FIT_METHODS))
+      for dataset in ("synthetic-unequal-sources", "synthetic-regional-experts", "movielens-1m-age7")),
+    # Its transfer search put every KD method's β at the grid's lower edge (0.5): every method at 0.25, on the
+    # same validation periods and seeds.
+    Experiment("synthetic-strong-regional-experts-beta-validation",
+               ("--dataset", "synthetic-strong-regional-experts", "--validation", "--seed-list", "100,101",
+                "--methods", "base,kd_uniform,kd_static,kd_best_single,diit", "--option", "kd_uniform.beta=0.25",
+                "--option", "kd_static.beta=0.25", "--option", "kd_best_single.beta=0.25",
+                "--option", "diit.beta2=0.25")),
+    # Every method of `--methods all` on the fourth benchmark, 3 seeds: its time target (<= 20 min) and the
+    # comparators the 5-seed test leaves out (CTNet, DANN, fine-tuning, kd_self, the paper's ablations).
+    Experiment("synthetic-strong-regional-experts-all", ("--dataset", "synthetic-strong-regional-experts", "--seeds",
+                                                         "3", "--methods", "all")),
+    Experiment("movielens-1m-age7-mix1024-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
+                                                  "--methods", MIX_METHODS, "--option", "training.mix_batch_size=1024")),
+    Experiment("movielens-1m-age7-gate-diagnostics", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
+                                                      "--methods", AGE7_DIAGNOSTICS)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
@@ -212,7 +285,7 @@ def check(chosen: list) -> int:
                 continue
             out = Path(tmp) / experiment.name
             run(experiment, out, data_root=Path(tmp) / "data")
-            for line, ok in compare(experiment.name, figures(committed), figures(out)):
+            for line, ok in compare(experiment.name, figures(committed), figures(out), experiment.tolerance):
                 print(line, flush=True)
                 total += 1
                 failures += not ok

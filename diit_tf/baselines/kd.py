@@ -106,6 +106,15 @@ def static_weights(gains, weighting: str = "above_chance", temperature: float = 
     return scaled / scaled.sum()
 
 
+def quality_weights(logits, labels, quality: str = "auc", weighting: str = "softmax",
+                    temperature: float = 0.01) -> tuple:
+    """`(gains, weights)`: each teacher's gain over chance on labelled rows (`teacher_gains`) and the fixed weights
+    they give (`static_weights`). `logits`: K arrays of the teachers' logits on the same labelled rows. This is
+    `kd_static`'s weighting, and the domain-level prior of DIIT's gate (`DIITConfig(gate_prior="quality")`)."""
+    gains = teacher_gains(logits, labels, quality)
+    return gains, static_weights(gains, weighting, temperature)
+
+
 # ------------------------------------------------------------------------------------------------- the model
 class WeightedKD(keras.Model):
     def __init__(self, teachers, student, beta: float = 0.5, temperature: float = 2.0, weights=None, **kwargs):

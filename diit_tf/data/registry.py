@@ -160,6 +160,9 @@ register(benchmark_dataset("synthetic-unequal-sources", "unequal-sources",
 register(benchmark_dataset("synthetic-regional-experts", "regional-experts",
                            "2 synthetic sources, each sharing the target's click function on half of the item "
                            "categories only", preset="synthetic-regional-experts"))
+register(benchmark_dataset("synthetic-strong-regional-experts", "strong-regional-experts",
+                           "2 synthetic sources, each sharing all of the target's click function on half of the item "
+                           "categories, better than the target's own model there", preset="synthetic-strong-regional-experts"))
 
 
 # ---------------------------------------------------------------------------------------------------- resolving

@@ -420,4 +420,8 @@ BENCHMARKS = {
     "unequal-sources": SyntheticConfig(rows_source=(12000, 12000, 12000, 12000), shared_weights=(0.9, 0.6, 0.3, 0.0)),
     "regional-experts": SyntheticConfig(rows_source=(12000, 12000), shared_weights=(0.9, 0.9),
                                         source_categories=(REGION_A, REGION_B)),
+    # Regional experts that beat the target's own model on their regions: a smaller target (1,000 rows per period)
+    # sharing more of its click function (0.95), and sources twice as large that share all of it on their region.
+    "strong-regional-experts": SyntheticConfig(rows_target=1000, rows_source=(24000, 24000), shared_weight=0.95,
+                                               shared_weights=(1.0, 1.0), source_categories=(REGION_A, REGION_B)),
 }

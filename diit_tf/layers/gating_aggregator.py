@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from diit_tf.layers.arguments import check_activation, check_positive_int, config_with_activation, serialize_activation
@@ -18,7 +19,10 @@ class GatingAggregator(keras.layers.Layer):
     **every** source when `projection_dim` is given or when the source widths differ (then projecting to the
     target width d_T unless `projection_dim` is given); when all sources have the same width and
     `projection_dim` is None, `P_k` is the identity and no weight is created. `uniform=True` is the "no gate"
-    ablation: `g_k = 1/K` and no gate weight is created. This is DIIT's domain-level extractor (Huang et al.,
+    ablation: `g_k = 1/K` and no gate weight is created. `prior=True` adds a fixed (non-trainable) log-prior to the
+    scores, `g(x) = softmax(Dense_K(a(Dense_hidden(e_T(x)))) + log π)`, where `π` is a set of domain-level weights
+    given from outside (`set_prior`, e.g. once per period from each source's quality on the target's labelled rows);
+    it starts at uniform (`log π = 0`), and the learned scores then move each row's weights away from `π`. This is DIIT's domain-level extractor (Huang et al.,
     "DIIT: A Domain-Invariant Information Transfer Method for Industrial Cross-Domain Recommendation", CIKM 2024,
     arXiv 2410.10835).
 
@@ -36,6 +40,7 @@ class GatingAggregator(keras.layers.Layer):
         projection_dim: None or positive int, the common width of the projected source representations.
         activation: activation of the gate's hidden layer (name or callable).
         uniform: bool; if True, every source gets weight 1/K (ablation without a gate).
+        prior: bool; if True, the gate's scores get a fixed log-prior `log π` (`set_prior`), uniform until set.
         **kwargs: base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -55,6 +60,7 @@ class GatingAggregator(keras.layers.Layer):
         projection_dim: int | None = None,
         activation="relu",
         uniform: bool = False,
+        prior: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -67,6 +73,10 @@ class GatingAggregator(keras.layers.Layer):
         if not isinstance(uniform, bool):
             raise ValueError(f"`uniform` should be a bool. Received: uniform={uniform!r}")
         self.uniform = uniform
+        if not isinstance(prior, bool):
+            raise ValueError(f"`prior` should be a bool. Received: prior={prior!r}")
+        self.prior = prior
+        self.prior_logits = None
         self.gate_hidden = None
         self.gate_output = None
         self.projections = None
@@ -92,6 +102,9 @@ class GatingAggregator(keras.layers.Layer):
             self.gate_hidden.build(target_representation_shape)
             self.gate_output = keras.layers.Dense(self.num_sources, name="gate_output", dtype=self.dtype_policy)
             self.gate_output.build(tuple(target_representation_shape)[:-1] + (self.hidden_units,))
+            if self.prior:
+                self.prior_logits = self.add_weight(shape=(self.num_sources,), initializer="zeros",
+                                                    trainable=False, name="prior_logits")
         if self.projection_dim is not None or len(set(widths)) > 1:
             out_dim = self.projection_dim if self.projection_dim is not None else target_dim
             if out_dim is None:
@@ -118,11 +131,31 @@ class GatingAggregator(keras.layers.Layer):
             batch = ops.shape(target_representation)[0]
             return ops.ones((batch, self.num_sources), dtype=self.compute_dtype) / self.num_sources
         scores = self.gate_output(self.gate_hidden(target_representation))
+        if self.prior_logits is not None:
+            scores = scores + ops.cast(self.prior_logits, scores.dtype)
         # softmax by hand: oneDNN's softmax kernel cost ~0.27 ms per call for these tiny (B, K) inputs on CPU,
         # more than the rest of the gate (measured with the TF profiler); the values are the same.
         scores = scores - ops.stop_gradient(ops.max(scores, axis=-1, keepdims=True))
         weights = ops.exp(scores)
         return weights / ops.sum(weights, axis=-1, keepdims=True)
+
+    # The smallest prior weight: log π is clipped at log(PRIOR_FLOOR), so a learned score can still revive a source.
+    PRIOR_FLOOR = 1e-6
+
+    def set_prior(self, weights) -> None:
+        """Set the domain-level prior `π` (K non-negative numbers with a positive sum; normalised here, then
+        `log π` clipped at `log(PRIOR_FLOOR)`). Needs `prior=True` and a built layer with a gate network."""
+        if not self.prior:
+            raise ValueError("This gate has no prior: build it with `prior=True` (DIITConfig(gate_prior=...))")
+        if self._fixed_weights:
+            return  # uniform or one source: the weights are fixed, a prior has nothing to act on
+        if self.prior_logits is None:
+            raise ValueError("Build the gate (call it once) before setting its prior")
+        w = np.asarray(weights, np.float64).reshape(-1)
+        if w.size != self.num_sources or not np.all(np.isfinite(w)) or np.any(w < 0) or not w.sum() > 0:
+            raise ValueError(f"`weights` should be {self.num_sources} finite non-negative numbers with a positive "
+                             f"sum (one per source). Received: {list(np.round(w, 6))}")
+        self.prior_logits.assign(np.log(np.maximum(w / w.sum(), self.PRIOR_FLOOR)).astype("float32"))
 
     # Whether `query` reads the sources' outputs: this one does not, so a caller that wants only the gate weights
     # (DIITModel.gate_weights) need not run the sources. A subclass whose query reads them sets it to True.
@@ -170,6 +203,7 @@ class GatingAggregator(keras.layers.Layer):
                 "projection_dim": self.projection_dim,
                 "activation": serialize_activation(self.activation),
                 "uniform": self.uniform,
+                "prior": self.prior,
             }
         )
         return config

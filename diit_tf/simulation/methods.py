@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
-                               copy_weights, joint_features, joint_spec, static_weights, teacher_gains, teacher_logits)
+                               copy_weights, joint_features, joint_spec, quality_weights, static_weights, teacher_gains,
+                               teacher_logits)
 from diit_tf.config import PAPER_FORM, DIITConfig
 from diit_tf.keyvalue import parse_value, split_assignment
 from diit_tf.model import DIITModel
@@ -21,7 +22,7 @@ from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, 
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
 from diit_tf.simulation.training import (
-    STEPS_PER_EXECUTION, auc, compile_fresh, predict_logits, reset_optimizers, transfer_dataset)
+    STEPS_PER_EXECUTION, auc, compile_fresh, labelled_dataset, predict_logits, reset_optimizers, transfer_dataset)
 
 import keras
 
@@ -31,6 +32,11 @@ class Method:
     starts_at_insertion = True  # False: has its own history from the first period on
     serves_sources = False      # True: sources are in the serving path (CTNet)
     needs_sources = True        # False: never reads the source models (base, joint, finetune)
+
+    def record(self, period, entry: dict) -> None:
+        """Keep what was chosen for `period` (the report writes it to details.json under `notes.<name>`)."""
+        self.selection = getattr(self, "selection", {})
+        self.selection.setdefault(str(period), {}).update(entry)
 
     def setup(self, ctx) -> None:
         raise NotImplementedError
@@ -143,7 +149,23 @@ class DIIT(Method):
         target = rows.domain(ctx.spec.target)
         mix = subsample_sources(rows, ctx.spec.target, float(ctx.hparams.diit_option("mix_ratio", 1.0)),
                                 ctx.fit_seed(period, 2))
+        prior = self.config.gate_prior == "quality" and self.model.learns_gate
+        fit = bool(self.config.gate_fit_epochs) and self.model.learns_gate
+        # the sources' outputs on the target rows, one compiled pass for the prior and the gate's fit
+        outputs = self.model.teacher_outputs(target.features) if prior or fit else None
+        if prior:
+            gains, weights = quality_weights(list(outputs["teacher_logits"].T), target.labels,
+                                             temperature=self.config.gate_prior_temperature)
+            self.model.set_gate_prior(weights)
+            self.record(period, {"auc_gain": [round(float(g), 5) for g in gains],
+                                 "prior": [round(float(w), 4) for w in weights]})
         reset_optimizers(self.model)
+        if fit:  # the gate alone first (DIITConfig.gate_fit_epochs)
+            features = dict(target.features, **outputs)
+            fitted = self.model.fit_gate(labelled_dataset(features, target.labels, ctx.hparams.batch_size,
+                                                          ctx.fit_seed(period, 3)),
+                                         epochs=self.config.gate_fit_epochs, seed=ctx.fit_seed(period, 4))
+            self.record(period, {"gate_fit_bce": round(fitted["gate_bce"], 5), "gate_fit_steps": fitted["steps"]})
         data = transfer_dataset(target, mix, ctx.hparams.batch_size, ctx.fit_seed(period),
                                 ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs,
                                 annotate=self.model.teacher_outputs)
@@ -190,11 +212,6 @@ class FixedWeightKD(Method):
         """`(teacher models, weights or None)` for this period; None keeps the uniform weights."""
         return self.teacher_models(ctx), None
 
-    def record(self, period, entry: dict) -> None:
-        """Keep what was chosen for `period` (the report writes it to details.json under `notes.<name>`)."""
-        self.selection = getattr(self, "selection", {})
-        self.selection[str(period)] = entry
-
     def setup(self, ctx):
         self.options = ctx.hparams.method_options(self.name)
         cfg = ctx.hparams.diit_config()
@@ -227,9 +244,9 @@ class KDUniform(FixedWeightKD):
     name = "kd_uniform"
 
 
-def _source_gains(ctx, target, quality):
-    """Each latest source's gain over chance on the target's labelled rows (`teacher_gains`)."""
-    return teacher_gains(teacher_logits(ctx.sources.latest(), target.features), target.labels, quality)
+def _source_logits(ctx, target):
+    """Each latest source's logits on the target's labelled rows."""
+    return teacher_logits(ctx.sources.latest(), target.features)
 
 
 class KDStatic(FixedWeightKD):
@@ -240,9 +257,9 @@ class KDStatic(FixedWeightKD):
 
     def choose(self, ctx, period, target):
         quality = self.options.get("quality", "auc")
-        gains = _source_gains(ctx, target, quality)
-        weights = static_weights(gains, self.options.get("weighting", "above_chance"),
-                                 float(self.options.get("weight_temperature", 0.01)))
+        gains, weights = quality_weights(_source_logits(ctx, target), target.labels, quality,
+                                         self.options.get("weighting", "above_chance"),
+                                         float(self.options.get("weight_temperature", 0.01)))
         self.record(period, {f"{quality}_gain": [round(float(g), 5) for g in gains],
                              "weights": [round(float(w), 4) for w in weights]})
         return ctx.sources.latest(), weights
@@ -257,7 +274,7 @@ class KDBestSingle(FixedWeightKD):
         return ctx.sources.latest()[:1]
 
     def choose(self, ctx, period, target):
-        gains = _source_gains(ctx, target, self.options.get("quality", "auc"))
+        gains = teacher_gains(_source_logits(ctx, target), target.labels, self.options.get("quality", "auc"))
         best = int(np.argmax(static_weights(gains, "best")))
         self.record(period, {"source": ctx.sources.names[best], "gains": [round(float(g), 5) for g in gains]})
         return [ctx.sources.latest()[best]], None

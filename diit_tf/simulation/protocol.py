@@ -86,6 +86,35 @@ def source_quality(ctx, target) -> dict:
             for source, model in zip(ctx.sources.names, ctx.sources.latest())}
 
 
+def routing_ceiling(ctx, data, groups) -> dict:
+    """What routing the frozen sources row by row could give at best, on one period's scored target rows split into
+    groups named after the source that is relevant there (a benchmark's ground truth, e.g. the regions of
+    `synthetic-regional-experts`): each source's AUC in each group, and the AUC of two fixed teachers, the sources'
+    mean logit (`uniform`) and the `oracle` that gives each row the logit of the source its group is named after
+    (rows of other groups: the mean). An oracle teacher that predicts the target worse than the base leaves a gate
+    little to gain by routing (a heuristic, not a bound: the student also learns from its own labels). A group with
+    one class only has AUC NaN."""
+    logits = np.stack([predict_logits(m, data.features) for m in ctx.sources.latest()], axis=1)  # (n, K)
+    return routing_scores(ctx.sources.names, logits, data.labels, groups)
+
+
+def routing_scores(names, logits, labels, groups) -> dict:
+    """`routing_ceiling` from the sources' logits on the rows, `(n, K)` in the order of `names`."""
+    groups = np.asarray(groups)
+    labels = np.asarray(labels)
+    mean, oracle = logits.mean(axis=1), logits.mean(axis=1)
+    for k, name in enumerate(names):
+        oracle[groups == name] = logits[groups == name, k]
+
+    def score(rows, z):
+        return round(auc(labels[rows], z), 5) if len(np.unique(labels[rows])) == 2 else float("nan")
+
+    every = np.ones(len(labels), bool)
+    return {"by_group": {str(g): {s: score(groups == g, logits[groups == g, k])
+                                  for k, s in enumerate(names)} for g in np.unique(groups)},
+            "uniform": score(every, mean), "oracle": score(every, oracle)}
+
+
 def _mean_by_group(weights, groups) -> dict:
     groups = np.asarray(groups)
     return {str(g): [round(float(w), 5) for w in weights[groups == g].mean(axis=0)] for g in np.unique(groups)}
@@ -159,6 +188,9 @@ def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, lo
             ctx.sources.train(p)
             if p >= p0:
                 run.note(source_quality(ctx, store.get(p).domain(store.spec.target)), "source_quality", seed, str(p))
+            if p >= p0 and row_groups is not None:
+                scored = store.get(p + 1).domain(store.spec.target)
+                run.note(routing_ceiling(ctx, scored, row_groups(scored)), "routing", seed, str(p + 1))
         _train_period(run, ctx, instances, p, started)
         line = f"[seed {seed}] period {p} ({step + 1}/{len(train_periods)}) trained in " \
                f"{time.perf_counter() - period_start:.1f}s"

@@ -8,6 +8,7 @@ from a committed report directory (scripts/reproduce.py) and never typed by hand
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 from pathlib import Path
@@ -218,6 +219,39 @@ def gate_by_group(result: SimulationResult) -> dict:
     return out
 
 
+def routing(result: SimulationResult) -> dict:
+    """The protocol's `routing` notes (`protocol.routing_ceiling`) averaged over seeds and scored periods, with the
+    base's AUC on the same rows: `{"by_group": {group: {source: AUC}}, "uniform": AUC, "oracle": AUC, "base": AUC}`
+    ({} when the run had no row groups)."""
+    notes = result.notes.get("routing", {})
+    entries = [(seed, period, entry) for seed, by_period in notes.items() for period, entry in by_period.items()]
+    if not entries:
+        return {}
+    base = {(str(r["seed"]), str(r["period"])): r["auc"] for r in result.records if r["method"] == "base"}
+    groups = sorted({g for _, _, e in entries for g in e["by_group"]})
+    by_group = {g: {s: float(np.nanmean([e["by_group"][g][s] for _, _, e in entries if g in e["by_group"]]))
+                    for s in next(e["by_group"][g] for _, _, e in entries if g in e["by_group"])} for g in groups}
+    out = {"by_group": by_group, "uniform": float(np.nanmean([e["uniform"] for _, _, e in entries])),
+           "oracle": float(np.nanmean([e["oracle"] for _, _, e in entries]))}
+    scored = [base[(seed, period)] for seed, period, _ in entries if (seed, period) in base]
+    if scored:
+        out["base"] = float(np.mean(scored))
+    return out
+
+
+def routing_lines(ceiling: dict) -> list:
+    """Markdown: each source's AUC on the target rows of each group, and the uniform / oracle-routed teachers'."""
+    if not ceiling:
+        return []
+    sources = list(next(iter(ceiling["by_group"].values())))
+    lines = ["| rows of | " + " | ".join(f"AUC of {s}" for s in sources) + " |", "|---|" + "---|" * len(sources)]
+    lines += [f"| {g} | " + " | ".join(f"{v:.4f}" for v in by_source.values()) + " |"
+              for g, by_source in ceiling["by_group"].items()]
+    base = f"; the base's, on the same rows: {ceiling['base']:.4f}" if "base" in ceiling else ""
+    return lines + ["", f"Teachers' AUC on all scored target rows: the sources' mean logit {ceiling['uniform']:.4f}, "
+                        f"the oracle routing (each row from the source of its group) {ceiling['oracle']:.4f}{base}."]
+
+
 def gate_by_group_table(split: dict, sources: list) -> str:
     lines = ["| method | rows of | " + " | ".join(f"weight on {s}" for s in sources) + " |",
              "|---|---|" + "---|" * len(sources)]
@@ -237,7 +271,8 @@ def plot(result: SimulationResult, path) -> None:
     fig, ax = plt.subplots(figsize=(9, 5.5))
     colors = plt.get_cmap("tab20").colors
     fixed = {"base": "black", "diit": "tab:red"}
-    others = iter(c for i, c in enumerate(colors) if i not in (6, 7, 14, 15))  # skip reds and greys
+    # skip reds and greys; past 16 methods the colours repeat (the line styles and the legend still tell them apart)
+    others = itertools.cycle([c for i, c in enumerate(colors) if i not in (6, 7, 14, 15)])
     for name in result.methods:
         periods = sorted(table[name])
         style = "-" if not name.startswith("diit_") else "--"
@@ -315,6 +350,7 @@ def write_report(result: SimulationResult, out_dir, command: str = "", dataset: 
         "notes": result.notes,
         "gate_vs_quality": gate_vs_quality(result),
         "gate_by_group": gate_by_group(result),
+        "routing": routing(result),
         "command": command,
         "dataset": dataset,
         "run": run,
@@ -344,33 +380,38 @@ def write_report(result: SimulationResult, out_dir, command: str = "", dataset: 
         "",
     ]
     text += [f"- `{name}`: {describe(name)}" for name in result.methods]
-    text += source_lines(result.notes.get("sources", {}))
-    text += gate_analysis_lines(details)
+    text += source_lines(result.notes.get("sources", {}))  # the gate analysis is in section_markdown, above
     selections = {k: v for k, v in result.notes.items()
-                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group")}
+                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group", "routing")}
     if selections:
         text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")
     return results
 
 
-def gate_analysis_lines(details: dict, heading=lambda title: f"## {title}") -> list:
+def gate_analysis_lines(details: dict) -> list:
     """The report's sections on how the gate ranks the sources against their quality on the target, and on its
     weights by group of rows, from `details.json` (none for a run without a learned gate)."""
     analysis, split = details.get("gate_vs_quality") or {}, details.get("gate_by_group") or {}
     text = []
     if analysis:
-        text += ["", heading("Gate weight vs source quality"), "",
+        text += ["", "Gate weight vs source quality:", "",
                  "Each source's quality is its frozen model's AUC on the target's labelled rows of the period it "
                  "teaches in (training rows); both are averaged over the periods from insertion on.", "",
                  gate_quality_table(analysis)]
     if any(len(groups) > 1 for groups in split.values()):  # one group of rows: nothing to compare
         sources = next(iter(analysis.values()))["sources"] if analysis else [f"source {k}" for k in range(len(
             next(iter(next(iter(split.values())).values()))))]
-        text += ["", heading("Gate weights by group of rows"), "",
+        text += ["", "Gate weights by group of rows:", "",
                  "Mean gate weight of each source on the evaluated target rows of each group (mean over seeds and "
                  "evaluated periods; a diagnostic: the gate is applied, nothing is trained).", "",
                  gate_by_group_table(split, sources), ""]
+    if details.get("routing"):
+        text += ["", "What routing could give:", "",
+                 "Each frozen source's AUC on the scored target rows of each group, and two fixed teachers: the "
+                 "sources' mean logit and the oracle that routes each row to the source of its group (the ground "
+                 "truth; mean over seeds and evaluated periods; a diagnostic, nothing is trained).", "",
+                 *routing_lines(details["routing"]), ""]
     return text
 
 
@@ -395,5 +436,5 @@ def section_markdown(details: dict) -> str:
     if gates:
         text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(
             f"`{name}`: " + ", ".join(f"{w:.3f}" for w in weights) for name, weights in gates.items())]
-    text += gate_analysis_lines(details, heading=lambda title: f"{title}:")
+    text += gate_analysis_lines(details)
     return "\n".join(text)

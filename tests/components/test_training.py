@@ -145,6 +145,38 @@ def test_diit_student_trains_from_frozen_teachers_and_warm_starts(tmp_path, teac
         train_student(SPEC, {"src_a": uris["src_a"]}, data, {**CONFIG, "diit": {}})
 
 
+def test_the_quality_prior_is_each_teachers_auc_gain_on_the_target_rows(tmp_path, teachers):
+    """gate_prior="quality": π = softmax_k((AUC_k - 0.5) / T) over the train split's target rows, set on the gate."""
+    from diit_tf.ctr import auc
+
+    rows = transformed()
+    data = split(tmp_path, "p", rows, transformed(seed=5))
+    _, info = train_student(SPEC, teachers, data,
+                            {**CONFIG, "diit": {"gate_prior": "quality", "gate_prior_temperature": 0.05}})
+    target = rows["domain"] == b"target"
+    x = {n: rows[n][target] for n in SPEC.feature_names}
+    gains = [auc(rows["click"][target], np.asarray(training.load_backbone(teachers[d])(x)["logit"]).reshape(-1))
+             - 0.5 for d in info["gate_prior"]["sources"]]
+    expected = np.exp(np.array(gains) / 0.05) / np.exp(np.array(gains) / 0.05).sum()
+    assert info["gate_prior"]["sources"] == ["src_a", "src_b"]
+    np.testing.assert_allclose(info["gate_prior"]["auc_gain"], gains, atol=1e-5)
+    np.testing.assert_allclose(info["gate_prior"]["weights"], expected, atol=1e-4)
+    _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
+    assert plain["gate_prior"] is None
+
+
+def test_the_gate_fit_runs_over_the_streamed_target_rows_before_training(tmp_path, teachers):
+    """DIITConfig.gate_fit_epochs: that many passes of the gate alone over the train split's target rows."""
+    rows = transformed()
+    data = split(tmp_path, "p", rows, transformed(seed=5))
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": {"gate_fit_epochs": 3}})
+    target_rows = int((rows["domain"] == b"target").sum())
+    assert info["gate_fit"]["steps"] == 3 * -(-target_rows // CONFIG["batch_size"])
+    assert 0.0 < info["gate_fit"]["gate_bce"] < 2.0
+    _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
+    assert plain["gate_fit"] is None
+
+
 def test_a_source_without_a_model_is_left_out_of_the_teachers(tmp_path, teachers):
     uris = teachers
     data = split(tmp_path, "p", transformed(domains=(b"target", b"src_a")), transformed(seed=5))
@@ -222,10 +254,10 @@ MIRRORED = textwrap.dedent("""
     uris = _teachers(tmp)
     strategy = {{"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}}
     student, info = train_student(SPEC, uris, split(tmp, "p", transformed(), transformed(seed=5)),
-                                  {{**CONFIG, "diit": {{}}, "strategy": strategy}})
+                                  {{**CONFIG, "diit": {{"gate_fit_epochs": 2}}, "strategy": strategy}})
     replicas = training.make_strategy(**strategy).num_replicas_in_sync
     print("RESULT " + json.dumps({{"replicas": replicas, "loss": info["history"]["loss"][-1],
-                                   "auc": info["eval"]["target"]["auc"]}}))
+                                   "auc": info["eval"]["target"]["auc"], "gate_fit": info["gate_fit"]}}))
 """)
 
 
@@ -241,6 +273,7 @@ def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     assert result["replicas"] == 2
     assert np.isfinite(result["loss"])
     assert 0.0 <= result["auc"] <= 1.0
+    assert result["gate_fit"]["steps"] > 0 and np.isfinite(result["gate_fit"]["gate_bce"])  # the gate's own fit
 
 
 def test_the_executor_leaves_placeholder_sources_out_and_names_kept_ones(tmp_path, teachers, caplog):

@@ -453,3 +453,120 @@ def test_gate_weights_run_the_sources_for_a_gate_that_reads_them(spec, teachers,
     weights = model.gate_weights(x, batch_size=16)
     assert calls == [16, 16, 16, 2]  # 50 rows in chunks of 16
     np.testing.assert_allclose(weights, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_quality_prior_shifts_every_rows_gate_by_log_pi(spec, teachers):
+    """softmax(s + log π) = π ⊙ e^s / Σ π e^s: the prior reweights each row's gate by π and renormalises."""
+    model = _model(spec, teachers, DIITConfig(gate_prior="quality"))
+    x, _ = _rows(20, seed=4)
+    before = model.gate_weights(x)
+    model.set_gate_prior([0.9, 0.1])
+    after = model.gate_weights(x)
+    expected = before * [0.9, 0.1]
+    np.testing.assert_allclose(after, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5)
+    assert "prior_logits" not in [v.name for v in model.phase2_variables]
+    assert not _model(spec, teachers, DIITConfig()).gate.prior  # no prior unless asked for
+    assert DIITConfig.paper(gate_prior="quality").gate_prior == "quality" and DIITConfig.paper().gate_prior == "none"
+
+
+@pytest.mark.parametrize("bad, field", [({"gate_prior": "auc"}, "gate_prior"),
+                                        ({"gate_prior_temperature": 0.0}, "gate_prior_temperature")])
+def test_bad_gate_prior_options_are_named(bad, field):
+    with pytest.raises(ValueError, match=field):
+        DIITConfig(**bad)
+
+
+def test_fit_gate_takes_adams_first_step_on_the_mixture_loss_by_hand(spec, teachers):
+    """Adam's first step (m = (1-β1)·g, v = (1-β2)·g², bias-corrected) moves each variable by
+    -lr · g / (|g| + ε / sqrt(1-β2)), about -lr · sign(g) where g is not tiny; g is the gradient of
+    BCE(y, σ(Σ_k g_k z_k)) written out here, with the gate's weights recomputed from its two dense layers."""
+    lr = 0.01
+    model = _model(spec, teachers, DIITConfig(gate_fit_epochs=1, gate_fit_learning_rate=lr))
+    x, y = _rows(32, seed=21)
+    z = np.stack([t(x)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    e = model.student(x)["representation"].numpy()
+    hidden, out = model.gate.gate_hidden, model.gate.gate_output
+    variables = [hidden.kernel, hidden.bias, out.kernel, out.bias]
+    assert {id(v) for v in model.gate_scoring_variables} == {id(v) for v in variables}
+    w = [tf.Variable(v.numpy()) for v in variables]
+    with tf.GradientTape() as tape:
+        scores = tf.matmul(tf.nn.relu(tf.matmul(e, w[0]) + w[1]), w[2]) + w[3]
+        g = tf.nn.softmax(scores, axis=-1)
+        z_bar = tf.reduce_sum(g * z, axis=-1)
+        loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=z_bar))
+    grads = tape.gradient(loss, w)
+    before = _snapshot(variables)
+    student_before = _snapshot(model.student.trainable_variables)
+    teachers_before = [_snapshot(t.weights) for t in teachers]
+    result = model.fit_gate(tf.data.Dataset.from_tensors((x, y)), epochs=1)
+    assert result["steps"] == 1
+    np.testing.assert_allclose(result["gate_bce"], loss.numpy(), rtol=1e-5)
+    for b, v, grad in zip(before, variables, grads):
+        expected = b - lr * grad.numpy() / (np.abs(grad.numpy()) + 1e-7 / np.sqrt(1 - 0.999))
+        np.testing.assert_allclose(v.numpy(), expected, rtol=1e-4, atol=1e-6)
+    assert not any(_changed(student_before, model.student.trainable_variables))
+    assert not any(any(_changed(b, t.weights)) for b, t in zip(teachers_before, teachers))
+
+
+def test_fit_gate_learns_to_route_rows_to_the_source_that_is_right_on_them(spec, teachers):
+    """Two sources, each right on half of the rows (split by item id) and wrong on the other: after fitting, the
+    gate (reading the student's input embeddings, which hold the item id) puts most weight on the right one."""
+    keras.utils.set_random_seed(3)
+    model = _model(spec, teachers, DIITConfig(gate_fit_epochs=1, gate_fit_learning_rate=0.03,
+                                              gate_input="embeddings"))
+    x, _ = _rows(2000, seed=22)
+    y = (np.random.default_rng(5).random(2000) < 0.5).astype("float32")
+    first_half = x["item_id"] < 27
+    right, wrong = np.where(y > 0, 3.0, -3.0), np.where(y > 0, -3.0, 3.0)
+    logits = np.stack([np.where(first_half, right, wrong), np.where(first_half, wrong, right)], axis=1)
+    features = dict(x, teacher_logits=logits.astype("float32"),
+                    teacher_representations=np.zeros((2000, sum(model.teacher_dims)), "float32"))
+    data = tf.data.Dataset.from_tensor_slices((features, y)).shuffle(2000, seed=1).batch(100)
+    result = model.fit_gate(data, epochs=100)
+    assert result["steps"] == 2000 and result["gate_bce"] < 0.4  # uniform weights give BCE(y, 0) = ln 2 = 0.69
+    g = model.gate_weights(x)
+    assert g[first_half, 0].mean() > 0.8 and g[~first_half, 1].mean() > 0.8
+
+
+def test_fit_gate_needs_the_option_and_the_option_needs_a_gate(spec, teachers):
+    with pytest.raises(ValueError, match="gate_fit_epochs"):
+        _model(spec, teachers, DIITConfig()).fit_gate(tf.data.Dataset.from_tensors(_rows(4, 1)), 1)
+    with pytest.raises(ValueError, match="gate_fit_epochs"):  # no gate, nothing to fit
+        _model(spec, teachers, DIITConfig(gate_fit_epochs=2, use_gate=False)).fit_gate(
+            tf.data.Dataset.from_tensors(_rows(4, 1)), 1)
+    assert DIITConfig.paper(gate_fit_epochs=5).gate_fit_epochs == 5 and DIITConfig.paper().gate_fit_epochs == 0
+    assert _model(spec, teachers, DIITConfig()).learns_gate
+    assert not _model(spec, teachers, DIITConfig(use_gate=False)).learns_gate
+    assert not _model(spec, teachers[:1], DIITConfig()).learns_gate  # one source: its weight is 1
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="gate_fit_epochs"):
+            DIITConfig(gate_fit_epochs=bad)
+    with pytest.raises(ValueError, match="gate_fit_learning_rate"):
+        DIITConfig(gate_fit_learning_rate=0.0)
+
+
+def test_gate_calibration_maps_the_mixed_logit_in_the_gate_loss_only_by_hand(spec, teachers):
+    """gate_calibration: the mixture loss is BCE(y, σ(a · Σ_k g_k z_k + b)); KD's aggregate is untouched."""
+    model = _model(spec, teachers, DIITConfig(gate_calibration=True, gate_fit_epochs=1))
+    model.gate_calibration.kernel.assign([[2.0]])
+    model.gate_calibration.bias.assign([-0.5])
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    z = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g = model.gate.gate(model.student(x_t)["representation"]).numpy()
+    expected = _sigmoid_bce(y_t, 2.0 * (g * z).sum(axis=1) - 0.5).mean()
+    np.testing.assert_allclose(model.gate_supervision_loss(tf.constant(y_t), forward).numpy(), expected, rtol=1e-5)
+    z_m = np.stack([t(x_m)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g_m = model.gate.gate(model.student(x_m)["representation"]).numpy()
+    np.testing.assert_allclose(forward["z_bar"].numpy()[:, 0], (g_m * z_m).sum(axis=1), rtol=1e-5, atol=1e-6)
+    calibration = model.gate_calibration.trainable_variables
+    assert all(any(v is w for w in model.phase2_variables) for v in calibration)
+    assert all(any(v is w for w in model.gate_scoring_variables) for v in calibration)
+    before = _snapshot(calibration)
+    model.fit_gate(tf.data.Dataset.from_tensors((x_t, y_t)), epochs=1)
+    assert all(_changed(before, calibration))
+    assert _model(spec, teachers, DIITConfig()).gate_calibration is None
+    assert DIITConfig.paper(gate_calibration=True).gate_calibration and not DIITConfig.paper().gate_calibration
+    with pytest.raises(ValueError, match="gate_calibration"):
+        DIITConfig(gate_calibration="yes")

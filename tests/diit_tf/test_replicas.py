@@ -1,6 +1,6 @@
 """The custom train steps under a multi-replica strategy make the same update as one device on the whole global
 batch: DIIT's two phases (the discriminator and the student each updated once per global step, the losses reduced
-as global-batch means, the teachers untouched) and the plain CTR step. Checked by hand: plain SGD (an update
+as global-batch means, the teachers untouched), the plain CTR step and the gate's own fit (`fit_gate`). Checked by hand: plain SGD (an update
 linear in the gradient, so a wrong loss reduction shows as a doubled step) on two logical CPUs against one device,
 from the same weights on the same global batches. In a subprocess: the device setup is process-wide."""
 import json
@@ -47,18 +47,22 @@ SCRIPT = textwrap.dedent("""
                          for k in range(2)],
             "student": build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name="s").get_weights()}
 
+    def diit_model(config):  # under the strategy in scope: teachers and student from `init`, SGD
+        teachers = []
+        for k in range(2):
+            t = build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name=f"t{k}")
+            t.set_weights(init["teachers"][k])
+            teachers.append(t)
+        student = build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name="s")
+        student.set_weights(init["student"])
+        keras.utils.set_random_seed(11)
+        model = DIITModel(teachers, student, config)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), discriminator_optimizer=keras.optimizers.SGD(0.5))
+        return model, teachers, student
+
     def diit(strategy):
         with strategy.scope():
-            teachers = []
-            for k in range(2):
-                t = build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name=f"t{k}")
-                t.set_weights(init["teachers"][k])
-                teachers.append(t)
-            student = build_backbone("dnn", spec, hidden_units=(8,), embedding_dim=4, name="s")
-            student.set_weights(init["student"])
-            keras.utils.set_random_seed(11)
-            model = DIITModel(teachers, student, DIITConfig.paper(beta1=1.0, beta2=1.0))
-            model.compile(optimizer=keras.optimizers.SGD(0.5), discriminator_optimizer=keras.optimizers.SGD(0.5))
+            model, teachers, student = diit_model(DIITConfig.paper(beta1=1.0, beta2=1.0))
         helpers = [v.numpy().copy() for v in model.gate.weights + model.mapper.weights + model.discriminator.weights]
         history = model.fit(diit_data, epochs=1, verbose=0).history
         return {"student": [w.tolist() for w in student.get_weights()],
@@ -82,9 +86,19 @@ SCRIPT = textwrap.dedent("""
         return {"weights": [w.tolist() for w in model.get_weights()],
                 "iterations": int(trainer.optimizer.iterations.numpy())}
 
+    def gate_fit(strategy):
+        with strategy.scope():
+            model, _, _ = diit_model(DIITConfig(gate_fit_epochs=1))
+            model.gate_optimizer = keras.optimizers.SGD(0.5)  # linear in the gradient (see the module docstring)
+            model.gate_optimizer.build(model.gate_scoring_variables)
+            result = model.fit_gate(ctr_data, epochs=1)
+        return {"gate": [v.numpy().tolist() for v in model.gate_scoring_variables], **result,
+                "iterations": int(model.gate_optimizer.iterations.numpy())}
+
     one = tf.distribute.OneDeviceStrategy("/cpu:0")
     two = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    print("RESULT " + json.dumps({"diit": [diit(one), diit(two)], "ctr": [ctr(one), ctr(two)]}))
+    print("RESULT " + json.dumps({"diit": [diit(one), diit(two)], "ctr": [ctr(one), ctr(two)],
+                                  "gate_fit": [gate_fit(one), gate_fit(two)]}))
 """)
 
 
@@ -118,3 +132,8 @@ def test_two_replicas_make_the_single_device_update():
     ctr_one, ctr_two = result["ctr"]
     assert ctr_one["iterations"] == ctr_two["iterations"] == 3
     _close(ctr_one["weights"], ctr_two["weights"])
+    # DIITModel.fit_gate: one gate update per global batch, the same on two replicas as on one device
+    fit_one, fit_two = result["gate_fit"]
+    assert fit_one["steps"] == fit_two["steps"] == fit_one["iterations"] == fit_two["iterations"] == 3
+    _close(fit_one["gate"], fit_two["gate"])
+    np.testing.assert_allclose(fit_two["gate_bce"], fit_one["gate_bce"], rtol=1e-5)

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.baselines import UniformKD, WeightedKD, static_weights, teacher_gains, teacher_logits
+from diit_tf.baselines import UniformKD, WeightedKD, quality_weights, static_weights, teacher_gains, teacher_logits
 
 
 def _sigmoid(z):
@@ -57,6 +57,14 @@ def test_softmax_of_gains_over_temperature():
     np.testing.assert_allclose(static_weights(GAINS, "softmax", temperature=0.25), e / e.sum(), rtol=1e-12)
     np.testing.assert_allclose(static_weights(GAINS, "softmax", temperature=1e-4), [1.0, 0.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(static_weights(GAINS, "softmax", temperature=1e6), [1 / 3] * 3, rtol=1e-5)
+
+
+def test_quality_weights_are_the_softmax_of_the_auc_gains():
+    labels = [0, 0, 1, 1]
+    logits = [[0.0, 1.0, 2.0, 3.0], [0.0, 2.0, 1.0, 3.0]]  # AUC 1 and 3/4: gains 0.5 and 0.25
+    gains, weights = quality_weights(logits, labels, temperature=0.25)
+    np.testing.assert_allclose(gains, [0.5, 0.25])
+    np.testing.assert_allclose(weights, np.exp([2.0, 1.0]) / np.exp([2.0, 1.0]).sum(), rtol=1e-12)
 
 
 def test_undefined_gains_count_as_chance():

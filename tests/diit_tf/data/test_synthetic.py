@@ -195,13 +195,19 @@ def test_benchmarks_are_frozen():
                              "shared_weights": [0.9, 0.9],
                              "source_categories": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 19, 28],
                                                    [13, 14, 16, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30, 31]]},
+        "strong-regional-experts": {**SyntheticConfig().to_dict(), "rows_target": 1000, "rows_source": [24000, 24000],
+                                    "shared_weight": 0.95, "shared_weights": [1.0, 1.0],
+                                    "source_categories": [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 15, 19, 28],
+                                                          [13, 14, 16, 17, 18, 20, 21, 22, 23, 24, 25, 26, 27, 29, 30,
+                                                           31]]},
     }
 
 
-def test_regional_experts_regions_are_told_apart_by_the_hashed_category():
+@pytest.mark.parametrize("benchmark", ["regional-experts", "strong-regional-experts"])
+def test_regional_experts_regions_are_told_apart_by_the_hashed_category(benchmark):
     from diit_tf.features import hash_ids
 
-    config = BENCHMARKS["regional-experts"]
+    config = BENCHMARKS[benchmark]
     relevance = relevance_design(config)
     buckets = config.spec().categorical["item_category"]
     ids = np.asarray(hash_ids([str(c) for c in range(config.item_categories)], buckets))

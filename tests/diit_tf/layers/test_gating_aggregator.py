@@ -163,3 +163,65 @@ def test_single_source_has_weight_one_and_no_gate_network():
     np.testing.assert_allclose(np.asarray(e_bar), e_s)
     np.testing.assert_allclose(np.asarray(z_bar), z_s)
     assert not layer.trainable_weights
+
+
+# ------------------------------------------------------------------------------------------------ the gate prior
+def test_prior_adds_log_pi_to_the_scores_by_hand():
+    layer = GatingAggregator(num_sources=2, hidden_units=2, prior=True)
+    layer(E_T, [E_1, E_2], [Z_1, Z_2])  # build
+    _set_gate(layer, [[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 0.5]])  # scores (1, 1.5)
+    _, _, gate = layer(E_T, [E_1, E_2], [Z_1, Z_2])
+    g1 = math.exp(1.0) / (math.exp(1.0) + math.exp(1.5))
+    np.testing.assert_allclose(gate.numpy(), [[g1, 1 - g1]], rtol=1e-6)  # the prior starts uniform: no change
+    layer.set_prior([3.0, 1.0])  # normalised: π = (3/4, 1/4)
+    e_bar, z_bar, gate = layer(E_T, [E_1, E_2], [Z_1, Z_2])
+    a, b = 0.75 * math.exp(1.0), 0.25 * math.exp(1.5)  # softmax(s + log π) = π_k e^{s_k} / Σ π_j e^{s_j}
+    g1 = a / (a + b)
+    np.testing.assert_allclose(gate.numpy(), [[g1, 1 - g1]], rtol=1e-6)
+    np.testing.assert_allclose(z_bar.numpy(), [[g1 * 0.5 - (1 - g1) * 1.5]], rtol=1e-6)
+    assert [w.name for w in layer.non_trainable_weights] == ["prior_logits"]
+    assert "prior_logits" not in [w.name for w in layer.trainable_weights]
+
+
+def test_prior_floor_keeps_a_zero_weight_source_reachable():
+    layer = GatingAggregator(num_sources=2, hidden_units=2, prior=True)
+    layer(E_T, [E_1, E_2], [Z_1, Z_2])
+    _set_gate(layer, np.zeros((3, 2)), np.zeros((2, 2)))  # scores 0: the gate is the prior itself
+    layer.set_prior([1.0, 0.0])
+    _, _, gate = layer(E_T, [E_1, E_2], [Z_1, Z_2])
+    floor = GatingAggregator.PRIOR_FLOOR
+    np.testing.assert_allclose(gate.numpy(), [[1 / (1 + floor), floor / (1 + floor)]], rtol=1e-5)
+
+
+def test_set_prior_rejects_bad_weights_and_a_gate_without_a_prior():
+    layer = GatingAggregator(num_sources=2, hidden_units=2, prior=True)
+    with pytest.raises(ValueError, match="Build the gate"):
+        layer.set_prior([0.5, 0.5])
+    layer(E_T, [E_1, E_2], [Z_1, Z_2])
+    for bad in ([1.0], [-1.0, 2.0], [0.0, 0.0], [float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="one per source"):
+            layer.set_prior(bad)
+    plain = GatingAggregator(num_sources=2, hidden_units=2)
+    plain(E_T, [E_1, E_2], [Z_1, Z_2])
+    with pytest.raises(ValueError, match="prior=True"):
+        plain.set_prior([0.5, 0.5])
+    with pytest.raises(ValueError, match="prior"):
+        GatingAggregator(num_sources=2, prior="yes")
+    uniform = GatingAggregator(num_sources=2, uniform=True, prior=True)
+    _, _, gate = uniform(E_T, [E_1, E_2], [Z_1, Z_2])
+    uniform.set_prior([0.9, 0.1])  # the ablation's weights are fixed: nothing to act on
+    np.testing.assert_allclose(uniform(E_T, [E_1, E_2], [Z_1, Z_2])[2].numpy(), [[0.5, 0.5]])
+
+
+def test_prior_survives_save_and_load(tmp_path):
+    e_t, e_1, e_2 = keras.Input((3,)), keras.Input((3,)), keras.Input((3,))
+    z_1, z_2 = keras.Input((1,)), keras.Input((1,))
+    layer = GatingAggregator(num_sources=2, hidden_units=4, prior=True, name="gate")
+    model = keras.Model([e_t, e_1, e_2, z_1, z_2], list(layer(e_t, [e_1, e_2], [z_1, z_2])))
+    layer.set_prior([0.2, 0.8])
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    inputs = [E_T, E_1, E_2, Z_1, Z_2]
+    np.testing.assert_allclose(loaded(inputs)[2].numpy(), model(inputs)[2].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(loaded.get_layer("gate").prior_logits.numpy(), np.log([0.2, 0.8]), rtol=1e-6)

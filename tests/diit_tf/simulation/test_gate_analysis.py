@@ -109,6 +109,9 @@ def test_gate_weights_are_split_by_row_group(tmp_path):
         for weights in by_group.values():
             assert len(weights) == 2 and sum(weights) == pytest.approx(1.0, abs=1e-4)
         assert split["diit_no_gate"]["0"][period]["odd"] == pytest.approx([0.5, 0.5])
+        routed = result.notes["routing"]["0"][period]  # the sources scored on the same rows, per group
+        assert set(routed["by_group"]) == {"even", "odd"} and len(routed["by_group"]["odd"]) == 2
+        assert routed["oracle"] == routed["uniform"]  # no group is named after a source: the oracle is the mean
 
 
 def test_gate_by_group_averages_over_seeds_and_periods():
@@ -139,3 +142,99 @@ def test_simulate_splits_the_gate_by_region_only_for_a_benchmark_with_regions(tm
     assert set(regional["ground_truth"]["relevance"]["regions"]) == {"source_a", "source_b"}
     assert len(groups) == len(rows) and set(groups) == {"source_a", "source_b"}  # no bucket holds both halves
     assert _row_groups(tmp_path / "plain", PeriodStore(tmp_path / "plain").spec) is None
+
+
+def test_routing_ceiling_scores_each_source_per_group_and_the_oracle_by_hand(monkeypatch):
+    from types import SimpleNamespace
+
+    from diit_tf.simulation import protocol
+
+    monkeypatch.setattr(protocol, "predict_logits", lambda model, features: np.asarray(model, float))
+    # 8 rows: the first 4 in group "a" (where source a is relevant), the last 4 in group "b".
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    z_a = np.array([0.0, 1.0, 0.2, 0.9, 0.5, 0.4, 0.6, 0.3])  # right on group a, inverted on b
+    z_b = np.array([0.9, 0.1, 0.8, 0.3, 0.0, 1.0, 0.1, 0.9])  # inverted on a, right on b
+    ctx = SimpleNamespace(sources=SimpleNamespace(names=["a", "b"], latest=lambda: [z_a, z_b]))
+    data = SimpleNamespace(labels=labels, features={})
+    groups = np.array(["a"] * 4 + ["b"] * 4)
+    out = protocol.routing_ceiling(ctx, data, groups)
+    assert out["by_group"] == {"a": {"a": 1.0, "b": 0.0}, "b": {"a": 0.0, "b": 1.0}}
+    assert out["oracle"] == 1.0  # each row from the source of its group: every positive above every negative
+    # the mean logit: positives 0.55, 0.6, 0.7, 0.6; negatives 0.45, 0.5, 0.25, 0.35: all 16 pairs ordered
+    assert out["uniform"] == 1.0
+    one_class = protocol.routing_ceiling(ctx, SimpleNamespace(labels=np.ones(8), features={}), groups)
+    assert math.isnan(one_class["oracle"]) and math.isnan(one_class["by_group"]["a"]["a"])
+
+
+def test_routing_averages_seeds_and_periods_next_to_the_base_on_the_same_rows():
+    from diit_tf.simulation.report import routing, routing_lines
+
+    entry = lambda a, u, o: {"by_group": {"a": {"a": a, "b": 0.5}}, "uniform": u, "oracle": o}  # noqa: E731
+    result = _result({"routing": {"0": {"3": entry(0.7, 0.6, 0.65)}, "1": {"3": entry(0.9, 0.7, 0.75)}}})
+    result.records.extend([{"seed": 0, "period": 3, "method": "base", "auc": 0.8},
+                           {"seed": 1, "period": 3, "method": "base", "auc": 0.7},
+                           {"seed": 1, "period": 4, "method": "base", "auc": 0.1},  # no routing note: left out
+                           {"seed": 0, "period": 3, "method": "diit", "auc": 0.9}])
+    ceiling = routing(result)
+    assert ceiling["by_group"] == {"a": pytest.approx({"a": 0.8, "b": 0.5})}
+    assert (ceiling["uniform"], ceiling["oracle"], ceiling["base"]) == pytest.approx((0.65, 0.7, 0.75))
+    text = "\n".join(routing_lines(ceiling))
+    assert "| a | 0.8000 | 0.5000 |" in text and "oracle routing (each row from the source of its group) 0.7000" in text
+    assert routing(_result({})) == {} and routing_lines({}) == []
+
+
+@pytest.mark.slow
+def test_the_quality_prior_is_set_each_period_from_the_sources_auc_on_the_target_rows(tmp_path):
+    """`diit:gate_prior=quality`: each period's prior is softmax((AUC_k - 1/2) / t), AUC_k the frozen source's on
+    the period's target rows, the same figure the protocol records as the source's quality."""
+    from diit_tf.simulation.context import PeriodStore
+    from diit_tf.simulation.hparams import Hparams
+    from diit_tf.simulation.protocol import run_simulation
+
+    from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
+
+    name = "diit:gate_prior=quality+gate_prior_temperature=0.05"
+    result = run_simulation(PeriodStore(write_tiny_dataset(tmp_path / "data", periods=3)), methods=f"base,{name}",
+                            seeds=[0], hparams=Hparams(TINY_HPARAMS), insertion_period=1, log=lambda line: None)
+    chosen = result.notes[name]["0"]
+    assert set(chosen) == {"1", "2"}  # every period from the insertion on
+    for period, entry in chosen.items():
+        quality = result.notes["source_quality"]["0"][period]
+        gains = np.array([quality[s] - 0.5 for s in quality])
+        np.testing.assert_allclose(entry["auc_gain"], gains, atol=2e-5)
+        expected = np.exp(gains / 0.05) / np.exp(gains / 0.05).sum()
+        np.testing.assert_allclose(entry["prior"], expected, atol=2e-4)
+
+
+@pytest.mark.slow
+def test_the_gate_fit_runs_each_period_over_the_target_rows_and_is_recorded(tmp_path):
+    """`diit:gate_fit_epochs=N`: before each period's training the gate alone makes N passes over the period's
+    target rows (ceil(rows / batch) steps each); with a prior too, both are recorded for the period."""
+    from diit_tf.simulation.context import PeriodStore
+    from diit_tf.simulation.hparams import Hparams
+    from diit_tf.simulation.protocol import run_simulation
+
+    from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
+
+    store = PeriodStore(write_tiny_dataset(tmp_path / "data", periods=3))
+    name = "diit:gate_fit_epochs=3+gate_prior=quality"
+    result = run_simulation(store, methods=f"base,{name}", seeds=[0], hparams=Hparams(TINY_HPARAMS),
+                            insertion_period=1, log=lambda line: None)
+    chosen = result.notes[name]["0"]
+    batch = Hparams(TINY_HPARAMS).batch_size
+    for period in ("1", "2"):
+        rows = len(store.get(int(period)).domain(store.spec.target))
+        assert chosen[period]["gate_fit_steps"] == 3 * -(-rows // batch)
+        assert 0.0 < chosen[period]["gate_fit_bce"] < 2.0 and len(chosen[period]["prior"]) == 2
+
+
+def test_the_plot_takes_more_methods_than_it_has_colours(tmp_path):
+    from diit_tf.simulation.report import plot
+
+    methods = ["base", "diit"] + [f"m{i}" for i in range(20)]  # 20 others, 16 colours
+    result = _result({})
+    result.methods = methods
+    result.records.extend({"seed": 0, "period": p, "method": m, "auc": 0.6 + 0.001 * i}
+                          for i, m in enumerate(methods) for p in (3, 4))
+    plot(result, tmp_path / "auc.png")
+    assert (tmp_path / "auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

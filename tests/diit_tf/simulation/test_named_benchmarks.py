@@ -10,7 +10,8 @@ from diit_tf.data.registry import DATASETS, resolve_dataset
 
 pytestmark = pytest.mark.slow  # builds benchmark datasets
 
-SYNTHETIC = {"synthetic-unequal-sources": "unequal-sources", "synthetic-regional-experts": "regional-experts"}
+SYNTHETIC = {"synthetic-unequal-sources": "unequal-sources", "synthetic-regional-experts": "regional-experts",
+             "synthetic-strong-regional-experts": "strong-regional-experts"}
 
 
 @pytest.mark.parametrize("name", sorted(SYNTHETIC))
