@@ -43,6 +43,10 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
   `BCE(y, σ(a · Σ_k g_k z_Sk + b))` (a, b start at 1, 0; used by that loss only, never by KD). Without it the
   gate can only shrink an over-confident source's logits by mixing in another source, which keeps its weights
   soft; with it the scale is the calibration's job and the weights can say which source is right.
+- `routing_temperature=1.0`: the temperature of the gate's weights where they mix the sources for KD (both spots),
+  `g'_k(x) = g_k(x)^(1/T) / Σ_j g_j(x)^(1/T)`. Below 1 it sharpens each row's routing towards the sources the gate
+  ranks first (the gate's supervised loss, which fits a mixture of logits, keeps its weights soft); 1 is the
+  paper (the weights as they are). The gate's loss and reported weights are the unsharpened ones.
 - `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
   `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
   student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
@@ -61,7 +65,8 @@ import json
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
 PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_input": "representation", "gate_prior": "none",
-              "gate_fit_epochs": 0, "gate_calibration": False, "use_middle": True, "use_adversarial": True}
+              "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0, "use_middle": True,
+              "use_adversarial": True}
 
 CHOICES = {
     "gate_loss": ("mixture", "confidence"),
@@ -94,6 +99,7 @@ class DIITConfig:
     gate_fit_epochs: int = 0
     gate_fit_learning_rate: float = 0.01
     gate_calibration: bool = False
+    routing_temperature: float = 1.0
     middle_spot: str = "mapper"
     adversary: str = "mapper"
     gate_hidden: int = 64
@@ -122,7 +128,7 @@ class DIITConfig:
         if isinstance(self.gate_fit_epochs, bool) or not isinstance(self.gate_fit_epochs, int) or \
                 self.gate_fit_epochs < 0:
             raise ValueError(f"`gate_fit_epochs` should be an integer >= 0. Received: {self.gate_fit_epochs!r}")
-        for name in ("gate_temperature", "gate_prior_temperature", "gate_fit_learning_rate"):
+        for name in ("gate_temperature", "gate_prior_temperature", "gate_fit_learning_rate", "routing_temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` should be > 0. Received: {getattr(self, name)!r}")
         if self.use_gate and not self.gate_from_kd and self.gate_supervision == 0:

@@ -46,6 +46,14 @@ TEACHER_KEYS = ("teacher_representations", "teacher_logits")
 LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce")
 
 
+def sharpened(weights, temperature: float):
+    """`w_k^(1/T) / Σ_j w_j^(1/T)` per row of `weights` (B, K), rows summing to 1 (`DIITConfig.routing_temperature`);
+    T = 1 returns `weights` itself. Computed as a softmax of `log w / T`, so a zero weight stays zero."""
+    if temperature == 1.0:
+        return weights
+    return tf.nn.softmax(tf.math.log(tf.maximum(weights, 1e-30)) / temperature, axis=-1)
+
+
 def check_backbone_inputs(backbone: keras.Model, features, where: str) -> None:
     """Raise a ValueError naming the problem if `features` does not fit `backbone`'s named inputs."""
     if not isinstance(features, Mapping):
@@ -382,7 +390,8 @@ class DIITModel(keras.Model):
             forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
             forward["z_sources_target"] = [z[:n_t] for z in logits]
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
-        kd_weights = weights if cfg.gate_from_kd else tf.stop_gradient(weights)
+        kd_weights = sharpened(weights, cfg.routing_temperature)
+        kd_weights = kd_weights if cfg.gate_from_kd else tf.stop_gradient(kd_weights)
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
         forward.update({"z_bar": z_bar, "gate": weights})
         if self.uses_mapper:  # else neither the middle spot nor the mapper's adversary reads it: no mapper pass

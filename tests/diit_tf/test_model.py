@@ -570,3 +570,29 @@ def test_gate_calibration_maps_the_mixed_logit_in_the_gate_loss_only_by_hand(spe
     assert DIITConfig.paper(gate_calibration=True).gate_calibration and not DIITConfig.paper().gate_calibration
     with pytest.raises(ValueError, match="gate_calibration"):
         DIITConfig(gate_calibration="yes")
+
+
+def test_routing_temperature_sharpens_the_weights_kd_mixes_by_hand(spec, teachers):
+    """routing_temperature T: KD mixes the sources with g_k^(1/T) / Σ_j g_j^(1/T); the gate's own weights and its
+    supervised loss are the unsharpened ones."""
+    from diit_tf.model import sharpened
+    np.testing.assert_allclose(sharpened(tf.constant([[0.7, 0.3], [0.5, 0.5]]), 0.5).numpy(),
+                               [[0.49 / 0.58, 0.09 / 0.58], [0.5, 0.5]], rtol=1e-5)
+    np.testing.assert_allclose(sharpened(tf.constant([[0.2, 0.0, 0.8]]), 0.25).numpy(),
+                               [[0.2 ** 4 / (0.2 ** 4 + 0.8 ** 4), 0.0, 0.8 ** 4 / (0.2 ** 4 + 0.8 ** 4)]], rtol=1e-5)
+    model = _model(spec, teachers, DIITConfig(routing_temperature=0.5))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    z_m = np.stack([t(x_m)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g_m = model.gate.gate(model.student(x_m)["representation"]).numpy()
+    sharp = g_m ** 2 / (g_m ** 2).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(forward["gate"].numpy(), g_m, rtol=1e-5)
+    np.testing.assert_allclose(forward["z_bar"].numpy()[:, 0], (sharp * z_m).sum(axis=1), rtol=1e-5, atol=1e-6)
+    z_t = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g_t = model.gate.gate(model.student(x_t)["representation"]).numpy()
+    np.testing.assert_allclose(model.gate_supervision_loss(tf.constant(y_t), forward).numpy(),
+                               _sigmoid_bce(y_t, (g_t * z_t).sum(axis=1)).mean(), rtol=1e-5)
+    assert DIITConfig.paper().routing_temperature == 1.0
+    with pytest.raises(ValueError, match="routing_temperature"):
+        DIITConfig(routing_temperature=0.0)
