@@ -105,6 +105,13 @@ TRANSFER_GRIDS = {dataset: STRONG_REGIONAL_TRANSFER_GRID if dataset == "syntheti
 GATE_PRIOR_METHODS = ("base,kd_static,diit,diit:gate_prior=quality,"
                       "diit:gate_prior=quality+gate_prior_temperature=0.03")
 MIX_METHODS = "base,kd_uniform,kd_static,diit"
+# synthetic-strong-regional-experts' preset as its first validation chose it (mix batch 256), before the exposure
+# study below re-chose the mix batch and the betas: the experiments run on it keep it, so they reproduce whatever the
+# preset holds now.
+STRONG_FIRST_PRESET = ("--dataset", "synthetic-strong-regional-experts",
+                       "--hparams", "docs/results/synthetic-strong-regional-experts-test/hparams.json")
+MIX_BETA_GRID = ";".join(f"{option}=0.125,0.25,0.5,1,2" for option in
+                         ("diit.beta2", "kd_uniform.beta", "kd_static.beta", "kd_best_single.beta"))
 # The gate's own fit and what it reads, searched together: the transfer search above chose what the gate reads
 # before the fit could make it route (coordinate search), so the two are crossed here, on the validation periods.
 GATE_FIT_METHODS = "base,kd_uniform,kd_static," + ",".join(
@@ -159,7 +166,8 @@ EXPERIMENTS = [
                                           "--hparams", f"docs/results/{dataset}-transfer/start_hparams.json",
                                           "--tune-grid", TRANSFER_GRIDS[dataset]))
       for dataset in BENCHMARKS),
-    *(Experiment(f"{dataset}-test", ("--dataset", dataset, "--seed-list", "0,1,2,3,4", "--methods", methods))
+    *(Experiment(f"{dataset}-test", (*(STRONG_FIRST_PRESET if dataset == STRONG_FIRST_PRESET[1] else
+                                         ("--dataset", dataset)), "--seed-list", "0,1,2,3,4", "--methods", methods))
       for dataset, methods in BENCHMARKS.items()),
     Experiment("movielens-1m-age7-joint-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
                                                 "--methods", "base,joint")),
@@ -177,7 +185,7 @@ EXPERIMENTS = [
                                                           "--option", f"training.mix_batch_size={n}"))
       for n in (512, 1024)),
     Experiment("synthetic-strong-regional-experts-gate-fit-validation",
-               ("--dataset", "synthetic-strong-regional-experts", "--validation", "--seed-list", "100,101",
+               (*STRONG_FIRST_PRESET, "--validation", "--seed-list", "100,101",
                 "--methods", GATE_FIT_METHODS)),
     # The same fit on the other benchmarks of unequal relevance, next to each preset's DIIT (which keeps what its
     # gate reads): adopted into a preset only if it beats the preset's DIIT by more than the combined seed spread.
@@ -187,13 +195,43 @@ EXPERIMENTS = [
     # Its transfer search put every KD method's β at the grid's lower edge (0.5): every method at 0.25, on the
     # same validation periods and seeds.
     Experiment("synthetic-strong-regional-experts-beta-validation",
-               ("--dataset", "synthetic-strong-regional-experts", "--validation", "--seed-list", "100,101",
+               (*STRONG_FIRST_PRESET, "--validation", "--seed-list", "100,101",
                 "--methods", "base,kd_uniform,kd_static,kd_best_single,diit", "--option", "kd_uniform.beta=0.25",
                 "--option", "kd_static.beta=0.25", "--option", "kd_best_single.beta=0.25",
                 "--option", "diit.beta2=0.25")),
+    # Sharper routing for KD (DIITConfig.routing_temperature) where the gate routes, on the validation periods.
+    Experiment("synthetic-strong-regional-experts-routing-validation",
+               (*STRONG_FIRST_PRESET, "--validation", "--seed-list", "100,101",
+                "--methods", "base,kd_static,diit," + ",".join(f"diit:routing_temperature={t}"
+                                                              for t in (0.5, 0.25, 0.1)))),
+    # Exposure on the fourth benchmark: the mix batch (source rows the student distils on per target batch) at 16x
+    # and 64x the preset's 256 rows, for every transfer method alike, with each method's beta re-chosen at that
+    # size on the validation periods (start_hparams.json: the preset with only the mix batch changed).
+    *(Experiment(f"synthetic-strong-regional-experts-mix{n}-transfer",
+                 ("--dataset", "synthetic-strong-regional-experts", "--tune", "transfer", "--seed-list", "100,101",
+                  "--hparams", f"docs/results/synthetic-strong-regional-experts-mix{n}-transfer/start_hparams.json",
+                  "--tune-grid", MIX_BETA_GRID))
+      for n in (4096, 16384)),
+    # ... then the test periods, each method at the (mix batch, beta) its validation chose: DIIT at 16384 rows and
+    # beta2 1, with its gate's fit off and its gate off (uniform weights, same form) at that setting; the KD
+    # weightings at 4096 rows with their betas, next to DIIT at that size.
+    Experiment("synthetic-strong-regional-experts-mix16384-test",
+               (*STRONG_FIRST_PRESET, "--seed-list", "0,1,2,3,4", "--methods",
+                "base,diit,diit:gate_fit_epochs=0,diit:use_gate=false+gate_fit_epochs=0", "--option",
+                "training.mix_batch_size=16384", "--diit", "beta2=1")),
+    Experiment("synthetic-strong-regional-experts-mix4096-test",
+               (*STRONG_FIRST_PRESET, "--seed-list", "0,1,2,3,4", "--methods",
+                "base,kd_uniform,kd_static,kd_best_single,diit", "--option", "training.mix_batch_size=4096",
+                "--option", "kd_uniform.beta=0.25", "--option", "kd_static.beta=0.25",
+                "--option", "kd_best_single.beta=0.125", "--diit", "beta2=1")),
+    # The same exposure on the two other synthetic benchmarks, validation periods, each preset's options otherwise.
+    *(Experiment(f"{dataset}-mix4096-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
+                                                   "--methods", MIX_METHODS, "--option",
+                                                   "training.mix_batch_size=4096"))
+      for dataset in ("synthetic-unequal-sources", "synthetic-regional-experts")),
     # Every method of `--methods all` on the fourth benchmark, 3 seeds: its time target (<= 20 min) and the
     # comparators the 5-seed test leaves out (CTNet, DANN, fine-tuning, kd_self, the paper's ablations).
-    Experiment("synthetic-strong-regional-experts-all", ("--dataset", "synthetic-strong-regional-experts", "--seeds",
+    Experiment("synthetic-strong-regional-experts-all", (*STRONG_FIRST_PRESET, "--seeds",
                                                          "3", "--methods", "all")),
     Experiment("movielens-1m-age7-mix1024-test", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
                                                   "--methods", MIX_METHODS, "--option", "training.mix_batch_size=1024")),
