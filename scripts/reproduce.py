@@ -224,6 +224,9 @@ EXPERIMENTS = [
                 "base,kd_uniform,kd_static,kd_best_single,diit", "--option", "training.mix_batch_size=4096",
                 "--option", "kd_uniform.beta=0.25", "--option", "kd_static.beta=0.25",
                 "--option", "kd_best_single.beta=0.125", "--diit", "beta2=1")),
+    # Every method of `--methods all` on the fourth benchmark's current preset (4096-row mix batch), 3 seeds.
+    Experiment("synthetic-strong-regional-experts-mix4096-all", ("--dataset", "synthetic-strong-regional-experts",
+                                                                "--seeds", "3", "--methods", "all")),
     # The same exposure on the two other synthetic benchmarks, validation periods, each preset's options otherwise.
     *(Experiment(f"{dataset}-mix4096-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
                                                    "--methods", MIX_METHODS, "--option",
