@@ -220,6 +220,12 @@ class DIITModel(keras.Model):
         return reps, logits
 
     @property
+    def _input_names(self) -> list:
+        """The student's input feature names (the keys every batch of features must carry)."""
+        inputs = self.student.input
+        return list(inputs) if isinstance(inputs, Mapping) else [t.name for t in self.student.inputs]
+
+    @property
     def learns_gate(self) -> bool:
         """Whether the gate's weights are learned (a gate, and more than one source): what a prior or a fit of the
         gate (`DIITConfig.gate_prior`, `gate_fit_epochs`) can act on."""
@@ -234,7 +240,7 @@ class DIITModel(keras.Model):
         """The gate's weights `g(x)` (N, K) on rows `features` (numpy arrays): what the gate would give these rows
         in a training step (a diagnostic: it trains nothing). The sources run only for a gate whose query reads
         their outputs (`query_reads_sources`; the library's gate reads the student alone)."""
-        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        names = self._input_names
         n = len(features[names[0]])
         reads_sources = getattr(self.gate, "query_reads_sources", True)  # an unknown gate: assume it reads them
         out = []
@@ -259,7 +265,7 @@ class DIITModel(keras.Model):
                 return (tf.concat([o["representation"] for o in outs], axis=-1),
                         tf.concat([tf.reshape(o["logit"], (-1, 1)) for o in outs], axis=-1))
             self._teacher_function = run
-        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        names = self._input_names
         n = len(features[names[0]])
         reps, logits = [], []
         for start in range(0, n, batch_size):
@@ -311,8 +317,7 @@ class DIITModel(keras.Model):
 
     def _make_gate_fit_functions(self, strategy) -> tuple:
         """`fit_gate`'s traced pieces: the gate's inputs on a batch, and one pass of gate updates over cached rows."""
-        names = list(self.student.input) if isinstance(self.student.input, Mapping) else \
-            [t.name for t in self.student.inputs]
+        names = self._input_names
         k = len(self.teachers)
 
         @tf.function(reduce_retracing=True)
@@ -368,7 +373,7 @@ class DIITModel(keras.Model):
         fewer, larger kernels.
         """
         cfg = self.diit_config
-        names = list(self.student.input) if isinstance(self.student.input, Mapping) else [t.name for t in self.student.inputs]
+        names = self._input_names
         n_t = tf.shape(x_t[names[0]])[0]
         x_all = {k: tf.concat([x_t[k], tf.cast(x_m[k], x_t[k].dtype)], axis=0) for k in names}
         e_all, z_all, query_all = self._student_pass(x_all, training)

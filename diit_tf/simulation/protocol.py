@@ -102,7 +102,8 @@ def routing_scores(names, logits, labels, groups) -> dict:
     """`routing_ceiling` from the sources' logits on the rows, `(n, K)` in the order of `names`."""
     groups = np.asarray(groups)
     labels = np.asarray(labels)
-    mean, oracle = logits.mean(axis=1), logits.mean(axis=1)
+    mean = logits.mean(axis=1)
+    oracle = mean.copy()
     for k, name in enumerate(names):
         oracle[groups == name] = logits[groups == name, k]
 
