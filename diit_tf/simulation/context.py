@@ -172,7 +172,9 @@ class SeedContext:
         self.insertion_period = int(insertion_period)
         self.log = log or (lambda line: None)
         self.access = []  # (who, period) of every training read
-        self.base_snapshot = None
+        self.base_snapshot = None  # the base's weights at the insertion period
+        self.student_start = None  # where transfer methods start instead (`training.student_init`), if not there
+        self.student_start_note = None
         self.source_cache = source_cache  # a SourceCache, or None (train every source)
         self.sources = SourceZoo(self)
 

@@ -13,7 +13,8 @@
   "selected_on": "free text: how these values were chosen (which validation periods, which grid)"
 }
 ```
-`training` is the fair budget every method shares (epochs per period, batch size); a method may override only its
+`training` is the fair budget every method shares (epochs per period, batch size, and `student_init`: where every
+transfer method's target model starts at the insertion period, "base" or "best_source"); a method may override only its
 `learning_rate` and its own options. `methods.diit.diit_config` (fields of `DIITConfig`) is also the starting point
 of every DIIT ablation, which then switches one part off; `methods.diit` may also set
 `discriminator_learning_rate` and `mix_ratio` (share of source rows kept in the mix dataset). Missing keys take
@@ -40,13 +41,19 @@ def presets() -> list:
 
 
 DEFAULTS = {
-    "training": {"learning_rate": 0.001, "epochs": 1, "batch_size": 512, "mix_batch_size": None},
+    "training": {"learning_rate": 0.001, "epochs": 1, "batch_size": 512, "mix_batch_size": None,
+                 "student_init": "base"},
     "backbone": {"hidden_units": [128, 64], "embedding_dim": 16},
     "insertion_period": None,
     "methods": {},
     "selected_on": "defaults (not tuned)",
 }
-TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size"}
+TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size", "student_init"}
+# Where every transfer method's target model starts at the insertion period (`training.student_init`): "base",
+# the base's weights of the period before (the protocol's default); "best_source", the weights of the latest
+# source model that scores the best AUC on the target's labelled rows of the insertion period (every source
+# backbone has the student's architecture). Chosen on validation periods like any other option.
+STUDENT_INITS = ("base", "best_source")
 METHOD_OPTIONS = {
     "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},
@@ -108,6 +115,9 @@ class Hparams:
         if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
             raise ValueError(f"{self.where}: `training.mix_batch_size` should be a positive integer or null. "
                              f"Received: {mbs!r}")
+        if training["student_init"] not in STUDENT_INITS:
+            raise ValueError(f"{self.where}: `training.student_init` should be one of {list(STUDENT_INITS)}. "
+                             f"Received: {training['student_init']!r}")
         if not (isinstance(training["learning_rate"], (int, float)) and training["learning_rate"] > 0):
             raise ValueError(f"{self.where}: `training.learning_rate` should be > 0. "
                              f"Received: {training['learning_rate']!r}")
@@ -140,6 +150,10 @@ class Hparams:
     @property
     def mix_batch_size(self) -> int:
         return self.data["training"]["mix_batch_size"] or self.batch_size
+
+    @property
+    def student_init(self) -> str:
+        return self.data["training"]["student_init"]
 
     @property
     def backbone_options(self) -> dict:

@@ -83,10 +83,12 @@ def subsample_sources(rows, target: str, ratio: float, seed: int):
 
 
 def _student_from_snapshot(ctx, name="student"):
+    """A target model at the insertion period: the base's weights then, or where `training.student_init` says
+    (`ctx.student_start`, e.g. the best source's weights)."""
     student = ctx.new_backbone(name)
     if ctx.base_snapshot is None:
         raise RuntimeError("the base's weights at insertion are not available (the base must run first)")
-    student.set_weights(ctx.base_snapshot)
+    student.set_weights(ctx.base_snapshot if ctx.student_start is None else ctx.student_start)
     return student
 
 

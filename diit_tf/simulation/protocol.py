@@ -86,6 +86,19 @@ def source_quality(ctx, target) -> dict:
             for source, model in zip(ctx.sources.names, ctx.sources.latest())}
 
 
+def best_source_start(ctx, quality: dict) -> list:
+    """`training.student_init = "best_source"`: the weights of the latest source model with the best AUC on the
+    target's labelled rows of the insertion period (`quality`, from `source_quality`; the first on a tie), where
+    every transfer method's target model then starts instead of the base's. Logged and kept in
+    `ctx.student_start_note`."""
+    names = list(ctx.sources.names)
+    best = max(range(len(names)), key=lambda k: (quality[names[k]], -k))
+    ctx.student_start_note = {"from": names[best], "auc_on_target_rows": quality}
+    ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s model (AUC on the target's "
+            f"rows of period {ctx.insertion_period}: {quality[names[best]]:.4f}; training.student_init=best_source)")
+    return ctx.sources.latest()[best].get_weights()
+
+
 def routing_ceiling(ctx, data, groups) -> dict:
     """What routing the frozen sources row by row could give at best, on one period's scored target rows split into
     groups named after the source that is relevant there (a benchmark's ground truth, e.g. the regions of
@@ -174,7 +187,8 @@ def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, lo
     trained method is scored on the next period's target rows."""
     p0, seed, store = ctx.insertion_period, str(ctx.seed), ctx.store
     base = next(m for m in instances if m.name == "base")
-    needs_sources = any(m.needs_sources for m in instances)
+    from_source = ctx.hparams.student_init == "best_source" and any(m.starts_at_insertion for m in instances)
+    needs_sources = from_source or any(m.needs_sources for m in instances)
     started = set()
     for method in instances:
         if not method.starts_at_insertion:
@@ -188,7 +202,11 @@ def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, lo
         if needs_sources:
             ctx.sources.train(p)
             if p >= p0:
-                run.note(source_quality(ctx, store.get(p).domain(store.spec.target)), "source_quality", seed, str(p))
+                quality = source_quality(ctx, store.get(p).domain(store.spec.target))
+                run.note(quality, "source_quality", seed, str(p))
+                if p == p0 and from_source:
+                    ctx.student_start = best_source_start(ctx, quality)
+                    run.note(ctx.student_start_note, "student_init", seed, str(p))
             if p >= p0 and row_groups is not None:
                 scored = store.get(p + 1).domain(store.spec.target)
                 run.note(routing_ceiling(ctx, scored, row_groups(scored)), "routing", seed, str(p + 1))
