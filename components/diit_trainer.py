@@ -27,7 +27,9 @@ fails, no model artifact is published, nothing is pushed. Under a multi-worker s
 "multi_worker", `TF_CONFIG`) every worker trains and only the chief writes the artifacts.
 
 `custom_config` (the pipeline config's "student" block): backbone, options, epochs, batch sizes, learning rates,
-`mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), optional
+`mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), `student_init` ("base":
+the previous student, or a fresh model on the first span; "best_source": on a span without a previous student,
+the weights of the source model with the best AUC on the span's target rows), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`.
 
 Example:
@@ -128,6 +130,11 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         logging.info("DIIT trainer: %d teacher(s) %s%s, %d epoch(s), warm start from %s", len(teachers), sources,
                      f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
                      warm_from or "nothing (first period)")
+        started_from = None
+        if config.get("student_init") == "best_source" and warm_from is None and teachers:
+            started_from = start_from_best_source(spec, data, sources, teachers, student)
+            logging.info("DIIT trainer: no previous student; the student starts from source %r's model (AUC on the "
+                         "span's target rows %s; student_init=best_source)", started_from["from"], started_from["auc"])
         prior = None
         learns_gate = bool(teachers) and model.learns_gate  # no teacher: `model` is the plain CTR trainer
         if diit_config.gate_prior == "quality" and learns_gate:
@@ -168,6 +175,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "teachers": {d: teacher_uris[d] for d in sources},
         "left_out_sources": left_out,
         "warm_started_from": warm_from,
+        "started_from_source": started_from,
         "mix_rates": rates,
         "gate_prior": prior,
         "gate_fit": gate_fit,
@@ -187,13 +195,11 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     return student, info
 
 
-def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
-    """`(gains, weights)` of the gate's "quality" prior (`DIITConfig.gate_prior`): each teacher's AUC gain over
-    chance on the train split's target rows, streamed once in file order, and their softmax at `temperature`
-    (`diit_tf.baselines.kd.quality_weights`, `kd_static`'s weighting). Only logits and labels are kept."""
+def target_logits(spec, data, teachers: list) -> tuple:
+    """`(logits, labels)`: each teacher's logits on the train split's target rows (K arrays) and their labels,
+    streamed once in file order. Only logits and labels are kept."""
     import numpy as np
 
-    from diit_tf.baselines.kd import quality_weights
     from diit_tf.data import streaming
 
     logits, labels = [[] for _ in teachers], []
@@ -201,7 +207,37 @@ def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
         labels.append(np.asarray(y, np.float64).reshape(-1))
         for k, teacher in enumerate(teachers):
             logits[k].append(np.asarray(teacher(x, training=False)["logit"], np.float64).reshape(-1))
-    return quality_weights([np.concatenate(z) for z in logits], np.concatenate(labels), temperature=temperature)
+    return [np.concatenate(z) for z in logits], np.concatenate(labels)
+
+
+def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
+    """`(gains, weights)` of the gate's "quality" prior (`DIITConfig.gate_prior`): each teacher's AUC gain over
+    chance on the train split's target rows and their softmax at `temperature` (`diit_tf.baselines.kd.
+    quality_weights`, `kd_static`'s weighting)."""
+    from diit_tf.baselines.kd import quality_weights
+
+    return quality_weights(*target_logits(spec, data, teachers), temperature=temperature)
+
+
+def start_from_best_source(spec, data, sources: list, teachers: list, student) -> dict:
+    """`student_init = "best_source"` when there is no previous student: copy into the student the weights of the
+    teacher with the best AUC on the train split's target rows (the first on a tie; `diit_tf.baselines.kd.
+    static_weights(..., "best")`), as `diit simulate` starts every transfer method at the insertion period
+    (`training.student_init`). The source backbones must have the student's architecture. Returns what the run
+    log keeps: `{"from": domain, "auc": {domain: AUC}}`."""
+    import numpy as np
+
+    from diit_tf.baselines.finetune import copy_weights
+    from diit_tf.baselines.kd import static_weights, teacher_gains
+
+    gains = teacher_gains(*target_logits(spec, data, teachers))
+    best = int(np.argmax(static_weights(gains, "best")))
+    try:
+        copy_weights(teachers[best], student)
+    except ValueError as err:
+        raise ValueError(f"DIIT trainer: `student.student_init` is \"best_source\", but {err}: give the student "
+                         "the sources' backbone and backbone_options, or set student_init to \"base\"") from None
+    return {"from": sources[best], "auc": {d: round(float(g) + 0.5, 5) for d, g in zip(sources, gains)}}
 
 
 def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):

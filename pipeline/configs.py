@@ -83,6 +83,10 @@ DEFAULTS: dict = {
         "discriminator_learning_rate": None,
         # DIITConfig fields (diit_tf/config.py) over the hparams' `methods.diit.diit_config`.
         "diit": {},
+        # Where the student starts when it has no previous model (the first span): "base" (a fresh model) or
+        # "best_source" (the source model with the best AUC on the span's target rows); null: the hparams'
+        # `training.student_init`.
+        "student_init": None,
         # Streaming input (diit_tf/data/streaming.py): steps in all (TFX TrainArgs.num_steps) and eval batches
         # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
         **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
@@ -184,6 +188,7 @@ class PipelineConfig:
                        "learning_rate": hp.learning_rate("base")},
             "student": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                         "mix_batch_size": hp.mix_batch_size, "mix_ratio": float(hp.diit_option("mix_ratio", 1.0)),
+                        "student_init": hp.student_init,
                         "learning_rate": lr,
                         "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},
         }
@@ -247,6 +252,11 @@ class PipelineConfig:
                     all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
                 raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
                                  f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
+        from diit_tf.simulation.hparams import STUDENT_INITS
+
+        if v["student"]["student_init"] not in (None, *STUDENT_INITS):
+            raise ValueError(f"{where}: `student.student_init` should be null or one of {list(STUDENT_INITS)}. "
+                             f"Received: {v['student']['student_init']!r}")
         if not isinstance(v["base_trainer"]["enabled"], bool):
             raise ValueError(f"{where}: `base_trainer.enabled` should be true or false. "
                              f"Received: {v['base_trainer']['enabled']!r}")

@@ -20,6 +20,7 @@ import time
 import keras
 import numpy as np
 
+from diit_tf.baselines.kd import static_weights
 from diit_tf.simulation.context import SeedContext
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
@@ -92,7 +93,8 @@ def best_source_start(ctx, quality: dict) -> list:
     every transfer method's target model then starts instead of the base's. Logged and kept in
     `ctx.student_start_note`."""
     names = list(ctx.sources.names)
-    best = max(range(len(names)), key=lambda k: (quality[names[k]], -k))
+    # the first on a tie, an undefined AUC (one class only) as chance: kd_best_single's rule
+    best = int(np.argmax(static_weights([quality[n] - 0.5 for n in names], "best")))
     ctx.student_start_note = {"from": names[best], "auc_on_target_rows": quality}
     ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s model (AUC on the target's "
             f"rows of period {ctx.insertion_period}: {quality[names[best]]:.4f}; training.student_init=best_source)")

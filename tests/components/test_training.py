@@ -300,3 +300,45 @@ def test_the_executor_leaves_placeholder_sources_out_and_names_kept_ones(tmp_pat
     assert "'src_a' had no rows in this span; its teacher is its previous model" in messages
     with pytest.raises(ValueError, match="two source models of domain 'src_a'"):
         source_models({"source_model_0": model(kept), "source_model_1": model(kept)})
+
+
+def test_without_a_previous_student_best_source_starts_from_the_best_teacher(tmp_path, teachers, monkeypatch):
+    """student_init="best_source": with no previous student, the student starts from the teacher with the best AUC
+    on the train split's target rows (computed here by hand); with a previous student, from that student."""
+    from diit_tf.baselines import finetune
+    from diit_tf.ctr import auc
+
+    copies = []
+    original = finetune.copy_weights
+    monkeypatch.setattr(finetune, "copy_weights",
+                        lambda source, destination: (copies.append((source, destination.name)),
+                                                     original(source, destination)))
+    rows = transformed()
+    data = split(tmp_path, "p", rows, transformed(seed=5))
+    student, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}, "student_init": "best_source"})
+    target = rows["domain"] == b"target"
+    x = {n: rows[n][target] for n in SPEC.feature_names}
+    aucs = {d: auc(rows["click"][target], np.asarray(training.load_backbone(teachers[d])(x)["logit"]).reshape(-1))
+            for d in SPEC.sources}
+    best = max(aucs, key=aucs.get)
+    assert info["started_from_source"]["from"] == best
+    np.testing.assert_allclose([info["started_from_source"]["auc"][d] for d in SPEC.sources],
+                               [aucs[d] for d in SPEC.sources], atol=1e-4)
+    assert len(copies) == 1 and copies[0][1] == "student"
+    # the copied teacher is the best one: its weights equal that source's saved model
+    saved = training.load_backbone(teachers[best]).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(copies[0][0].get_weights(), saved))
+    training.save_backbone(student, str(tmp_path / "student"), info)
+    _, warm = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}, "student_init": "best_source"},
+                            base_model_uri=str(tmp_path / "student"))
+    assert warm["started_from_source"] is None and warm["warm_started_from"] == str(tmp_path / "student")
+    assert len(copies) == 1
+    _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
+    assert plain["started_from_source"] is None
+
+
+def test_best_source_with_another_architecture_is_a_clear_error(tmp_path, teachers):
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    other = {**CONFIG, "backbone_options": {"hidden_units": [16], "embedding_dim": 4}}
+    with pytest.raises(ValueError, match=r"student.student_init.*best_source.*different architectures"):
+        train_student(SPEC, teachers, data, {**other, "diit": {}, "student_init": "best_source"})

@@ -109,3 +109,13 @@ def test_hparams_file_and_no_preset(tmp_path, monkeypatch):
     assert "built-in defaults" in bare.resolved(bare.data_dir()).resolved_from
     with pytest.raises(FileNotFoundError, match="nope.json not found"):
         config.with_overrides({"hparams": str(tmp_path / "nope.json")}).resolved(None)
+
+
+def test_student_init_comes_from_the_hparams_unless_set_and_is_checked():
+    from pipeline import configs
+
+    assert configs.PipelineConfig({}).resolved(None)["student"]["student_init"] == "base"
+    explicit = configs.PipelineConfig({"student": {"student_init": "best_source"}}).resolved(None)
+    assert explicit["student"]["student_init"] == "best_source"
+    with pytest.raises(ValueError, match=r"student.student_init.*\['base', 'best_source'\].*'best'"):
+        configs.PipelineConfig({"student": {"student_init": "best"}}, source="my.json")
