@@ -432,6 +432,12 @@ def section_markdown(details: dict) -> str:
         load = run.get("load_average") or [float("nan")]
         text += ["", f"Wall time {run['wall_seconds'] / 60:.1f} min at load average {load[0]:.1f} (2 cores): train "
                      f"s/period is comparable only between methods of the same run."]
+    starts = (details.get("notes") or {}).get("student_init") or {}
+    if starts:  # training.student_init = "best_source"
+        text += ["", "Every transfer method started at the insertion period from the best source's model "
+                     "(`training.student_init=best_source`; AUC on the target's rows of that period): " + "; ".join(
+                         f"seed {seed}: {note['from']} ({note['auc_on_target_rows'][note['from']]:.4f})"
+                         for seed, by_period in starts.items() for note in by_period.values()) + "."]
     gates = details.get("gate_weights") or {}
     if gates:
         text += ["", "Gate weights (mean over seeds and periods, sources in the dataset's order): " + "; ".join(

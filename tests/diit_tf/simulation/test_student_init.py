@@ -83,3 +83,5 @@ def test_transfer_methods_start_from_the_best_sources_weights(tmp_path, monkeypa
     for got, want in zip(starts[0], sources_at_p0[note["from"]]):
         np.testing.assert_array_equal(got, want)
     assert f"start from source {note['from']!r}" in err.getvalue()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert f"seed 0: {note['from']} ({quality[note['from']]:.4f})" in report
