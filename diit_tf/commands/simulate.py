@@ -181,7 +181,16 @@ def run(args) -> int:
             method, _, option = key.partition(".")
             if not (method.strip() and option.strip() and value):
                 raise ValueError(f"--option expects METHOD.KEY=VALUE. Received: {item!r}")
-            hparams = with_option(hparams, method.strip(), option.strip(), parse_value(value))
+            # checked under the item's name, so a bad value names the --option, not the preset file; the result
+            # keeps the file's name for the errors that come later
+            label = f"--option {item}"
+            try:
+                changed = with_option(hparams, method.strip(), option.strip(), parse_value(value), where=label)
+                changed.diit_config()
+            except ValueError as err:
+                message = str(err)
+                raise ValueError(message if message.startswith(label) else f"{label}: {message}") from None
+            hparams = Hparams(changed.to_dict(), where=hparams.where)
 
     if args.seed_list:
         try:
