@@ -236,6 +236,22 @@ EXPERIMENTS = [
     # comparators the 5-seed test leaves out (CTNet, DANN, fine-tuning, kd_self, the paper's ablations).
     Experiment("synthetic-strong-regional-experts-all", (*STRONG_FIRST_PRESET, "--seeds",
                                                          "3", "--methods", "all")),
+    # Where every transfer method's target model starts at the insertion period (training.student_init): the base's
+    # weights (the protocol's default) or the best source's (AUC on the target's rows of that period), on each
+    # benchmark's validation periods; the two runs of a pair have the same method list (a method's draws depend on
+    # the list).
+    *(Experiment(f"{dataset}-student-init-{init.replace('_', '-')}-validation",
+                 ("--dataset", dataset, "--validation", "--seed-list", "100,101", "--methods", MIX_METHODS,
+                  "--option", f"training.student_init={init}"))
+      for dataset in ("movielens-1m-age7", "movielens-1m", "synthetic-unequal-sources", "synthetic-regional-experts",
+                      "synthetic-strong-regional-experts") for init in ("base", "best_source")),
+    # Where the validation chose the best source's weights (DIIT beyond the combined spread: age7 and
+    # unequal-sources), the test periods with the test run's method list ({dataset}-test is the same run from the
+    # base's weights).
+    *(Experiment(f"{dataset}-student-init-test", ("--dataset", dataset, "--seed-list", "0,1,2,3,4",
+                                                  "--methods", BENCHMARKS[dataset],
+                                                  "--option", "training.student_init=best_source"))
+      for dataset in ("movielens-1m-age7", "synthetic-unequal-sources")),
     # Why kd_static beats DIIT on age7's test periods: DIIT at kd_static's β, and DIIT whose gate starts from
     # kd_static's weights (the prior). A diagnostic on the test periods, not a choice: the preset stays as validated.
     Experiment("movielens-1m-age7-gate-diagnostics", ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4",
