@@ -24,7 +24,8 @@ lineage-tracked inputs and compiles for both LocalDagRunner and Kubeflow V2.
 
 A NaN loss raises `NaNLossError`, unreadable input a `StreamInputError` naming the file or field: the execution
 fails, no model artifact is published, nothing is pushed. Under a multi-worker strategy (`strategy.name`
-"multi_worker", `TF_CONFIG`) every worker trains and only the chief writes the artifacts.
+"multi_worker", `TF_CONFIG`) every worker trains and only the chief writes the artifacts; `VertexDIITTrainer`
+(components/diit_trainer_vertex.py) runs this executor as a Vertex AI custom job with N replicas.
 
 `custom_config` (the pipeline config's "student" block): backbone, options, epochs, batch sizes, learning rates,
 `mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), `student_init` ("base":

@@ -1,4 +1,4 @@
-"""One process of the multi-worker tests (run by tests/components/test_multi_worker.py, not collected by pytest):
+"""One process of the multi-worker tests (started by multi_worker_setup.run_jobs, not collected by pytest):
 runs the source trainer's `run_fn` or the DIIT trainer's executor exactly as TFX would, with the `TF_CONFIG` of
 its task (or none for the single-worker reference), and prints `DONE <json>`.
 
@@ -25,24 +25,12 @@ def source():
 
 
 def student():
-    from tfx.types import artifact_utils, standard_artifacts
-
     from components.diit_trainer import Executor
+    from multi_worker_setup import student_artifacts
 
-    def artifact(kind, uri, splits=None):
-        a = kind()
-        a.uri = uri
-        if splits:
-            a.split_names = artifact_utils.encode_split_names(splits)
-        return a
-
-    inputs = {"examples": [artifact(standard_artifacts.Examples, job["examples"], ["train", "eval"])],
-              "transform_graph": [artifact(standard_artifacts.TransformGraph, job["transform"])]}
-    for k, uri in enumerate(job["teachers"]):
-        inputs[f"source_model_{k}"] = [artifact(standard_artifacts.Model, uri)]
-    outputs = {"model": [artifact(standard_artifacts.Model, job["out"])],
-               "model_run": [artifact(standard_artifacts.ModelRun, job["run"])]}
-    Executor().Do(inputs, outputs, {"custom_config": json.dumps(job["config"])})
+    inputs, outputs = student_artifacts(job["examples"], job["transform"], job["teachers"], job["out"], job["run"])
+    # serialized as DIITTrainer serializes it (sorted keys: the feature spec's order is the backbone's layer order)
+    Executor().Do(inputs, outputs, {"custom_config": json.dumps(job["config"], sort_keys=True)})
 
 
 {"source": source, "student": student}[job["task"]]()
