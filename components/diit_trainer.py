@@ -30,7 +30,8 @@ fails, no model artifact is published, nothing is pushed. Under a multi-worker s
 `custom_config` (the pipeline config's "student" block): backbone, options, epochs, batch sizes, learning rates,
 `mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), `student_init` ("base":
 the previous student, or a fresh model on the first span; "best_source": on a span without a previous student,
-the weights of the source model with the best AUC on the span's target rows), optional
+the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
+embedding tables only, into a fresh student), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`.
 
 Example:
@@ -132,10 +133,13 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
                      f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
                      warm_from or "nothing (first period)")
         started_from = None
-        if config.get("student_init") == "best_source" and warm_from is None and teachers:
-            started_from = start_from_best_source(spec, data, sources, teachers, student)
-            logging.info("DIIT trainer: no previous student; the student starts from source %r's model (AUC on the "
-                         "span's target rows %s; student_init=best_source)", started_from["from"], started_from["auc"])
+        init = config.get("student_init") or "base"
+        if init != "base" and warm_from is None and teachers:
+            started_from = start_from_best_source(spec, data, sources, teachers, student, init)
+            logging.info("DIIT trainer: no previous student; the student starts from source %r's %s (AUC on the "
+                         "span's target rows %s; student_init=%s)", started_from["from"],
+                         "embedding tables" if init == "best_source_embeddings" else "model", started_from["auc"],
+                         init)
         prior = None
         learns_gate = bool(teachers) and model.learns_gate  # no teacher: `model` is the plain CTR trainer
         if diit_config.gate_prior == "quality" and learns_gate:
@@ -220,25 +224,32 @@ def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
     return quality_weights(*target_logits(spec, data, teachers), temperature=temperature)
 
 
-def start_from_best_source(spec, data, sources: list, teachers: list, student) -> dict:
+def start_from_best_source(spec, data, sources: list, teachers: list, student,
+                           init: str = "best_source") -> dict:
     """`student_init = "best_source"` when there is no previous student: copy into the student the weights of the
     teacher with the best AUC on the train split's target rows (the first on a tie; `diit_tf.baselines.kd.
     static_weights(..., "best")`), as `diit simulate` starts every transfer method at the insertion period
-    (`training.student_init`). The source backbones must have the student's architecture. Returns what the run
-    log keeps: `{"from": domain, "auc": {domain: AUC}}`."""
+    (`training.student_init`); the source backbones must have the student's architecture. `"best_source_embeddings"`:
+    that teacher's embedding tables only (the towers may differ; the tables must match). Returns what the run log
+    keeps: `{"from": domain, "auc": {domain: AUC}, "init": init}`."""
     import numpy as np
 
-    from diit_tf.baselines.finetune import copy_weights
+    from diit_tf.baselines import finetune
     from diit_tf.baselines.kd import static_weights, teacher_gains
 
     gains = teacher_gains(*target_logits(spec, data, teachers))
     best = int(np.argmax(static_weights(gains, "best")))
     try:
-        copy_weights(teachers[best], student)
+        if init == "best_source_embeddings":
+            finetune.copy_embeddings(teachers[best], student)
+        else:
+            finetune.copy_weights(teachers[best], student)
     except ValueError as err:
-        raise ValueError(f"DIIT trainer: `student.student_init` is \"best_source\", but {err}: give the student "
-                         "the sources' backbone and backbone_options, or set student_init to \"base\"") from None
-    return {"from": sources[best], "auc": {d: round(float(g) + 0.5, 5) for d, g in zip(sources, gains)}}
+        raise ValueError(f"DIIT trainer: `student.student_init` is {init!r}, but {err}: give the student the sources' "
+                         f"{'embedding_dim' if init == 'best_source_embeddings' else 'backbone and backbone_options'}"
+                         ", or set student_init to \"base\"") from None
+    return {"from": sources[best], "auc": {d: round(float(g) + 0.5, 5) for d, g in zip(sources, gains)},
+            "init": init}
 
 
 def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):

@@ -35,3 +35,24 @@ def copy_weights(source: keras.Model, destination: keras.Model) -> None:
         cached = (weakref.ref(source), tf.function(assign_all))
         _COPIERS[destination] = cached
     cached[1]()
+
+
+def copy_embeddings(source: keras.Model, destination: keras.Model) -> list:
+    """Copy the embedding tables of `source` (its `FeatureEmbedding` layers' weights) into `destination`'s, leaving
+    every other weight as it is. The towers may differ; the tables must match one by one in shape (same features,
+    buckets and embedding width), else a ValueError names the first table that does not. Returns the paths of the
+    destination's weights that were overwritten."""
+    from diit_tf.layers.feature_embedding import embedding_positions
+
+    ours, theirs = embedding_positions(destination), embedding_positions(source)
+    pairs = [(source.weights[i], destination.weights[j]) for i, j in zip(theirs, ours)]
+    if len(ours) != len(theirs):
+        raise ValueError(f"cannot copy embeddings from {source.name!r} into {destination.name!r}: "
+                         f"{len(theirs)} tables against {len(ours)}")
+    for s, d in pairs:
+        if s.shape != d.shape:
+            raise ValueError(f"cannot copy embeddings from {source.name!r} into {destination.name!r}: table "
+                             f"{s.path} has shape {tuple(s.shape)}, {d.path} {tuple(d.shape)}")
+    for s, d in pairs:
+        d.assign(s)
+    return [d.path for _, d in pairs]

@@ -77,3 +77,20 @@ class FeatureEmbedding(keras.layers.Layer):
             }
         )
         return config
+
+
+def embedding_positions(model: keras.Model) -> list:
+    """Positions in `model.weights` of the weights of its `FeatureEmbedding` layers (nested models included): the
+    embedding tables, e.g. what `training.student_init = "best_source_embeddings"` copies from a source model.
+    Raises ValueError when the model has none."""
+    own, stack = set(), [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, FeatureEmbedding):
+            own.update(id(w) for w in layer.weights)
+        elif isinstance(layer, keras.Model):
+            stack.extend(layer.layers)
+    positions = [i for i, w in enumerate(model.weights) if id(w) in own]
+    if not positions:
+        raise ValueError(f"model {model.name!r} has no FeatureEmbedding layer: it has no embedding tables to copy")
+    return positions

@@ -14,7 +14,7 @@
 }
 ```
 `training` is the fair budget every method shares (epochs per period, batch size, and `student_init`: where every
-transfer method's target model starts at the insertion period, "base" or "best_source"); a method may override only its
+transfer method's target model starts at the insertion period, "base", "best_source" or "best_source_embeddings"); a method may override only its
 `learning_rate` and its own options. `methods.diit.diit_config` (fields of `DIITConfig`) is also the starting point
 of every DIIT ablation, which then switches one part off; `methods.diit` may also set
 `discriminator_learning_rate` and `mix_ratio` (share of source rows kept in the mix dataset). Missing keys take
@@ -52,8 +52,9 @@ TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size", "stu
 # Where every transfer method's target model starts at the insertion period (`training.student_init`): "base",
 # the base's weights of the period before (the protocol's default); "best_source", the weights of the latest
 # source model that scores the best AUC on the target's labelled rows of the insertion period (every source
-# backbone has the student's architecture). Chosen on validation periods like any other option.
-STUDENT_INITS = ("base", "best_source")
+# backbone has the student's architecture); "best_source_embeddings", the base's weights with that source's embedding
+# tables (`FeatureEmbedding`) in place of the base's. Chosen on validation periods like any other option.
+STUDENT_INITS = ("base", "best_source", "best_source_embeddings")
 METHOD_OPTIONS = {
     "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},

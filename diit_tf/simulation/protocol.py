@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from diit_tf.baselines.kd import static_weights
+from diit_tf.layers.feature_embedding import embedding_positions
 from diit_tf.simulation.context import SeedContext
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
@@ -90,15 +91,29 @@ def source_quality(ctx, target) -> dict:
 def best_source_start(ctx, quality: dict) -> list:
     """`training.student_init = "best_source"`: the weights of the latest source model with the best AUC on the
     target's labelled rows of the insertion period (`quality`, from `source_quality`; the first on a tie), where
-    every transfer method's target model then starts instead of the base's. Logged and kept in
-    `ctx.student_start_note`."""
+    every transfer method's target model then starts instead of the base's. `"best_source_embeddings"`: the base's
+    weights of then (`ctx.base_snapshot`) with that source's embedding tables in place of the base's. Logged and kept
+    in `ctx.student_start_note`."""
     names = list(ctx.sources.names)
+    init = ctx.hparams.student_init
     # the first on a tie, an undefined AUC (one class only) as chance: kd_best_single's rule
     best = int(np.argmax(static_weights([quality[n] - 0.5 for n in names], "best")))
-    ctx.student_start_note = {"from": names[best], "auc_on_target_rows": quality}
-    ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s model (AUC on the target's "
-            f"rows of period {ctx.insertion_period}: {quality[names[best]]:.4f}; training.student_init=best_source)")
-    return ctx.sources.latest()[best].get_weights()
+    source = ctx.sources.latest()[best]
+    ctx.student_start_note = {"from": names[best], "auc_on_target_rows": quality, "init": init}
+    what = "embedding tables" if init == "best_source_embeddings" else "model"
+    ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s {what} (AUC on the target's "
+            f"rows of period {ctx.insertion_period}: {quality[names[best]]:.4f}; training.student_init={init})")
+    weights = source.get_weights()
+    if init == "best_source":
+        return weights
+    start = list(ctx.base_snapshot)
+    for i in embedding_positions(source):
+        if start[i].shape != weights[i].shape:
+            raise ValueError(f"training.student_init={init}: source {names[best]!r}'s embedding table "
+                             f"{source.weights[i].path} has shape {weights[i].shape}, the target model's "
+                             f"{start[i].shape}: the sources need the target's backbone options")
+        start[i] = weights[i]
+    return start
 
 
 def routing_ceiling(ctx, data, groups) -> dict:
@@ -189,7 +204,7 @@ def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, lo
     trained method is scored on the next period's target rows."""
     p0, seed, store = ctx.insertion_period, str(ctx.seed), ctx.store
     base = next(m for m in instances if m.name == "base")
-    from_source = ctx.hparams.student_init == "best_source" and any(m.starts_at_insertion for m in instances)
+    from_source = ctx.hparams.student_init != "base" and any(m.starts_at_insertion for m in instances)
     needs_sources = from_source or any(m.needs_sources for m in instances)
     started = set()
     for method in instances:

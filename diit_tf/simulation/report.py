@@ -433,9 +433,11 @@ def section_markdown(details: dict) -> str:
         text += ["", f"Wall time {run['wall_seconds'] / 60:.1f} min at load average {load[0]:.1f} (2 cores): train "
                      f"s/period is comparable only between methods of the same run."]
     starts = (details.get("notes") or {}).get("student_init") or {}
-    if starts:  # training.student_init = "best_source"
-        text += ["", "Every transfer method started at the insertion period from the best source's model "
-                     "(`training.student_init=best_source`; AUC on the target's rows of that period): " + "; ".join(
+    if starts:  # training.student_init = "best_source" or "best_source_embeddings"
+        init = next(iter(next(iter(starts.values())).values())).get("init", "best_source")
+        what = "embedding tables" if init == "best_source_embeddings" else "model"
+        text += ["", f"Every transfer method started at the insertion period from the best source's {what} "
+                     f"(`training.student_init={init}`; AUC on the target's rows of that period): " + "; ".join(
                          f"seed {seed}: {note['from']} ({note['auc_on_target_rows'][note['from']]:.4f})"
                          for seed, by_period in starts.items() for note in by_period.values()) + "."]
     gates = details.get("gate_weights") or {}

@@ -337,6 +337,47 @@ def test_without_a_previous_student_best_source_starts_from_the_best_teacher(tmp
     assert plain["started_from_source"] is None
 
 
+def test_best_source_embeddings_copies_the_best_teachers_tables_only(tmp_path, teachers, monkeypatch):
+    """student_init="best_source_embeddings": the fresh student gets the best teacher's embedding tables (the same
+    teacher as "best_source" picks) and keeps its own tower, which may differ from the teachers'."""
+    from diit_tf.baselines import finetune
+    from diit_tf.layers.feature_embedding import embedding_positions
+
+    seen = []
+    original = finetune.copy_embeddings
+
+    def spy(source, destination):
+        before = [w.copy() for w in destination.get_weights()]
+        paths = original(source, destination)
+        seen.append((source.get_weights(), before, [w.copy() for w in destination.get_weights()],
+                     embedding_positions(source), embedding_positions(destination), paths))
+        return paths
+
+    monkeypatch.setattr(finetune, "copy_embeddings", spy)
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    other_tower = {**CONFIG, "backbone_options": {**CONFIG.get("backbone_options", {}), "hidden_units": [5]},
+                   "diit": {}, "student_init": "best_source_embeddings"}
+    _, info = train_student(SPEC, teachers, data, other_tower)
+    _, whole = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}, "student_init": "best_source"})
+    assert info["started_from_source"]["from"] == whole["started_from_source"]["from"]
+    assert info["started_from_source"]["init"] == "best_source_embeddings"
+    assert len(seen) == 1
+    source, before, after, theirs, ours, paths = seen[0]
+    assert len(ours) == len(SPEC.categorical) == len(paths)
+    for i, j in zip(theirs, ours):
+        np.testing.assert_array_equal(after[j], source[i])
+        assert not np.array_equal(before[j], source[i])
+    for j in set(range(len(after))) - set(ours):  # the student's own tower is untouched
+        np.testing.assert_array_equal(after[j], before[j])
+    best = training.load_backbone(teachers[info["started_from_source"]["from"]]).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(source, best))
+    narrow = {**CONFIG, "backbone_options": {"hidden_units": [16], "embedding_dim": 3}, "diit": {},
+              "student_init": "best_source_embeddings"}
+    with pytest.raises(ValueError, match=r"student_init.*best_source_embeddings.*table .*embedding_.* has shape"
+                                         r".*give the student the sources' embedding_dim"):
+        train_student(SPEC, teachers, data, narrow)
+
+
 def test_best_source_with_another_architecture_is_a_clear_error(tmp_path, teachers):
     data = split(tmp_path, "p", transformed(), transformed(seed=5))
     other = {**CONFIG, "backbone_options": {"hidden_units": [16], "embedding_dim": 4}}

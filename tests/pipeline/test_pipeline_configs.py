@@ -117,5 +117,8 @@ def test_student_init_comes_from_the_hparams_unless_set_and_is_checked():
     assert configs.PipelineConfig({}).resolved(None)["student"]["student_init"] == "base"
     explicit = configs.PipelineConfig({"student": {"student_init": "best_source"}}).resolved(None)
     assert explicit["student"]["student_init"] == "best_source"
-    with pytest.raises(ValueError, match=r"student.student_init.*\['base', 'best_source'\].*'best'"):
+    embeddings = configs.PipelineConfig({"student": {"student_init": "best_source_embeddings"}}).resolved(None)
+    assert embeddings["student"]["student_init"] == "best_source_embeddings"
+    with pytest.raises(ValueError, match=r"student.student_init.*\['base', 'best_source', 'best_source_embeddings'\]"
+                                         r".*'best'"):
         configs.PipelineConfig({"student": {"student_init": "best"}}, source="my.json")
