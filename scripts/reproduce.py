@@ -37,6 +37,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the tables are rendered by this checkout's code
     sys.path.insert(0, str(REPO))
+if str(REPO / "scripts") not in sys.path:  # answer.py, beside this file
+    sys.path.insert(0, str(REPO / "scripts"))
+import answer  # noqa: E402  (the summary table and figure of docs/results.md)
 RESULTS = REPO / "docs" / "results"
 DOC = REPO / "docs/results.md"
 TOLERANCE = 0.0005
@@ -237,14 +240,15 @@ EXPERIMENTS = [
     Experiment("synthetic-strong-regional-experts-all", (*STRONG_FIRST_PRESET, "--seeds",
                                                          "3", "--methods", "all")),
     # Where every transfer method's target model starts at the insertion period (training.student_init): the base's
-    # weights (the protocol's default) or the best source's (AUC on the target's rows of that period), on each
-    # benchmark's validation periods; the two runs of a pair have the same method list (a method's draws depend on
-    # the list).
+    # weights (the protocol's default), the best source's (AUC on the target's rows of that period) or the base's
+    # with the best source's embedding tables, on each benchmark's validation periods; the runs of a triple have the
+    # same method list (a method's draws depend on the list).
     *(Experiment(f"{dataset}-student-init-{init.replace('_', '-')}-validation",
                  ("--dataset", dataset, "--validation", "--seed-list", "100,101", "--methods", MIX_METHODS,
                   "--option", f"training.student_init={init}"))
       for dataset in ("movielens-1m-age7", "movielens-1m", "synthetic-unequal-sources", "synthetic-regional-experts",
-                      "synthetic-strong-regional-experts") for init in ("base", "best_source")),
+                      "synthetic-strong-regional-experts")
+      for init in ("base", "best_source", "best_source_embeddings")),
     # Where the validation chose the best source's weights (DIIT beyond the combined spread: age7 and
     # unequal-sources), the test periods with the test run's method list ({dataset}-test is the same run from the
     # base's weights).
@@ -461,6 +465,7 @@ def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-
 # doc block name -> function writing it; the block sits between `<!-- results: NAME -->` and `<!-- /results -->`.
 # Every simulation experiment has a block of its name (its command, tables, verdict and gate weights).
 BLOCKS = {
+    "answer": lambda: answer.markdown(answer.gains(RESULTS)),
     "budget": lambda: budget_table(["synthetic-budget", "movielens-1m-budget"]),
     "benchmark-budget": lambda: budget_table([f"{dataset}-budget" for dataset in BENCHMARKS]),
     "demo": demo_table,
@@ -494,6 +499,7 @@ def rendered(text: str, log=None) -> str:
 def render() -> None:
     text = DOC.read_text()
     DOC.write_text(rendered(text, log=print))
+    print(f"[reproduce] wrote {answer.plot(answer.gains(RESULTS), answer.FIGURE).relative_to(REPO)}")
     print(f"[reproduce] rendered {len(_BLOCK.findall(text))} results block(s) in {DOC.relative_to(REPO)}")
 
 

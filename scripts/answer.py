@@ -1,0 +1,127 @@
+"""The project's first question at a glance: what does each transfer method gain over the target's own base, per
+benchmark, on the test periods? One figure (`docs/results/answer.png`) and one table, both computed from the
+committed report directories under `docs/results/` (each written by the command `scripts/reproduce.py --list`
+shows), so they regenerate from a fresh clone.
+
+A gain is paired within one run: per seed, the method's mean AUC over the evaluated periods minus the base's in the
+same run and seed; then mean ± std over seeds. Where a benchmark's test run has no `joint`, the joint model's gain
+comes from its own run on the same seeds and periods (named in the table).
+
+    python scripts/answer.py                    # writes docs/results/answer.png and prints the table
+    python scripts/answer.py --out /tmp/a.png   # elsewhere
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "docs" / "results"
+FIGURE = RESULTS / "answer.png"
+METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "joint")
+# (label, test run, run holding `joint` when the test run has none)
+BENCHMARKS = (
+    ("synthetic, 2 sources (3 seeds)", "synthetic-dnn", None),
+    ("MovieLens-1M, 2 sources (3 seeds)", "movielens-1m-dnn", None),
+    ("unequal sources", "synthetic-unequal-sources-test", None),
+    ("regional experts", "synthetic-regional-experts-test", None),
+    ("strong regional experts, 4096-row mix", "synthetic-strong-regional-experts-mix4096-test",
+     "synthetic-strong-regional-experts-mix4096-all"),
+    ("MovieLens-1M age7", "movielens-1m-age7-test", "movielens-1m-age7-joint-test"),
+    ("MovieLens-1M age7, best-source start", "movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test"),
+)
+
+
+def paired_gain(result: dict, method: str) -> tuple:
+    """`(mean, std, n)` over seeds of the method's AUC minus the base's, seed by seed, in one run's results.json."""
+    got, base = result["methods"][method]["per_seed_auc"], result["methods"]["base"]["per_seed_auc"]
+    if len(got) != len(base):
+        raise ValueError(f"{result.get('dataset')}: {method} and base have {len(got)} and {len(base)} seeds")
+    gains = [a - b for a, b in zip(got, base)]
+    return statistics.mean(gains), (statistics.stdev(gains) if len(gains) > 1 else 0.0), len(gains)
+
+
+def gains(results_dir: Path = RESULTS, benchmarks=BENCHMARKS, methods=METHODS) -> list:
+    """One row per benchmark: `{"label", "runs", "gains": {method: (mean, std, n, run)}}`; a method in neither
+    run is left out."""
+    rows = []
+    for label, test, joint_run in benchmarks:
+        runs = {name: json.loads((Path(results_dir) / name / "results.json").read_text())
+                for name in (test, joint_run) if name}
+        row = {"label": label, "runs": [n for n in (test, joint_run) if n], "gains": {}}
+        for method in methods:
+            name = test if method in runs[test]["methods"] else joint_run
+            if name and method in runs[name]["methods"]:
+                row["gains"][method] = (*paired_gain(runs[name], method), name)
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list, methods=METHODS) -> str:
+    """The table of `gains`: AUC gain over the base, mean ± std over seeds; the best per benchmark in bold."""
+    lines = ["| benchmark | " + " | ".join(f"`{m}`" for m in methods) + " |", "|---|" + "---|" * len(methods)]
+    for row in rows:
+        best = max(row["gains"], key=lambda m: row["gains"][m][0])
+        cells = []
+        for m in methods:
+            if m not in row["gains"]:
+                cells.append("")
+                continue
+            mean, std, n, run = row["gains"][m]
+            text = f"{mean:+.4f} ± {std:.4f}"
+            text = f"**{text}**" if m == best else text
+            cells.append(text + (f" ({n} seeds, `{run}`)" if run != row["runs"][0] else ""))
+        lines.append(f"| {row['label']} (`{row['runs'][0]}`) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(rows: list, out: Path, methods=METHODS) -> Path:
+    """A grouped bar chart of `gains` (error bars: std over seeds) written to `out` as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"kd_uniform": "tab:blue", "kd_static": "tab:green", "diit": "tab:red", "diit_paper": "tab:orange",
+              "joint": "tab:gray"}
+    fig, ax = plt.subplots(figsize=(11, 0.9 * len(rows) + 1.6))
+    height = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        ys = [i + (k - (len(methods) - 1) / 2) * height for i in range(len(rows))]
+        means = [row["gains"].get(method, (float("nan"),))[0] for row in rows]
+        stds = [row["gains"].get(method, (0.0, 0.0))[1] for row in rows]
+        ax.barh(ys, means, height=height, xerr=stds, color=colors.get(method), label=method, capsize=2)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [row["label"] for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("target AUC minus the base's (test periods; mean ± std over seeds, paired by seed)")
+    ax.set_title("What each transfer method gains over the target's own model")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="the committed report directories")
+    parser.add_argument("--out", type=Path, default=FIGURE, help="where the PNG goes")
+    args = parser.parse_args(argv)
+    try:
+        rows = gains(args.results)
+    except FileNotFoundError as err:
+        parser.exit(2, f"answer: a report is missing: {err.filename}; run scripts/reproduce.py --update for it\n")
+    print(markdown(rows))
+    print(f"[answer] wrote {plot(rows, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
