@@ -55,3 +55,17 @@ def build_joint_model(backbone: str, spec: FeatureSpec, domain_feature: str = DO
     onehot = keras.ops.one_hot(keras.ops.cast(inputs[domain_feature], "int32"), k)
     logit = out["logit"] + keras.ops.sum(heads * onehot, axis=-1, keepdims=True)
     return keras.Model(inputs, {"representation": out["representation"], "logit": logit}, name="joint")
+
+
+def as_domain_model(joint: keras.Model, spec: FeatureSpec, domain: str = None, domain_feature: str = DOMAIN_FEATURE,
+                    name: str = "joint_as_domain") -> keras.Model:
+    """`joint` seen as a single-domain backbone of `spec`: the same inputs and outputs as the target's model, with
+    every row tagged as `domain` (the target by default) before it reaches `joint`. So a jointly trained model can
+    teach the target's single-domain model (`kd_joint`): its logit on a source row is what it predicts the target
+    would do there. Shares `joint`'s weights (no copy)."""
+    inputs = spec.keras_inputs()
+    index = spec.domain_index(domain or spec.target)
+    first = inputs[next(iter(inputs))]
+    tag = keras.layers.Lambda(lambda x: keras.ops.full_like(x, index, dtype="int64"), name="domain_tag")(first)
+    out = joint({**inputs, domain_feature: tag})
+    return keras.Model(inputs, {"representation": out["representation"], "logit": out["logit"]}, name=name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from diit_tf.baselines import (CTNet, DANN, WeightedKD, build_hamur_model, build_joint_model, build_star_model,
+from diit_tf.baselines import (CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model, build_joint_model, build_star_model,
                                copy_weights, joint_features, joint_spec, quality_weights, static_weights, teacher_gains,
                                teacher_logits)
 from diit_tf.config import PAPER_FORM, DIITConfig
@@ -361,6 +361,47 @@ class Joint(Method):
         return self.model.backbone
 
 
+class KDJoint(Joint):
+    """Logit KD into the target's single-domain model from a multi-domain teacher: `joint`'s model, trained the same
+    way on every domain from the first period on, frozen each period after its own update and read as the target
+    (`as_domain_model`: every row, source rows included, tagged as the target). From the insertion period the
+    student (where every transfer method starts) distils from it on the target's labelled rows and the mix rows,
+    with the KD family's loss and budget. Serves the student alone; trains what `joint` trains plus the student.
+    An answer to "what would it take to match `joint` with one model per domain", not a baseline of the paper."""
+
+    name = "kd_joint"
+
+    def setup(self, ctx):
+        super().setup(ctx)
+        self.frozen = self.build_model(ctx)
+        self.student_kd = None
+
+    def train_period(self, ctx, period):
+        super().train_period(ctx, period)
+        if period < ctx.insertion_period:
+            return
+        copy_weights(self.model.backbone, self.frozen)
+        if self.student_kd is None:
+            options, cfg = ctx.hparams.method_options(self.name), ctx.hparams.diit_config()
+            teacher = as_domain_model(self.frozen, ctx.spec, name="joint_teacher")
+            self.student_kd = WeightedKD([teacher], _student_from_snapshot(ctx), beta=options.get("beta", cfg.beta2),
+                                         temperature=options.get("temperature", cfg.tau), name=self.name)
+            compile_fresh(self.student_kd, ctx.hparams.learning_rate(self.name))
+            self.student_kd.optimizer.build(self.student_kd.student.trainable_variables)
+        rows = ctx.rows(period, self.name)
+        reset_optimizers(self.student_kd)
+        data = transfer_dataset(rows.domain(ctx.spec.target), rows, ctx.hparams.batch_size, ctx.fit_seed(period, 1),
+                                ctx.hparams.mix_batch_size, epochs=ctx.hparams.epochs)
+        self.student_kd.fit(data, epochs=1, verbose=0)
+
+    def logits(self, data):
+        return predict_logits(self.serving_model, data.features)
+
+    @property
+    def serving_model(self):
+        return self.student_kd.student
+
+
 def _note_mlp_only(ctx, name):
     if ctx.backbone != "dnn":
         ctx.log(f"    {name}: uses MLP towers (hidden_units, embedding_dim), not the {ctx.backbone} backbone")
@@ -437,6 +478,7 @@ _FACTORIES = {
     "kd_static": KDStatic,
     "kd_best_single": KDBestSingle,
     "kd_self": KDSelf,
+    "kd_joint": KDJoint,
     "hamur": HAMURMethod,
     "star": STARMethod,
     "diit_no_gate": lambda: DIIT("diit_no_gate", paper=True, use_gate=False),

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.baselines import CTNet, DANN, UniformKD, build_joint_model, copy_weights, joint_features, joint_spec
+from diit_tf.baselines import (CTNet, DANN, UniformKD, as_domain_model, build_joint_model, copy_weights,
+                               joint_features, joint_spec)
 from diit_tf.data import PeriodData
 from diit_tf.simulation.training import CTRTrainer
 
@@ -178,6 +179,21 @@ def test_joint_model_output_depends_on_the_domain(tiny_spec):
     b = model(joint_features(period, domain="source_a"))["logit"]
     assert a.shape == (N, 1)
     assert not np.allclose(a, b), "the domain embedding should change the prediction"
+
+
+def test_the_joint_model_as_a_domain_model_tags_every_row_and_shares_weights(tiny_spec):
+    model = build_joint_model("dnn", tiny_spec, hidden_units=(8, 4), embedding_dim=4)
+    period = _period(tiny_spec)
+    view = as_domain_model(model, tiny_spec)
+    assert sorted(view.input) == sorted(tiny_spec.feature_names)  # the single-domain inputs: no domain_id
+    for domain, wrapped in (("target", view), ("source_a", as_domain_model(model, tiny_spec, domain="source_a"))):
+        want = model(joint_features(period, domain=domain))
+        got = wrapped(period.features)  # the features alone, as a single-domain model gets them
+        np.testing.assert_allclose(got["logit"], want["logit"], rtol=1e-6)
+        np.testing.assert_allclose(got["representation"], want["representation"], rtol=1e-6)
+    model.get_layer("domain_heads").kernel.assign(np.ones((4, 3), np.float32))  # shared weights, not a copy
+    np.testing.assert_allclose(view(period.features)["logit"],
+                               model(joint_features(period, domain="target"))["logit"], rtol=1e-6)
 
 
 def test_copy_weights_checks_architectures(tiny_spec):

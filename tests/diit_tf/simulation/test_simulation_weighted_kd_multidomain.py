@@ -1,6 +1,7 @@
-"""The fixed-weight KD methods, HAMUR and STAR, each through a tiny 3-period simulation end to end (`diit simulate`):
-they are scored on every evaluated period, kd_static's weights follow its rule on the period's target rows,
-kd_best_single distils from the chosen source alone, and kd_self's teacher is the student as the period starts."""
+"""The fixed-weight KD methods, kd_joint, HAMUR and STAR, each through a tiny 3-period simulation end to end (`diit
+simulate`): they are scored on every evaluated period, kd_static's weights follow its rule on the period's target
+rows, kd_best_single distils from the chosen source alone, kd_self's teacher is the student as the period starts,
+and kd_joint's teacher is a frozen copy of its joint model, refreshed every period."""
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from simulation_fixtures import TINY_HPARAMS, write_tiny_dataset
 
 pytestmark = pytest.mark.slow  # simulation runs
 
-METHODS = ["kd_static", "kd_best_single", "kd_self", "hamur", "star"]
+METHODS = ["kd_static", "kd_best_single", "kd_self", "kd_joint", "hamur", "star"]
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,9 @@ def run(tmp_path_factory):
         fits.append({"name": self.name, "weights": self.teacher_weights.numpy().copy(),
                      "teachers": [[w.copy() for w in t.get_weights()] for t in self.teachers],
                      "student": [w.copy() for w in self.student.get_weights()]})
-        return original_fit(self, *args, **kwargs)
+        history = original_fit(self, *args, **kwargs)
+        fits[-1]["teachers_after"] = [[w.copy() for w in t.get_weights()] for t in self.teachers]
+        return history
 
     mp = pytest.MonkeyPatch()
     mp.setattr(WeightedKD, "fit", spy_fit)
@@ -49,6 +52,11 @@ def test_every_method_runs_and_is_scored(run):
     assert results["periods_evaluated"] == [2, 3]
     for name in METHODS:
         assert 0.0 < results["methods"][name]["auc_mean"] < 1.0, name
+    report = (run["out"] / "report.md").read_text()
+    served = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[-1] for line in report.splitlines()
+              if line.startswith("| ") and line.count(" | ") == 5}
+    assert served["hamur"] == served["star"] == "multi-domain"
+    assert served["kd_joint"] == served["kd_static"] == "target only"
 
 
 def test_kd_static_weights_follow_the_rule_on_each_period(run):
@@ -82,6 +90,19 @@ def test_kd_self_teacher_is_the_student_at_the_start_of_the_period(run):
             np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in zip(fits[0]["student"], fits[1]["student"])), \
         "the student (and so the next teacher) should have trained in between"
+
+
+def test_kd_joint_distils_from_a_frozen_joint_model_refreshed_every_period(run):
+    fits = [f for f in run["fits"] if f["name"] == "kd_joint"]
+    assert len(fits) == 2  # periods 1 and 2: from the insertion period on
+    for fit in fits:
+        (teacher,) = fit["teachers"]
+        assert any(w.shape[-1] == 3 for w in teacher), "the teacher should be the joint model (3 domain heads)"
+        for a, b in zip(teacher, fit["teachers_after"][0]):  # frozen while the student trains
+            np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(fits[0]["teachers"][0], fits[1]["teachers"][0])), \
+        "the teacher should be refreshed from the joint model trained on the next period"
+    assert len(fits[0]["student"]) < len(fits[0]["teachers"][0])  # the student is a single-domain model
 
 
 def test_option_flag_rejects_a_malformed_item(tmp_path, capsys):
