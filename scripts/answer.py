@@ -4,8 +4,8 @@ committed report directories under `docs/results/` (each written by the command 
 shows), so they regenerate from a fresh clone.
 
 A gain is paired within one run: per seed, the method's mean AUC over the evaluated periods minus the base's in the
-same run and seed; then mean ± std over seeds. Where a benchmark's test run has no `joint`, the joint model's gain
-comes from its own run on the same seeds and periods (named in the table).
+same run and seed; then mean ± std over seeds. A method the benchmark's test run does not have (`joint` on age7,
+`kd_joint`) comes from another run on the same seeds and periods, named in the table.
 
     python scripts/answer.py                    # writes docs/results/answer.png and prints the table
     python scripts/answer.py --out /tmp/a.png   # elsewhere
@@ -20,17 +20,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 FIGURE = RESULTS / "answer.png"
-METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "joint")
-# (label, test run, run holding `joint` when the test run has none)
+METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "joint", "kd_joint")
+# (label, runs): each method's gain comes from the first of the runs that has it (the benchmark's test run first)
 BENCHMARKS = (
-    ("synthetic, 2 sources (3 seeds)", "synthetic-dnn", None),
-    ("MovieLens-1M, 2 sources (3 seeds)", "movielens-1m-dnn", None),
-    ("unequal sources", "synthetic-unequal-sources-test", None),
-    ("regional experts", "synthetic-regional-experts-test", None),
-    ("strong regional experts, 4096-row mix", "synthetic-strong-regional-experts-mix4096-test",
-     "synthetic-strong-regional-experts-mix4096-all"),
-    ("MovieLens-1M age7", "movielens-1m-age7-test", "movielens-1m-age7-joint-test"),
-    ("MovieLens-1M age7, best-source start", "movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test"),
+    ("synthetic, 2 sources (3 seeds)", ("synthetic-dnn",)),
+    ("MovieLens-1M, 2 sources (3 seeds)", ("movielens-1m-dnn",)),
+    ("unequal sources", ("synthetic-unequal-sources-test", "synthetic-unequal-sources-kd-joint-test")),
+    ("regional experts", ("synthetic-regional-experts-test",)),
+    ("strong regional experts, 4096-row mix", ("synthetic-strong-regional-experts-mix4096-test",
+                                               "synthetic-strong-regional-experts-kd-joint-test",
+                                               "synthetic-strong-regional-experts-mix4096-all")),
+    ("MovieLens-1M age7 (kd_joint: 4096-row mix)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
+                           "movielens-1m-age7-kd-joint-mix4096-test")),
+    ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
 )
 
 
@@ -44,16 +46,15 @@ def paired_gain(result: dict, method: str) -> tuple:
 
 
 def gains(results_dir: Path = RESULTS, benchmarks=BENCHMARKS, methods=METHODS) -> list:
-    """One row per benchmark: `{"label", "runs", "gains": {method: (mean, std, n, run)}}`; a method in neither
-    run is left out."""
+    """One row per benchmark: `{"label", "runs", "gains": {method: (mean, std, n, run)}}`, each method from the
+    first of the benchmark's runs that has it; a method in none of them is left out."""
     rows = []
-    for label, test, joint_run in benchmarks:
-        runs = {name: json.loads((Path(results_dir) / name / "results.json").read_text())
-                for name in (test, joint_run) if name}
-        row = {"label": label, "runs": [n for n in (test, joint_run) if n], "gains": {}}
+    for label, names in benchmarks:
+        runs = {name: json.loads((Path(results_dir) / name / "results.json").read_text()) for name in names}
+        row = {"label": label, "runs": list(names), "gains": {}}
         for method in methods:
-            name = test if method in runs[test]["methods"] else joint_run
-            if name and method in runs[name]["methods"]:
+            name = next((n for n in names if method in runs[n]["methods"]), None)
+            if name:
                 row["gains"][method] = (*paired_gain(runs[name], method), name)
         rows.append(row)
     return rows
@@ -85,7 +86,7 @@ def plot(rows: list, out: Path, methods=METHODS) -> Path:
     import matplotlib.pyplot as plt
 
     colors = {"kd_uniform": "tab:blue", "kd_static": "tab:green", "diit": "tab:red", "diit_paper": "tab:orange",
-              "joint": "tab:gray"}
+              "joint": "tab:gray", "kd_joint": "tab:purple"}
     fig, ax = plt.subplots(figsize=(11, 0.9 * len(rows) + 1.6))
     height = 0.8 / len(methods)
     for k, method in enumerate(methods):

@@ -21,14 +21,14 @@ def _run(root, name, per_seed):
     (root / name / "results.json").write_text(json.dumps({"dataset": name, "methods": methods}))
 
 
-def test_gains_are_paired_by_seed_and_joint_comes_from_its_own_run(tmp_path):
+def test_gains_are_paired_by_seed_and_a_missing_method_comes_from_the_next_run(tmp_path):
     _run(tmp_path, "test", {"base": [0.70, 0.72], "diit": [0.71, 0.74], "kd_uniform": [0.70, 0.73]})
-    _run(tmp_path, "joint-run", {"base": [0.69, 0.70], "joint": [0.72, 0.72]})
-    rows = answer.gains(tmp_path, (("bench", "test", "joint-run"),), ("kd_uniform", "diit", "joint", "kd_static"))
+    _run(tmp_path, "joint-run", {"base": [0.69, 0.70], "joint": [0.72, 0.72], "diit": [0.60, 0.60]})
+    rows = answer.gains(tmp_path, (("bench", ("test", "joint-run")),), ("kd_uniform", "diit", "joint", "kd_static"))
     got = rows[0]["gains"]
     # diit: gains 0.01 and 0.02 -> mean 0.015, sample std sqrt(((0.005)^2 * 2) / 1) = 0.0070711
     assert got["diit"][0] == pytest.approx(0.015) and got["diit"][1] == pytest.approx(math.sqrt(2) * 0.005)
-    assert got["diit"][2:] == (2, "test")
+    assert got["diit"][2:] == (2, "test")  # the first run that has it, not the other
     assert got["kd_uniform"][0] == pytest.approx(0.005)
     # joint: 0.03 and 0.02 against its own run's base, not the test run's
     assert got["joint"][0] == pytest.approx(0.025) and got["joint"][3] == "joint-run"
@@ -43,7 +43,7 @@ def test_gains_are_paired_by_seed_and_joint_comes_from_its_own_run(tmp_path):
 def test_runs_with_different_seeds_are_refused(tmp_path):
     _run(tmp_path, "test", {"base": [0.70, 0.72], "diit": [0.71]})
     with pytest.raises(ValueError, match="diit and base have 1 and 2 seeds"):
-        answer.gains(tmp_path, (("bench", "test", None),), ("diit",))
+        answer.gains(tmp_path, (("bench", ("test",)),), ("diit",))
 
 
 def test_a_missing_report_is_a_clear_exit(tmp_path, capsys):
