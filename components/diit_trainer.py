@@ -32,7 +32,8 @@ fails, no model artifact is published, nothing is pushed. Under a multi-worker s
 the previous student, or a fresh model on the first span; "best_source": on a span without a previous student,
 the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
 embedding tables only, into a fresh student), optional
-`train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`.
+`train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`. Any other
+key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs.
 
 Example:
     diit_trainer = DIITTrainer(
@@ -319,6 +320,21 @@ def merge_hyperparameters(config: dict, values: Mapping) -> dict:
     return config
 
 
+# Every key the DIIT trainer's custom_config may hold: the pipeline's "student" block (pipeline/configs.py), the
+# feature spec and the strategy. Anything else is a typo that would otherwise be ignored.
+CONFIG_KEYS = frozenset({
+    "feature_spec", "strategy", "seed", "backbone", "backbone_options", "epochs", "batch_size", "mix_batch_size",
+    "mix_ratio", "learning_rate", "discriminator_learning_rate", "diit", "student_init", "train_steps", "eval_steps",
+    "shuffle_buffer", "steps_per_execution"})
+
+
+def check_config_keys(config: Mapping, extra=(), where: str = "DIIT trainer") -> None:
+    """Raise a ValueError naming every key of `config` that is neither in `CONFIG_KEYS` nor in `extra`."""
+    unknown = sorted(set(config) - CONFIG_KEYS - set(extra))
+    if unknown:
+        raise ValueError(f"{where}: unknown custom_config key(s) {unknown}; known: {sorted(CONFIG_KEYS | set(extra))}")
+
+
 # ------------------------------------------------------------------------------------------------ the executor
 class Executor(base_executor.BaseExecutor):
     """Runs `train_student` on the component's artifacts and writes the model artifact."""
@@ -333,6 +349,7 @@ class Executor(base_executor.BaseExecutor):
 
         self._log_startup(input_dict, output_dict, exec_properties)
         config = json.loads(exec_properties.get("custom_config") or "{}")
+        check_config_keys(config)
         if "feature_spec" not in config:
             raise ValueError(f"DIIT trainer: custom_config is missing 'feature_spec'; keys {sorted(config)}")
         spec = FeatureSpec.from_dict(config.pop("feature_spec"))
@@ -395,6 +412,7 @@ class DIITTrainer(base_component.BaseComponent):
 
     SPEC_CLASS = DIITTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+    EXTRA_CONFIG_KEYS = ()  # custom_config keys a subclass's executor takes out before training (Vertex's launcher)
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
@@ -402,6 +420,7 @@ class DIITTrainer(base_component.BaseComponent):
                  hyperparameters: Optional[types.BaseChannel] = None):
         if not source_models:
             raise ValueError("DIITTrainer: `source_models` should map each source domain to a model channel.")
+        check_config_keys(custom_config, self.EXTRA_CONFIG_KEYS, type(self).__name__)
         spec_class = spec_for(len(source_models))
         inputs = {f"{SOURCE_PREFIX}{k}": channel for k, channel in enumerate(source_models.values())}
         spec = spec_class(

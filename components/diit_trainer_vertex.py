@@ -150,6 +150,7 @@ class Executor(base_executor.BaseExecutor):
         config = json.loads(exec_properties.get("custom_config") or "{}")
         job = vertex_job(config)
         training, _ = split_config(config)
+        diit_trainer.check_config_keys(training, where=ROLE)  # before a cloud job is paid for
         replica_properties = {**exec_properties, "custom_config": json.dumps(training, sort_keys=True)}
         logging.info("%s: a Vertex AI custom job in %s, %d replica(s) running %s", ROLE, job.region, job.replicas,
                      REPLICA_EXECUTOR)
@@ -162,6 +163,7 @@ class VertexDIITTrainer(diit_trainer.DIITTrainer):
     """`DIITTrainer` whose training runs as a Vertex AI custom job with N replicas (see the module docstring)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+    EXTRA_CONFIG_KEYS = LAUNCHER_KEYS
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,

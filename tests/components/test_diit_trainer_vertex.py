@@ -233,3 +233,34 @@ def test_a_failed_replica_fails_the_component(mw_span, tmp_path, monkeypatch):
                       {"custom_config": json.dumps(config)})
     assert [r["proc"].returncode != 0 for r in service.replicas] == [True, True]
     assert "DIIT trainer: custom_config is missing 'feature_spec'" in service.logs()["chief-0"]
+
+
+def test_an_unknown_training_key_fails_before_anything_is_built_or_sent(monkeypatch):
+    """A typo in the DIIT trainer's settings (here `learnig_rate`) is an error naming it: when the pipeline is built
+    (both components) and before a Vertex job is submitted; the launcher's own keys are accepted by the Vertex one
+    only."""
+    typo = {**COMPLETE, "learnig_rate": 0.01}
+    service = FakeJobService().install(monkeypatch)
+    with pytest.raises(ValueError, match=r"^VertexDIITTrainer: unknown custom_config key\(s\) \['learnig_rate'\]"):
+        Executor().Do(*_artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(typo)})
+    assert service.submitted == []
+    with pytest.raises(ValueError, match=r"unknown custom_config key\(s\) \['learnig_rate'\]"):
+        _component(typo)
+    local = dict(
+        examples=types.Channel(type=standard_artifacts.Examples),
+        transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+        source_models={"src_a": types.Channel(type=standard_artifacts.Model)})
+    with pytest.raises(ValueError, match=r"^DIITTrainer: unknown custom_config key\(s\) \['learnig_rate'\]"):
+        diit_trainer.DIITTrainer(custom_config={**MODEL, "feature_spec": SPEC, "learnig_rate": 0.01}, **local)
+    with pytest.raises(ValueError, match=rf"^DIITTrainer: unknown custom_config key\(s\) \[{VERTEX_REGION_KEY!r}\]"):
+        diit_trainer.DIITTrainer(custom_config={**MODEL, "feature_spec": SPEC, VERTEX_REGION_KEY: "x"}, **local)
+    with pytest.raises(ValueError, match=r"^DIIT trainer: unknown custom_config key\(s\) \['learnig_rate'\]"):
+        diit_trainer.Executor().Do({}, {}, {"custom_config": json.dumps({"learnig_rate": 0.01, "feature_spec": SPEC})})
+
+
+def test_every_setting_of_the_pipelines_student_block_is_a_known_key():
+    from pipeline import configs
+
+    student = configs.PipelineConfig({}).resolved(None)["student"]
+    assert set(student) | {"feature_spec", "strategy"} <= diit_trainer.CONFIG_KEYS
+    assert set(configs.DEFAULTS["student"]) <= diit_trainer.CONFIG_KEYS
