@@ -109,9 +109,19 @@ def write_source_model(spec: FeatureSpec, backbone, info: dict, model_uri: str,
     return info
 
 
+# Every key a source trainer's custom_config may hold (the pipeline's "source" block without the step counts, which
+# go to TFX's TrainArgs / EvalArgs, plus the feature spec, the domain and the strategy).
+CONFIG_KEYS = frozenset({"feature_spec", "domain", "strategy", "seed", "backbone", "backbone_options", "epochs",
+                         "batch_size", "learning_rate", "shuffle_buffer", "steps_per_execution"})
+
+
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (generic trainer, `run_fn="components.source_trainer.run_fn"`)."""
     config = dict(fn_args.custom_config or {})
+    unknown = sorted(set(config) - CONFIG_KEYS)
+    if unknown:  # a typo would otherwise be ignored
+        raise ValueError(f"source trainer: unknown custom_config key(s) {unknown}; known: {sorted(CONFIG_KEYS)} "
+                         "(train_steps / eval_steps go to the Trainer's train_args / eval_args)")
     for key in ("feature_spec", "domain", "backbone", "epochs", "batch_size", "learning_rate"):
         if key not in config:
             raise ValueError(f"source trainer: custom_config is missing {key!r}; received keys {sorted(config)}")

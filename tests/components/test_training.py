@@ -383,3 +383,19 @@ def test_best_source_with_another_architecture_is_a_clear_error(tmp_path, teache
     other = {**CONFIG, "backbone_options": {"hidden_units": [16], "embedding_dim": 4}}
     with pytest.raises(ValueError, match=r"student.student_init.*best_source.*different architectures"):
         train_student(SPEC, teachers, data, {**other, "diit": {}, "student_init": "best_source"})
+
+
+def test_the_source_trainer_refuses_an_unknown_setting_naming_it():
+    """A typo in a source trainer's custom_config (`batchsize`) is an error naming it, before anything is read; the
+    pipeline's own source settings are all known."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from components import source_trainer
+    from pipeline import configs
+
+    fn_args = FnArgs(custom_config={"feature_spec": {}, "domain": "src_a", "batchsize": 64})
+    with pytest.raises(ValueError, match=r"^source trainer: unknown custom_config key\(s\) \['batchsize'\]"):
+        source_trainer.run_fn(fn_args)
+    for source in (configs.DEFAULTS["source"], configs.PipelineConfig({}).resolved("synthetic")["source"]):
+        keys = set(source) - {"train_steps", "eval_steps"}  # pipeline/diit.py hands these to TrainArgs / EvalArgs
+        assert keys | {"feature_spec", "domain", "strategy"} <= source_trainer.CONFIG_KEYS
