@@ -108,6 +108,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
     from diit_tf.config import DIITConfig
     from diit_tf.data import streaming
+    from diit_tf.simulation.hparams import COPIED_BY_INIT
 
     role = "DIIT trainer (student)"
     left_out = dict(left_out or {})
@@ -139,7 +140,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
             started_from = start_from_best_source(spec, data, sources, teachers, student, init)
             logging.info("DIIT trainer: no previous student; the student starts from source %r's %s (AUC on the "
                          "span's target rows %s; student_init=%s)", started_from["from"],
-                         "embedding tables" if init == "best_source_embeddings" else "model", started_from["auc"],
+                         COPIED_BY_INIT[init], started_from["auc"],
                          init)
         prior = None
         learns_gate = bool(teachers) and model.learns_gate  # no teacher: `model` is the plain CTR trainer

@@ -55,6 +55,8 @@ TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size", "stu
 # backbone has the student's architecture); "best_source_embeddings", the base's weights with that source's embedding
 # tables (`FeatureEmbedding`) in place of the base's. Chosen on validation periods like any other option.
 STUDENT_INITS = ("base", "best_source", "best_source_embeddings")
+# What a start from a source copies, as logs and reports name it.
+COPIED_BY_INIT = {"best_source": "model", "best_source_embeddings": "embedding tables"}
 METHOD_OPTIONS = {
     "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},

@@ -23,7 +23,7 @@ import numpy as np
 from diit_tf.baselines.kd import static_weights
 from diit_tf.layers.feature_embedding import embedding_positions
 from diit_tf.simulation.context import SeedContext
-from diit_tf.simulation.hparams import Hparams
+from diit_tf.simulation.hparams import COPIED_BY_INIT, Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
 from diit_tf.simulation.training import auc, logloss, predict_logits
 
@@ -100,8 +100,7 @@ def best_source_start(ctx, quality: dict) -> list:
     best = int(np.argmax(static_weights([quality[n] - 0.5 for n in names], "best")))
     source = ctx.sources.latest()[best]
     ctx.student_start_note = {"from": names[best], "auc_on_target_rows": quality, "init": init}
-    what = "embedding tables" if init == "best_source_embeddings" else "model"
-    ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s {what} (AUC on the target's "
+    ctx.log(f"[seed {ctx.seed}] transfer methods start from source {names[best]!r}'s {COPIED_BY_INIT[init]} (AUC on the target's "
             f"rows of period {ctx.insertion_period}: {quality[names[best]]:.4f}; training.student_init={init})")
     weights = source.get_weights()
     if init == "best_source":

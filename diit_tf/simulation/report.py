@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from diit_tf.simulation.catalog import describe
+from diit_tf.simulation.hparams import COPIED_BY_INIT
 from diit_tf.simulation.protocol import SimulationResult, summarize
 
 RESULT_KEYS = ("auc_mean", "auc_std", "logloss_mean", "rel_auc_lift_vs_base", "per_seed_auc",
@@ -440,8 +441,8 @@ def section_markdown(details: dict) -> str:
     starts = (details.get("notes") or {}).get("student_init") or {}
     if starts:  # training.student_init = "best_source" or "best_source_embeddings"
         init = next(iter(next(iter(starts.values())).values())).get("init", "best_source")
-        what = "embedding tables" if init == "best_source_embeddings" else "model"
-        text += ["", f"Every transfer method started at the insertion period from the best source's {what} "
+        text += ["", f"Every transfer method started at the insertion period from the best source's "
+                     f"{COPIED_BY_INIT[init]} "
                      f"(`training.student_init={init}`; AUC on the target's rows of that period): " + "; ".join(
                          f"seed {seed}: {note['from']} ({note['auc_on_target_rows'][note['from']]:.4f})"
                          for seed, by_period in starts.items() for note in by_period.values()) + "."]
