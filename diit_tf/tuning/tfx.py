@@ -188,6 +188,7 @@ def tuner_fn(fn_args):
     data = streaming.TrainerInput(streaming.expand_files(fn_args.train_files),
                                   streaming.expand_files(fn_args.eval_files), columns,
                                   fn_args.train_steps, fn_args.eval_steps)
+    streaming.check_gzip(data.train_files + data.eval_files, "Tuner")  # a truncated file, before any trial
     base_model = getattr(fn_args, "base_model", None)
     if base_model and not _has_backbone(base_model):  # the previous student may be a missing or foreign artifact
         base_model = None

@@ -141,19 +141,59 @@ def test_a_record_without_a_feature_names_the_file(tmp_path, files):
                              "feature 'x' (float)"
 
 
-@pytest.mark.slow
-def test_a_corrupt_file_is_named(tmp_path, files):
-    corrupt = str(tmp_path / "corrupt.gz")
+def _write(path, blob):
+    with open(path, "wb") as f:
+        f.write(blob)
+    return str(path)
+
+
+def test_a_truncated_file_is_named_wherever_it_is_cut(tmp_path, files):
+    # TF's gzip reader reads a stream cut at a record boundary as a shorter, valid file (the rows after the cut
+    # vanish); `check_gzip` finds every cut, before anything is read.
     with open(files[0], "rb") as f:
         blob = f.read()
-    with open(corrupt, "wb") as f:
-        f.write(blob[: len(blob) // 2])                                      # a truncated gzip stream
+    for cut in [1, 10, len(blob) // 4, len(blob) // 2, len(blob) - 9, len(blob) - 1]:
+        truncated = _write(tmp_path / "truncated.gz", blob[:cut])
+        with pytest.raises(streaming.StreamInputError, match="truncated.gz: the gzip stream ends early") as err:
+            with streaming.naming_bad_files(files[1:] + [truncated], COLUMNS, "source trainer 'a'"):
+                pytest.fail("the training loop ran on a truncated file")
+        assert str(err.value).startswith(f"source trainer 'a': cannot read transformed examples file {truncated}")
+
+
+def test_gzip_problem_accepts_whole_streams_only(tmp_path, files):
+    with open(files[0], "rb") as f:
+        blob = f.read()
+    assert streaming.gzip_problem(files[0]) is None
+    assert streaming.gzip_problem(_write(tmp_path / "two.gz", blob + blob)) is None      # two gzip members
+    assert streaming.gzip_problem(_write(tmp_path / "empty.gz", b"")) is None            # empty, as TF reads it
+    assert streaming.gzip_problem(_write(tmp_path / "plain.gz", b"not gzip")).startswith("not a valid gzip")
+    assert "ends early" in streaming.gzip_problem(_write(tmp_path / "cut.gz", (blob + blob)[:len(blob) + 20]))
+    assert list(tf.data.TFRecordDataset(tmp_path / "two.gz", compression_type="GZIP").as_numpy_iterator()) == \
+        2 * list(tf.data.TFRecordDataset(files[0], compression_type="GZIP").as_numpy_iterator())
+
+
+def test_gzip_problem_drains_output_larger_than_its_chunk(tmp_path, monkeypatch):
+    # 64 KB of zeros compress to about 100 bytes: with 16-byte chunks one call's output fills the buffer many times
+    monkeypatch.setattr(streaming, "GZIP_CHUNK", 16)
+    path = _write(tmp_path / "zeros.gz", gzip.compress(bytes(65536)))
+    assert streaming.gzip_problem(path) is None
+    assert "ends early" in streaming.gzip_problem(_write(tmp_path / "cut.gz", gzip.compress(bytes(65536))[:-8]))
+
+
+@pytest.mark.slow
+def test_a_corrupt_record_is_named(tmp_path, files):
+    # a whole gzip stream whose content has one byte flipped: the record's checksum fails while training reads it
+    with open(files[0], "rb") as f:
+        records = bytearray(gzip.decompress(f.read()))
+    records[len(records) // 2] ^= 0xFF
+    corrupt = _write(tmp_path / "corrupt.gz", gzip.compress(bytes(records)))
     ds = streaming.domain_batches(files[1:] + [corrupt], COLUMNS, SPEC, "a", 16, shuffle_buffer=0)
     with pytest.raises(streaming.StreamInputError, match="corrupt.gz") as err:
         with streaming.naming_bad_files(files[1:] + [corrupt], COLUMNS, "source trainer 'a'"):
             for _ in ds:
                 pass
     assert "function_node" not in str(err.value)
+    assert isinstance(err.value.__cause__, tf.errors.DataLossError)
 
 
 def test_no_files_is_a_clear_error(tmp_path):

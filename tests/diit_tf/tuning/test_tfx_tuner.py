@@ -3,6 +3,7 @@ examples it is given (no other data is read), and writes best hyperparameters th
 the DIIT trainer's config."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -109,3 +110,26 @@ def test_examples_context_leaves_out_a_source_without_rows(tmp_path):
     data = TrainerInput(write_examples(str(tmp_path / "only_target"), columns), [], dict(COLUMNS))
     with pytest.raises(ValueError, match=r"no source domain of \['src_a', 'src_b'\] has rows in the train split"):
         examples_context(SPEC, data, settings)
+
+
+def test_a_truncated_examples_file_stops_the_tuner_before_any_trial(tmp_path):
+    import types
+
+    from diit_tf.data.streaming import StreamInputError
+    from diit_tf.tuning.tfx import tuner_fn
+
+    train = write_examples(str(tmp_path / "Split-train"), _columns(300, 0), shards=2)
+    (cut,) = write_examples(str(tmp_path / "Split-eval"), _columns(100, 1))
+    with open(cut, "rb") as f:
+        blob = f.read()
+    with open(cut, "wb") as f:
+        f.write(blob[: len(blob) // 2])
+    fn_args = types.SimpleNamespace(
+        custom_config={"feature_spec": SPEC.to_dict(), "backbone_options": TINY_OPTIONS},
+        transform_graph_path=_transform_output(str(tmp_path / "transform")),
+        train_files=[str(tmp_path / "Split-train" / "*")], eval_files=[str(tmp_path / "Split-eval" / "*")],
+        train_steps=None, eval_steps=None, working_dir=str(tmp_path / "work"))
+    with pytest.raises(StreamInputError, match=re.escape(f"Tuner: cannot read transformed examples file {cut}: "
+                                                         "the gzip stream ends early")):
+        tuner_fn(fn_args)
+    assert not os.path.exists(tmp_path / "work") and len(train) == 2
