@@ -32,7 +32,9 @@ fails, no model artifact is published, nothing is pushed. Under a multi-worker s
 the previous student, or a fresh model on the first span; "best_source": on a span without a previous student,
 the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
 embedding tables only, into a fresh student), optional
-`train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`. Any other
+`train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`,
+`teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
+one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
 key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs.
 
 Example:
@@ -57,6 +59,8 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from components import training
 
 SOURCE_PREFIX = "source_model_"
+JOINT_TEACHER = "joint"  # `teacher`: the student's teachers are the source models, or the joint model alone
+TEACHERS = ("sources", JOINT_TEACHER)
 
 
 class DIITTrainerSpec(ComponentSpec):
@@ -98,9 +102,10 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
 
     `teacher_uris`: source domain -> model artifact uri; `left_out`: source domain -> why it has no teacher this
     period (no model yet); every source domain is in exactly one of them. With no teacher at all the student is
-    trained on the target rows alone, as the base would be. `data`: a `diit_tf.data.streaming.TrainerInput`;
-    `config`: the "student" block of the pipeline config plus `strategy` and optional `seed`; `log_dir`: where
-    TensorBoard logs go (None: none).
+    trained on the target rows alone, as the base would be. With `config["teacher"] == "joint"` the one teacher is
+    the joint model (`teacher_uris == {"joint": uri}`, components/joint_trainer.py) instead of the sources.
+    `data`: a `diit_tf.data.streaming.TrainerInput`; `config`: the "student" block of the pipeline config plus
+    `strategy` and optional `seed`; `log_dir`: where TensorBoard logs go (None: none).
     """
     import keras
     import numpy as np
@@ -112,10 +117,22 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
 
     role = "DIIT trainer (student)"
     left_out = dict(left_out or {})
-    missing = [d for d in spec.sources if d not in teacher_uris and d not in left_out]
-    if missing:
-        raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
-    sources = [d for d in spec.sources if d in teacher_uris]
+    kind = config.get("teacher") or "sources"
+    if kind not in TEACHERS:
+        raise ValueError(f"DIIT trainer: `teacher` should be one of {list(TEACHERS)}. Received: {kind!r}")
+    if kind == JOINT_TEACHER:
+        if set(teacher_uris) | set(left_out) != {JOINT_TEACHER}:
+            raise ValueError(f"DIIT trainer: teacher 'joint' takes exactly one model, the joint trainer's. "
+                             f"Received models of {sorted(set(teacher_uris) | set(left_out))}")
+        if (config.get("student_init") or "base") != "base":
+            raise ValueError(f"DIIT trainer: `student.student_init` is {config['student_init']!r}, which starts "
+                             "from a source model; with the joint teacher there is none: set it to \"base\"")
+        sources = [JOINT_TEACHER] if JOINT_TEACHER in teacher_uris else []
+    else:
+        missing = [d for d in spec.sources if d not in teacher_uris and d not in left_out]
+        if missing:
+            raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
+        sources = [d for d in spec.sources if d in teacher_uris]
     strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
@@ -179,6 +196,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "backbone": config["backbone"],
         "backbone_options": dict(config.get("backbone_options") or {}),
         "diit": diit_config.to_dict(),
+        "teacher": kind,
         "teachers": {d: teacher_uris[d] for d in sources},
         "left_out_sources": left_out,
         "warm_started_from": warm_from,
@@ -326,7 +344,7 @@ def merge_hyperparameters(config: dict, values: Mapping) -> dict:
 CONFIG_KEYS = frozenset({
     "feature_spec", "strategy", "seed", "backbone", "backbone_options", "epochs", "batch_size", "mix_batch_size",
     "mix_ratio", "learning_rate", "discriminator_learning_rate", "diit", "student_init", "train_steps", "eval_steps",
-    "shuffle_buffer", "steps_per_execution"})
+    "shuffle_buffer", "steps_per_execution", "teacher"})
 
 
 def check_config_keys(config: Mapping, extra=(), where: str = "DIIT trainer") -> None:
@@ -393,7 +411,7 @@ def source_models(input_dict: Mapping) -> tuple:
     for key in sorted(k for k in input_dict if k.startswith(SOURCE_PREFIX)):
         artifact = artifact_utils.get_single_instance(input_dict[key])
         info = training.read_model_info(artifact.uri)
-        domain = info.get("domain")
+        domain = JOINT_TEACHER if info.get("role") == "joint" else info.get("domain")
         if domain in teacher_uris or domain in left_out:
             raise ValueError(f"DIIT trainer: two source models of domain {domain!r}")
         if training.has_model(artifact.uri):

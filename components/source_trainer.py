@@ -17,7 +17,6 @@ Under a multi-worker strategy every worker trains; only the chief writes the art
 from __future__ import annotations
 
 import re
-import time
 from typing import Optional
 
 import keras
@@ -25,17 +24,10 @@ from absl import logging
 
 from components import training
 from diit_tf.data import streaming
-from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
 from diit_tf.backbones import build_backbone
 from diit_tf.ctr import PeriodTrainer
 from diit_tf.export import export_student, placeholder_rows
 from diit_tf.features import FeatureSpec
-
-
-def _transformed_feature_spec(transform_output_dir: str) -> dict:
-    import tensorflow_transform as tft
-
-    return tft.TFTransformOutput(transform_output_dir).transformed_feature_spec()
 
 
 def train_source(spec: FeatureSpec, domain: str, data: streaming.TrainerInput, config: dict,
@@ -68,22 +60,11 @@ def train_source(spec: FeatureSpec, domain: str, data: streaming.TrainerInput, c
                                     steps_per_execution=int(config.get("steps_per_execution") or 1))
         logging.info("%s: %d epoch(s), warm start from %s", role, config["epochs"],
                      warm_from or "nothing (first period)")
-        log = ScalarLog(log_dir)
-        start = time.time()
-        history = training.fit_under(strategy, trainer, training.with_shard_policy(batches, shard),
-                                     epochs=int(config["epochs"]),
-                                     callbacks=training.fit_callbacks(role, data.train_steps, [log]))
-    info.update({
-        "warm_started_from": warm_from,
-        "train_steps": log.step,
-        "train_seconds": round(time.time() - start, 2),
-        "history": {k: [float(x) for x in v] for k, v in history.history.items()},
-    })
+        info["warm_started_from"] = warm_from
+        info.update(training.fit_logged(strategy, shard, trainer, batches, config["epochs"], role, data.train_steps,
+                                        log_dir))
     if data.eval_files:
-        with streaming.naming_bad_files(data.eval_files, data.columns, role):
-            info["eval"] = training.evaluate(backbone, streaming.bounded(
-                streaming.eval_batches(data.eval_files, data.columns, spec), data.eval_steps), [domain])[domain]
-        write_scalars(log_dir and f"{log_dir}/{EVAL_DIR}", eval_scalars({domain: info["eval"]}), step=log.step)
+        info["eval"] = training.evaluate_domain(backbone, spec, data, domain, role, log_dir, info["train_steps"])
     return backbone, info
 
 
@@ -117,24 +98,10 @@ CONFIG_KEYS = frozenset({"feature_spec", "domain", "strategy", "seed", "backbone
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (generic trainer, `run_fn="components.source_trainer.run_fn"`)."""
-    config = dict(fn_args.custom_config or {})
-    unknown = sorted(set(config) - CONFIG_KEYS)
-    if unknown:  # a typo would otherwise be ignored
-        raise ValueError(f"source trainer: unknown custom_config key(s) {unknown}; known: {sorted(CONFIG_KEYS)} "
-                         "(train_steps / eval_steps go to the Trainer's train_args / eval_args)")
-    for key in ("feature_spec", "domain", "backbone", "epochs", "batch_size", "learning_rate"):
-        if key not in config:
-            raise ValueError(f"source trainer: custom_config is missing {key!r}; received keys {sorted(config)}")
-    spec = FeatureSpec.from_dict(config["feature_spec"])
-    role = f"source trainer {config['domain']!r}"
-    columns = streaming.check_columns(_transformed_feature_spec(fn_args.transform_output), spec, role)
+    config, role, spec, data, previous = training.trainer_input(
+        fn_args, CONFIG_KEYS, ("feature_spec", "domain", "backbone", "epochs", "batch_size", "learning_rate"),
+        "source trainer")
     chief = training.is_chief()
-    data = streaming.TrainerInput(  # only the chief evaluates: the other workers' numbers would be the same
-        train_files=streaming.expand_files(fn_args.train_files),
-        eval_files=streaming.expand_files(fn_args.eval_files) if fn_args.eval_files and chief else [],
-        columns=columns, train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps)
-    previous = training.previous_model(training.model_uri_of(fn_args.base_model) if fn_args.base_model else None,
-                                       role, logging.warning)
     backbone, info = train_source(spec, config["domain"], data, config, previous,
                                   log_dir=fn_args.model_run_dir if chief else None)
     if not chief:  # another worker of a multi-worker run: the chief writes the artifact

@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from typing import Mapping, Optional, Sequence
 
 import keras
@@ -296,7 +297,68 @@ def fit_callbacks(role: str, train_steps: Optional[int] = None, extra: Sequence 
     return callbacks
 
 
+def fit_logged(strategy: tf.distribute.Strategy, shard: str, trainer, batches: tf.data.Dataset, epochs: int,
+               role: str, train_steps: Optional[int], log_dir: Optional[str]) -> dict:
+    """A domain model's `fit` under `strategy` (TensorBoard scalars under `log_dir`, the NaN guard, the step bound);
+    returns the run log's `train_steps`, `train_seconds` and `history`."""
+    from components.tensorboard import ScalarLog
+
+    log = ScalarLog(log_dir)
+    start = time.time()
+    history = fit_under(strategy, trainer, with_shard_policy(batches, shard), epochs=int(epochs),
+                        callbacks=fit_callbacks(role, train_steps, [log]))
+    return {"train_steps": log.step, "train_seconds": round(time.time() - start, 2),
+            "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
+
+
+def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str) -> tuple:
+    """`(config, role, spec, data, previous model uri)` of a generic TFX Trainer's `run_fn` (the source and joint
+    trainers; `where`: "source trainer", "joint trainer"; `role`: `where` and the config's domain, if any): the
+    custom_config checked (an unknown key or a missing required one is named), the transformed columns checked, the
+    splits' files (the eval split on the chief only: the other workers' numbers would be the same), the previous
+    model when it holds one."""
+    import tensorflow_transform as tft
+    from absl import logging
+
+    from diit_tf.data import streaming
+    from diit_tf.features import FeatureSpec
+
+    config = dict(fn_args.custom_config or {})
+    unknown = sorted(set(config) - known)
+    if unknown:  # a typo would otherwise be ignored
+        raise ValueError(f"{where}: unknown custom_config key(s) {unknown}; known: {sorted(known)} "
+                         "(train_steps / eval_steps go to the Trainer's train_args / eval_args)")
+    for key in required:
+        if key not in config:
+            raise ValueError(f"{where}: custom_config is missing {key!r}; received keys {sorted(config)}")
+    role = f"{where} {config['domain']!r}" if "domain" in config else where
+    spec = FeatureSpec.from_dict(config["feature_spec"])
+    columns = streaming.check_columns(tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec(),
+                                      spec, role)
+    data = streaming.TrainerInput(
+        train_files=streaming.expand_files(fn_args.train_files),
+        eval_files=streaming.expand_files(fn_args.eval_files) if fn_args.eval_files and is_chief() else [],
+        columns=columns, train_steps=fn_args.train_steps, eval_steps=fn_args.eval_steps)
+    previous = previous_model(model_uri_of(fn_args.base_model) if fn_args.base_model else None, role,
+                              logging.warning)
+    return config, role, spec, data, previous
+
+
 # ------------------------------------------------------------------------------------------------- evaluation
+def evaluate_domain(backbone: keras.Model, spec, data, domain: str, role: str, log_dir: Optional[str],
+                    step: int) -> dict:
+    """`evaluate` on the eval split's rows of `domain` (bounded by `data.eval_steps`), its AUC and log loss also
+    written as TensorBoard scalars under `<log_dir>/eval`."""
+    from components.tensorboard import EVAL_DIR, eval_scalars, write_scalars
+    from diit_tf.data import streaming
+
+    with streaming.naming_bad_files(data.eval_files, data.columns, role):
+        metrics = evaluate(backbone, streaming.bounded(streaming.eval_batches(data.eval_files, data.columns, spec),
+                                                       data.eval_steps), [domain])[domain]
+    write_scalars(log_dir and f"{log_dir}/{EVAL_DIR}", eval_scalars({domain: metrics}), step=step)
+    return metrics
+
+
 def evaluate(backbone: keras.Model, batches: tf.data.Dataset, domains: Sequence[str]) -> dict:
     """Per domain of `domains`: rows, AUC (streaming, `AUC_THRESHOLDS` buckets; None when a class is missing) and
     log loss (the mean of `ctr_bce` over the rows) of `backbone`, over `(features, labels, domains)` batches

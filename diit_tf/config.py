@@ -145,6 +145,14 @@ class DIITConfig:
         """The paper's form (`PAPER_FORM` over the defaults), then `changes`."""
         return cls(**{**PAPER_FORM, **changes})
 
+    @classmethod
+    def logit_kd(cls, beta: float, tau: float = 2.0, **changes) -> "DIITConfig":
+        """Plain logit KD from the sources' uniform average: no gate, no middle spot, no adversary, and `alpha` 0 so
+        the loss is `CE + beta·KL` at temperature `tau`, as `diit_tf.baselines.kd.WeightedKD` computes it. With one
+        teacher (the pipeline's joint teacher) it trains as the simulation's `kd_joint` student."""
+        return cls(**{"use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0,
+                      "gate_supervision": 0.0, "beta2": float(beta), "tau": float(tau), **changes})
+
     def replace(self, **changes) -> "DIITConfig":
         return dataclasses.replace(self, **changes)
 

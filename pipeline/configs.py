@@ -39,6 +39,7 @@ CONFIG_ENV = "DIIT_PIPELINE_CONFIG"
 # Entry points (dotted paths the TFX executors import).
 PREPROCESSING_FN = "components.transform_module.preprocessing_fn"
 SOURCE_RUN_FN = "components.source_trainer.run_fn"
+JOINT_RUN_FN = "components.joint_trainer.run_fn"
 
 # Every key, with its default. Nested dicts are merged key by key; unknown keys are an error.
 DEFAULTS: dict = {
@@ -91,6 +92,12 @@ DEFAULTS: dict = {
         # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
         **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
     },
+    # The joint teacher (the simulation's `kd_joint`): instead of the K source trainers, one joint trainer
+    # (JOINT_RUN_FN: a multi-domain model on every row, with the `source` settings) is the student's one teacher, and
+    # the student distils it by logit KD (`DIITConfig.logit_kd(beta, temperature)`, under explicit `student.diit`
+    # entries). null: the hparams' `kd_joint` options (beta, temperature) and `joint` learning rate; the student's
+    # learning rate is then the hparams' `kd_joint` one, and `student.student_init` must be "base".
+    "joint_teacher": {"enabled": False, "beta": None, "temperature": None, "learning_rate": None},
     # The target's single-domain base: the source trainer pointed at the target domain, with the source settings,
     # warm-started from its own previous model. What the student is compared with; never pushed.
     "base_trainer": {"enabled": False},
@@ -193,11 +200,27 @@ class PipelineConfig:
                         "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},
         }
         values = self.to_dict()
+        joint = values["joint_teacher"]
+        if joint["enabled"]:
+            options, cfg = hp.method_options("kd_joint"), hp.diit_config()
+            for key, value in (("beta", options.get("beta", cfg.beta2)),
+                               ("temperature", options.get("temperature", cfg.tau)),
+                               ("learning_rate", hp.learning_rate("joint"))):
+                if joint[key] is None:
+                    joint[key] = float(value)
+            if values["student"]["learning_rate"] is None:
+                values["student"]["learning_rate"] = hp.learning_rate("kd_joint")
+            if values["student"]["student_init"] is None:
+                values["student"]["student_init"] = "base"
         for role, settings in chosen.items():
             for key, value in settings.items():
                 if values[role][key] is None:
                     values[role][key] = value
-        values["student"]["diit"] = {**hp.diit_config_dict(), **values["student"]["diit"]}
+        from diit_tf.config import DIITConfig
+
+        base = (DIITConfig.logit_kd(joint["beta"], joint["temperature"]).to_dict() if joint["enabled"]
+                else hp.diit_config_dict())
+        values["student"]["diit"] = {**base, **values["student"]["diit"]}
         config = PipelineConfig(values, self.source, self.base_dir)
         config.resolved_from = origin
         return config
@@ -257,6 +280,19 @@ class PipelineConfig:
         if v["student"]["student_init"] not in (None, *STUDENT_INITS):
             raise ValueError(f"{where}: `student.student_init` should be null or one of {list(STUDENT_INITS)}. "
                              f"Received: {v['student']['student_init']!r}")
+        joint = v["joint_teacher"]
+        if not isinstance(joint["enabled"], bool):
+            raise ValueError(f"{where}: `joint_teacher.enabled` should be true or false. "
+                             f"Received: {joint['enabled']!r}")
+        for key, zero_ok in (("beta", True), ("temperature", False), ("learning_rate", False)):
+            value = joint[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
+                raise ValueError(f"{where}: `joint_teacher.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
+                                 f"Received: {value!r}")
+        if joint["enabled"] and v["student"]["student_init"] not in (None, "base"):
+            raise ValueError(f"{where}: `student.student_init` is {v['student']['student_init']!r}, which starts from "
+                             "a source model; with `joint_teacher.enabled` there is none: set it to null or \"base\"")
         if not isinstance(v["base_trainer"]["enabled"], bool):
             raise ValueError(f"{where}: `base_trainer.enabled` should be true or false. "
                              f"Received: {v['base_trainer']['enabled']!r}")

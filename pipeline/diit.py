@@ -46,6 +46,7 @@ SPAN_PATTERN = "span-{SPAN}/*"
 PREDICTION_KEY = "probabilities"
 STUDENT_ID = "diit_trainer"
 BASE_ID = "base_trainer"
+JOINT_ID = "joint_trainer"
 EVALUATOR_ID = "evaluator"
 PUSHER_ID = "pusher"
 SERVING_MODEL_NAME = "diit"
@@ -151,31 +152,41 @@ def create_pipeline(
     )
     components.append(transform)
 
-    def domain_trainer(trainer_id, previous_id, domain):
-        """A Trainer of one domain's own model (SOURCE_RUN_FN), warm-started from its own previous model."""
-        source = dict(config["source"])
+    def domain_trainer(trainer_id, previous_id, domain, run_fn=configs.SOURCE_RUN_FN, **changes):
+        """A Trainer of one domain's own model (SOURCE_RUN_FN; or the joint model, JOINT_RUN_FN, `domain` None),
+        warm-started from its own previous model."""
+        source = {**config["source"], **changes}
         previous = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id,
                                   output_key="model"),
         ).with_id(previous_id)
         trainer = tfx.components.Trainer(
-            run_fn=configs.SOURCE_RUN_FN,
+            run_fn=run_fn,
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             base_model=previous.outputs["model"],
             train_args=tfx.proto.TrainArgs(splits=["train"], num_steps=source.pop("train_steps")),
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=source.pop("eval_steps")),
-            custom_config={"feature_spec": spec_dict, "domain": domain, "strategy": strategy, **source},
+            custom_config={"feature_spec": spec_dict, "strategy": strategy, **source,
+                           **({"domain": domain} if domain is not None else {})},
         ).with_id(trainer_id)
         components.extend([previous, trainer])
         return trainer
 
-    # One trainer per source domain, each warm-started from its own previous-period model.
-    source_models = {}
-    for domain in spec.sources:
-        trainer = domain_trainer(node_id("source_trainer", domain), node_id("previous_source", domain), domain)
-        source_models[domain] = trainer.outputs["model"]
+    # One trainer per source domain, each warm-started from its own previous-period model; or, with the joint
+    # teacher, one joint model over every domain instead (the student's one teacher, never pushed).
+    source_models, student = {}, dict(config["student"])
+    joint = config["joint_teacher"]
+    if joint["enabled"]:
+        trainer = domain_trainer(JOINT_ID, "previous_joint", None, configs.JOINT_RUN_FN,
+                                 learning_rate=joint["learning_rate"])
+        source_models["joint"] = trainer.outputs["model"]
+        student["teacher"] = "joint"
+    else:
+        for domain in spec.sources:
+            trainer = domain_trainer(node_id("source_trainer", domain), node_id("previous_source", domain), domain)
+            source_models[domain] = trainer.outputs["model"]
     # The target's single-domain base (optional): what the student is compared with, never pushed.
     if config["base_trainer"]["enabled"]:
         domain_trainer(BASE_ID, "previous_base", spec.target)
@@ -206,14 +217,14 @@ def create_pipeline(
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    # DIIT trainer: the student, from the K latest source models.
+    # DIIT trainer: the student, from the K latest source models (or the joint model).
     diit_trainer = DIITTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         source_models=source_models,
         base_model=previous_student.outputs["model"],
         hyperparameters=hyperparameters,
-        custom_config={"feature_spec": spec_dict, "strategy": strategy, **config["student"]},
+        custom_config={"feature_spec": spec_dict, "strategy": strategy, **student},
     ).with_id(STUDENT_ID)
     components.append(diit_trainer)
 

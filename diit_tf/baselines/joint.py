@@ -18,6 +18,7 @@ import numpy as np
 
 from diit_tf.backbones import build_backbone
 from diit_tf.features import FeatureSpec
+from diit_tf.layers import DomainTag
 
 DOMAIN_FEATURE = "domain_id"
 
@@ -62,10 +63,8 @@ def as_domain_model(joint: keras.Model, spec: FeatureSpec, domain: str = None, d
     """`joint` seen as a single-domain backbone of `spec`: the same inputs and outputs as the target's model, with
     every row tagged as `domain` (the target by default) before it reaches `joint`. So a jointly trained model can
     teach the target's single-domain model (`kd_joint`): its logit on a source row is what it predicts the target
-    would do there. Shares `joint`'s weights (no copy)."""
+    would do there. Shares `joint`'s weights (no copy); saves and loads as a `.keras` file (`DomainTag`)."""
     inputs = spec.keras_inputs()
-    index = spec.domain_index(domain or spec.target)
-    first = inputs[next(iter(inputs))]
-    tag = keras.layers.Lambda(lambda x: keras.ops.full_like(x, index, dtype="int64"), name="domain_tag")(first)
+    tag = DomainTag(spec.domain_index(domain or spec.target), name="domain_tag")(inputs[next(iter(inputs))])
     out = joint({**inputs, domain_feature: tag})
     return keras.Model(inputs, {"representation": out["representation"], "logit": out["logit"]}, name=name)

@@ -53,6 +53,11 @@ def register(subparsers) -> None:
                         help="hyperparameter preset or file of every trainer (budget, towers, DIIT options); "
                         "default: the preset validated on the dataset, else the built-in defaults")
     parser.add_argument("--epochs", type=int, default=None, help="override the epochs per period of every trainer")
+    parser.add_argument("--mix-batch-size", type=int, default=None,
+                        help="override the student's mix rows per step (default: the hyperparameters')")
+    parser.add_argument("--joint-teacher", action="store_true",
+                        help="one joint multi-domain model instead of the source trainers, distilled into the "
+                        "student (`joint_teacher.enabled`; docs/pipeline.md, \"The joint teacher\")")
     parser.add_argument("--target-auc-floor", type=float, default=0.55,
                         help="the Evaluator blesses a student only if its target-domain AUC reaches this")
     parser.add_argument("--results", default=None, metavar="JSON",
@@ -107,6 +112,9 @@ def _start(args) -> Demo:
         raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs should be >= 1. Received: {args.epochs}")
+    mix = getattr(args, "mix_batch_size", None)
+    if mix is not None and mix < 1:
+        raise ValueError(f"--mix-batch-size should be >= 1. Received: {mix}")
     hparams = args.hparams
     if hparams is not None and Path(hparams).expanduser().is_file():
         hparams = str(Path(hparams).expanduser().resolve())
@@ -125,7 +133,8 @@ def _start(args) -> Demo:
         "serving_dir": str(out / "serving"),
         "hparams": hparams,
         "source": budget,
-        "student": budget,
+        "student": {**budget, **({"mix_batch_size": mix} if mix else {})},
+        "joint_teacher": {"enabled": bool(getattr(args, "joint_teacher", False))},
         "base_trainer": {"enabled": True},
         "evaluator": {"target_auc_floor": args.target_auc_floor},
     }, source="diit demo").resolved(data_dir)
@@ -139,7 +148,9 @@ def _describe(demo: Demo) -> str:
     return (f"hyperparameters: {demo.config.resolved_from}: {source['epochs']} epoch(s)/period, batch "
             f"{source['batch_size']}, learning rate {source['learning_rate']} (student {student['learning_rate']}), "
             f"{source['backbone']} {towers.get('hidden_units')} with {towers.get('embedding_dim')}-dim embeddings, "
-            f"DIIT {student['diit'] or 'defaults'}")
+            f"mix batch {student['mix_batch_size']}, DIIT {student['diit'] or 'defaults'}"
+            + (f"; joint teacher (beta {demo.config['joint_teacher']['beta']}) instead of the source trainers"
+               if demo.config["joint_teacher"]["enabled"] else ""))
 
 
 def _land(data_dir: Path, landing: Path, span: int) -> None:
@@ -301,7 +312,8 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
     serving = demo.out / "serving" / "diit"
     served = sorted(p.name for p in serving.iterdir()) if serving.exists() else []
     summary = {"dataset": demo.dataset, "hparams": demo.config.resolved_from,
-               "settings": {"source": demo.config["source"], "student": demo.config["student"]},
+               "settings": {"source": demo.config["source"], "student": demo.config["student"],
+                            "joint_teacher": demo.config["joint_teacher"]},
                "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],
                "comparison": comparison(rows), "served_versions": served,
                "wall_seconds": round(time.time() - started, 1),

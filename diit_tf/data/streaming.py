@@ -9,6 +9,7 @@ parsing), pass a bounded shuffle (chunks of parsed rows through a buffer, then t
 prefetched. Nothing holds a whole split.
 
 - `domain_batches`: `(features, labels)` of one domain's rows (a source trainer, the target), one pass.
+- `joint_batches`: `(features + domain index, labels)` of every row (the joint teacher's trainer), one pass.
 - `mix_batches`: the mix dataset of DIIT, repeated: every target row, and each source's rows kept with its rate
   (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the shuffle window's running
   index, so the same seed gives the same rows.
@@ -146,6 +147,29 @@ def domain_batches(files, columns: Mapping, spec, domain: str, batch_size: int, 
         return {n: batch[n] for n in spec.feature_names}, batch[spec.label]
 
     ds = parsed_batches(files, columns, shuffle_buffer, seed, only=(spec.domain, domain))
+    return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).rebatch(size, drop_remainder=drop)
+
+
+def joint_batches(files, columns: Mapping, spec, batch_size: int, seed: int = 0,
+                  shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1,
+                  domain_feature: str = "domain_id") -> tf.data.Dataset:
+    """`(features, labels)` batches of every row of the split, one shuffled pass, the features holding also
+    `domain_feature`: the row's domain index in `spec.domains` (the input of a joint multi-domain model,
+    `diit_tf.baselines.joint`). A row of a domain the spec does not know fails the read, naming the column."""
+    size, drop = _batch_sizes(batch_size, replicas)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(spec.domains)),
+                                            tf.range(len(spec.domains), dtype=tf.int64)), default_value=-1)
+
+    def split(batch):
+        ids = table.lookup(batch[spec.domain])
+        check = tf.debugging.assert_non_negative(
+            ids, message=f"column {spec.domain} holds a domain that is not one of {', '.join(spec.domains)}")
+        with tf.control_dependencies([check]):
+            ids = tf.identity(ids)
+        return {**{n: batch[n] for n in spec.feature_names}, domain_feature: ids}, batch[spec.label]
+
+    ds = parsed_batches(files, columns, shuffle_buffer, seed)
     return ds.map(split, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).rebatch(size, drop_remainder=drop)
 
 

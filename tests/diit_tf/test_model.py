@@ -596,3 +596,27 @@ def test_routing_temperature_sharpens_the_weights_kd_mixes_by_hand(spec, teacher
     assert DIITConfig.paper().routing_temperature == 1.0
     with pytest.raises(ValueError, match="routing_temperature"):
         DIITConfig(routing_temperature=0.0)
+
+
+def test_logit_kd_form_trains_as_weighted_kd_with_one_teacher(spec, teachers):
+    """`DIITConfig.logit_kd(β, τ)` with one teacher (the pipeline's joint teacher) takes the same steps as the
+    simulation's `kd_joint` student (`WeightedKD`, CE + β·KL): same start, same batches, same student weights."""
+    from diit_tf.baselines.kd import WeightedKD
+
+    students = [build_backbone("dnn", spec, name=f"student_{k}", **HIDDEN) for k in range(2)]
+    students[1].set_weights(students[0].get_weights())
+    start = _snapshot(students[0].weights)
+    diit = DIITModel(teachers[:1], students[0], DIITConfig.logit_kd(3.0, tau=1.5))
+    diit.compile(optimizer=keras.optimizers.SGD(0.1))
+    kd = WeightedKD(teachers[:1], students[1], beta=3.0, temperature=1.5)
+    kd.compile(optimizer=keras.optimizers.SGD(0.1))
+    assert not diit.uses_mapper and not diit.learns_gate
+    x_t, y_t = _rows(16, seed=21)
+    x_m, _ = _rows(32, seed=22)
+    loss = diit.student_losses(tf.constant(y_t), diit._forward(x_t, x_m, training=False))["loss"]
+    np.testing.assert_allclose(loss.numpy(), kd.compute_kd_loss(x_t, tf.constant(y_t), x_m)[0].numpy(), rtol=1e-5)
+    for model in (diit, kd):
+        model.fit(_dataset(batch_size=32), epochs=1, steps_per_epoch=3, verbose=0)
+    for a, b in zip(students[0].get_weights(), students[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(start, students[0].get_weights()))  # it did train

@@ -64,6 +64,14 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
     assert "preset 'synthetic'" in demo._describe(run)
     args.epochs = 1
     assert demo._start(args).config["student"]["epochs"] == 1  # --epochs overrides the preset's budget
+    assert not run.config["joint_teacher"]["enabled"]
+    args.joint_teacher, args.mix_batch_size = True, 64
+    joint = demo._start(args)
+    assert joint.config["joint_teacher"]["enabled"] and joint.config["student"]["mix_batch_size"] == 64
+    assert joint.config["student"]["diit"]["use_gate"] is False and "joint teacher" in demo._describe(joint)
+    args.mix_batch_size = 0
+    with pytest.raises(ValueError, match="--mix-batch-size should be >= 1"):
+        demo._start(args)
 
 
 def test_demo_compares_student_and_base_per_view(tmp_path):

@@ -101,3 +101,23 @@ def test_base_trainer_beside_the_student(tiny_dataset, tmp_path, make_config):
     unbounded = ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")  # null: every row, defaults
     assert None not in [v for k, v in settings.items() if k not in unbounded]  # every setting resolved from hparams
     assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"
+
+
+def test_the_joint_teacher_replaces_the_source_trainers(tiny_dataset, tmp_path, make_config):
+    config = make_config(tmp_path, tiny_dataset, joint_teacher={"enabled": True, "beta": 3.0})
+    nodes = _by_id(diit.pipeline_from_config(config))
+    assert not [n for n in nodes if n.startswith(("source_trainer", "previous_source"))]
+    joint = nodes[diit.JOINT_ID]
+    assert joint.exec_properties["run_fn"] == "components.joint_trainer.run_fn"
+    assert nodes["previous_joint"].raw_inputs["model"].producer_component_id == diit.JOINT_ID
+    assert joint.inputs["base_model"].producer_component_id == "previous_joint"
+    settings = json.loads(joint.exec_properties["custom_config"])
+    assert "domain" not in settings and settings["backbone_options"] == {"hidden_units": [16], "embedding_dim": 4}
+    student_inputs = nodes["diit_trainer"].inputs
+    assert [student_inputs[k].producer_component_id for k in student_inputs if k.startswith("source_model_")] == \
+        [diit.JOINT_ID]
+    student = json.loads(nodes["diit_trainer"].exec_properties["custom_config"])
+    assert student["teacher"] == "joint" and student["student_init"] == "base"
+    assert {k: student["diit"][k] for k in ("use_gate", "use_middle", "use_adversarial", "alpha", "beta2")} == \
+        {"use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0, "beta2": 3.0}
+    assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"   # the student alone is pushed

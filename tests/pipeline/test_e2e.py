@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from landing_fixtures import empty_landing
 from pipeline import diit, results
 
 pytestmark = pytest.mark.slow  # end-to-end LocalDagRunner runs
@@ -66,9 +67,7 @@ def _wait_for_new_dir(parent, before, proc, timeout=900):
 @pytest.fixture(scope="module")
 def e2e(tiny_dataset, tmp_path_factory, make_config):
     root = tmp_path_factory.mktemp("e2e")
-    landing = root / "landing"
-    landing.mkdir()
-    shutil.copy2(tiny_dataset / "metadata.json", landing / "metadata.json")
+    landing = empty_landing(root, tiny_dataset)
     config = make_config(root, landing)
     metadata = config.path("metadata_path")
     serving = os.path.join(config.path("serving_dir"), "diit")

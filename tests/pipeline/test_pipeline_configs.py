@@ -122,3 +122,37 @@ def test_student_init_comes_from_the_hparams_unless_set_and_is_checked():
     with pytest.raises(ValueError, match=r"student.student_init.*\['base', 'best_source', 'best_source_embeddings'\]"
                                          r".*'best'"):
         configs.PipelineConfig({"student": {"student_init": "best"}}, source="my.json")
+
+
+def test_the_joint_teacher_takes_kd_joints_settings_from_the_hparams(tmp_path):
+    from diit_tf.config import DIITConfig
+    from pipeline import configs
+
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"training": {"learning_rate": 0.02}, "methods": {
+        "kd_joint": {"beta": 4.0, "temperature": 1.5, "learning_rate": 0.003}, "joint": {"learning_rate": 0.005},
+        "diit": {"diit_config": {"beta2": 0.25}}}}))
+    resolved = configs.PipelineConfig({"hparams": str(hp), "joint_teacher": {"enabled": True}}).resolved(None)
+    assert resolved["joint_teacher"] == {"enabled": True, "beta": 4.0, "temperature": 1.5, "learning_rate": 0.005}
+    assert resolved["student"]["diit"] == DIITConfig.logit_kd(4.0, 1.5).to_dict()     # not DIIT's own β2
+    assert resolved["student"]["learning_rate"] == 0.003 and resolved["student"]["student_init"] == "base"
+    explicit = configs.PipelineConfig({"hparams": str(hp), "joint_teacher": {"enabled": True, "beta": 1.0},
+                                       "student": {"learning_rate": 0.01, "diit": {"tau": 3.0}}}).resolved(None)
+    assert explicit["student"]["diit"] == DIITConfig.logit_kd(1.0, 3.0).to_dict()
+    assert explicit["student"]["learning_rate"] == 0.01
+    off = configs.PipelineConfig({"hparams": str(hp)}).resolved(None)
+    assert off["student"]["diit"] == {"beta2": 0.25} and off["joint_teacher"]["beta"] is None
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"joint_teacher": {"enabled": "yes"}}, r"joint_teacher.enabled` should be true or false"),
+    ({"joint_teacher": {"beta": -1}}, r"joint_teacher.beta` should be null or >= 0"),
+    ({"joint_teacher": {"temperature": 0}}, r"joint_teacher.temperature` should be null or > 0"),
+    ({"joint_teacher": {"enabled": True}, "student": {"student_init": "best_source"}},
+     r"with `joint_teacher.enabled` there is none"),
+])
+def test_bad_joint_teacher_settings_name_the_field(values, match):
+    from pipeline import configs
+
+    with pytest.raises(ValueError, match=match):
+        configs.PipelineConfig(values)

@@ -222,3 +222,13 @@ def test_copy_weights_copies_the_sources_current_values_every_period():
     assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), other.get_weights()))
     with pytest.raises(ValueError, match="different architectures"):
         copy_weights(_dense_model(4, 3), copy)
+
+
+def test_the_joint_models_view_of_a_domain_saves_and_loads(tiny_spec, tmp_path):
+    model = build_joint_model("dnn", tiny_spec, hidden_units=(8, 4), embedding_dim=4)
+    view = as_domain_model(model, tiny_spec, domain="source_a")
+    view.save(tmp_path / "view.keras")
+    loaded = keras.models.load_model(tmp_path / "view.keras", compile=False)
+    period = _period(tiny_spec)
+    np.testing.assert_allclose(loaded(period.features)["logit"],
+                               model(joint_features(period, domain="source_a"))["logit"], rtol=1e-6)

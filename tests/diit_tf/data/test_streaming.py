@@ -199,3 +199,23 @@ def test_a_corrupt_record_is_named(tmp_path, files):
 def test_no_files_is_a_clear_error(tmp_path):
     with pytest.raises(streaming.StreamInputError, match="no transformed example files"):
         streaming.expand_files([str(tmp_path / "nothing" / "*")])
+
+
+@pytest.mark.slow
+def test_joint_batches_hold_every_row_once_with_its_domain_index(files):
+    ds = streaming.joint_batches(files, COLUMNS, SPEC, batch_size=64, seed=2, shuffle_buffer=100)
+    rows = [(int(i), int(d), float(y)) for x, ys in ds
+            for i, d, y in zip(x["user_id"].numpy(), x["domain_id"].numpy(), ys.numpy())]
+    assert sorted(i for i, _, _ in rows) == list(range(500))                 # every row once
+    assert [i for i, _, _ in rows] != list(range(500))                        # shuffled
+    # row i: domain t (index 0) for i % 5 == 0, a (1) for i % 5 in (1, 2), b (2) otherwise; label i % 2
+    assert all(d == (0 if i % 5 == 0 else 1 if i % 5 < 3 else 2) and y == i % 2 for i, d, y in rows)
+
+
+def test_joint_batches_name_an_unknown_domain(tmp_path):
+    data = _data(20)
+    data["domain"] = np.where(np.arange(20) == 7, b"zz", data["domain"])
+    paths = streaming.write_examples(str(tmp_path / "unknown"), data)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="column domain holds a domain that is not one of t, a, b"):
+        for _ in streaming.joint_batches(paths, COLUMNS, SPEC, 8, shuffle_buffer=0):
+            pass
