@@ -22,7 +22,7 @@ from typing import Optional
 import keras
 from absl import logging
 
-from components import training
+from components import source_trainer, training
 from diit_tf.baselines.joint import DOMAIN_FEATURE, as_domain_model, build_joint_model
 from diit_tf.ctr import PeriodTrainer
 from diit_tf.data import streaming
@@ -32,9 +32,8 @@ from diit_tf.features import FeatureSpec
 ROLE = "joint trainer"
 TEACHER_NAME = "joint_teacher"
 
-# Every key the joint trainer's custom_config may hold (the pipeline's "source" block without the step counts).
-CONFIG_KEYS = frozenset({"feature_spec", "strategy", "seed", "backbone", "backbone_options", "epochs",
-                         "batch_size", "learning_rate", "shuffle_buffer", "steps_per_execution"})
+# Every key the joint trainer's custom_config may hold: a source trainer's, without the domain (it trains on all).
+CONFIG_KEYS = source_trainer.CONFIG_KEYS - {"domain"}
 
 
 def train_joint(spec: FeatureSpec, data: streaming.TrainerInput, config: dict,

@@ -147,6 +147,12 @@ EXPERIMENTS = [
     # order, and the student and sources then differed by up to 0.0034 AUC from period 2 on. SpanCsvExampleGen now
     # writes an order that depends on the input alone; two runs gave identical figures and examples.)
     Experiment("demo", ("--dataset", "synthetic"), command="demo"),
+    # The pipeline on MovieLens-1M's age groups: its default student (DIIT from the 6 sources, the age7 preset) and
+    # the joint teacher (the simulation's kd_joint with the settings its validation chose: beta 4, 4096 mix rows).
+    Experiment("demo-age7", ("--dataset", "movielens-1m-age7", "--periods", "6"), command="demo"),
+    Experiment("demo-age7-joint", ("--dataset", "movielens-1m-age7", "--periods", "6", "--hparams",
+                                   "docs/results/movielens-1m-age7-kd-joint-transfer/best_hparams.json",
+                                   "--joint-teacher", "--mix-batch-size", "4096"), command="demo"),
     Experiment("demo-spans", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
                               "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic")),
     Experiment("demo-spans-train-share", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
@@ -487,6 +493,39 @@ def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-
         f"{summary['comparison']['next']['mean_difference']:+.4f} AUC)."])
 
 
+def demo_pair_table(default: str = "demo-age7", joint: str = "demo-age7-joint") -> str:
+    """Two demos on the same spans side by side: the pipeline's default student (DIIT from the sources) and the
+    joint teacher's student, each with the base it trained beside it, on the eval split and out of time."""
+    import statistics
+
+    runs = {name: json.loads((RESULTS / name / "summary.json").read_text()) for name in (default, joint)}
+    rows = {name: {r["period"]: r for r in summary["periods"]} for name, summary in runs.items()}
+    lines = ["| period | base, eval split | DIIT student | joint-teacher student | next period: base | DIIT student "
+             "| joint-teacher student |", "|---|---|---|---|---|---|---|"]
+    gains = {name: [] for name in runs}
+    for period in sorted(rows[default]):
+        a, b = rows[default][period], rows[joint].get(period, {})
+        cells = [a.get("base_eval"), a.get("student_eval"), b.get("student_eval"), a.get("base_next"),
+                 a.get("student_next"), b.get("student_next")]
+        lines.append(f"| {period} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in cells) + " |")
+        for name, row in ((default, a), (joint, b)):
+            if row.get("student_next") is not None and row.get("base_next") is not None:
+                gains[name].append(row["student_next"] - row["base_next"])
+    same_base = all(rows[joint].get(p, {}).get("base_next") == r.get("base_next") for p, r in rows[default].items())
+
+    def said(name):
+        values = gains[name]
+        return (f"{statistics.mean(values):+.4f} AUC over its base out of time (ahead in "
+                f"{sum(v > 0 for v in values)} of {len(values)} periods), wall time "
+                f"{runs[name]['wall_seconds'] / 60:.1f} min")
+
+    return "\n".join(["    " + BY_NAME[default].shown(), "    " + BY_NAME[joint].shown(), "", *lines, "",
+                      f"One pipeline run per period (training seed 0), each demo on 2 cores. DIIT student: "
+                      f"{said(default)} ({runs[default]['hparams']}); joint-teacher student: {said(joint)} "
+                      f"({runs[joint]['hparams']}). The two demos' bases are "
+                      f"{'identical' if same_base else 'not identical'} out of time."])
+
+
 # doc block name -> function writing it; the block sits between `<!-- results: NAME -->` and `<!-- /results -->`.
 # Every simulation experiment has a block of its name (its command, tables, verdict and gate weights).
 BLOCKS = {
@@ -494,6 +533,7 @@ BLOCKS = {
     "budget": lambda: budget_table(["synthetic-budget", "movielens-1m-budget"]),
     "benchmark-budget": lambda: budget_table([f"{dataset}-budget" for dataset in BENCHMARKS]),
     "demo": demo_table,
+    "demo-age7": demo_pair_table,
     **{e.name: (lambda name=e.name: simulation_section(name))
        for e in EXPERIMENTS if e.command == "simulate" and not e.tuning},
     **{e.name: (lambda name=e.name: transfer_table(name)) for e in EXPERIMENTS if e.name.endswith("-transfer")},

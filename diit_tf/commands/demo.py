@@ -311,7 +311,8 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
     _plot(rows, demo.spec.target, png)
     serving = demo.out / "serving" / "diit"
     served = sorted(p.name for p in serving.iterdir()) if serving.exists() else []
-    summary = {"dataset": demo.dataset, "hparams": demo.config.resolved_from,
+    hparams = demo.config.resolved_from.replace(f"{REPO_ROOT}{os.sep}", "")  # no machine path in a results file
+    summary = {"dataset": demo.dataset, "hparams": hparams,
                "settings": {"source": demo.config["source"], "student": demo.config["student"],
                             "joint_teacher": demo.config["joint_teacher"]},
                "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],

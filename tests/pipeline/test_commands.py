@@ -72,6 +72,13 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
     args.mix_batch_size = 0
     with pytest.raises(ValueError, match="--mix-batch-size should be >= 1"):
         demo._start(args)
+    # a hyperparameter file inside the repository is recorded by its repository path, not this machine's
+    args.mix_batch_size, args.hparams = None, "docs/results/movielens-1m-age7-kd-joint-transfer/best_hparams.json"
+    run = demo._start(args)
+    rows = [{"period": 1, "student_eval": 0.6, "base_eval": 0.5, "student_next": 0.6, "base_next": 0.5}]
+    demo._report(run, rows, started=0.0, results_file=tmp_path / "summary.json")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["hparams"] == f"file {args.hparams}" and summary["settings"]["joint_teacher"]["enabled"]
 
 
 def test_demo_compares_student_and_base_per_view(tmp_path):
