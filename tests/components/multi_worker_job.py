@@ -1,5 +1,5 @@
 """One process of the multi-worker tests (started by multi_worker_setup.run_jobs, not collected by pytest):
-runs the source trainer's `run_fn` or the DIIT trainer's executor exactly as TFX would, with the `TF_CONFIG` of
+runs the source or joint trainer's `run_fn` or the DIIT trainer's executor exactly as TFX would, with the `TF_CONFIG` of
 its task (or none for the single-worker reference), and prints `DONE <json>`.
 
     python multi_worker_job.py '<json job>'
@@ -14,11 +14,12 @@ if job.get("tf_config"):
 sys.path[:0] = [os.path.dirname(os.path.abspath(__file__)), job["repo"]]
 
 
-def source():
+def source(module="source_trainer"):
+    import importlib
+
     from tfx.components.trainer.fn_args_utils import FnArgs
 
-    from components.source_trainer import run_fn
-
+    run_fn = importlib.import_module(f"components.{module}").run_fn
     run_fn(FnArgs(custom_config=job["config"], transform_output=job["transform"], train_files=job["train_files"],
                   eval_files=job["eval_files"], serving_model_dir=os.path.join(job["out"], "Format-Serving"),
                   model_run_dir=job["run"]))
@@ -33,5 +34,5 @@ def student():
     Executor().Do(inputs, outputs, {"custom_config": json.dumps(job["config"], sort_keys=True)})
 
 
-{"source": source, "student": student}[job["task"]]()
+{"source": source, "joint": lambda: source("joint_trainer"), "student": student}[job["task"]]()
 print("DONE " + json.dumps({"chief": job.get("tf_config", {}).get("task", {}).get("index", 0) == 0}), flush=True)
