@@ -86,6 +86,10 @@ def test_kubeflow_v2_compile(built, tmp_path):
         assert name in tasks
     assert "DataflowRunner" in out.read_text()
     assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://bucket/diit/root"
+    # the joint teacher's pipeline compiles too: the joint trainer in place of the source trainers
+    runner.run(diit.pipeline_from_config(cloud.with_overrides({"joint_teacher": {"enabled": True}}), metadata=False))
+    tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert {"joint_trainer", "diit_trainer", "pusher"} <= set(tasks) and "source_trainer_source_a" not in tasks
 
 
 def test_base_trainer_beside_the_student(tiny_dataset, tmp_path, make_config):
