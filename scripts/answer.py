@@ -30,8 +30,8 @@ BENCHMARKS = (
     ("strong regional experts, 4096-row mix", ("synthetic-strong-regional-experts-mix4096-test",
                                                "synthetic-strong-regional-experts-kd-joint-test",
                                                "synthetic-strong-regional-experts-mix4096-all")),
-    ("MovieLens-1M age7 (kd_joint: 4096-row mix)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
-                           "movielens-1m-age7-kd-joint-mix4096-test")),
+    ("MovieLens-1M age7 (kd_joint: 4096-row mix, β 8)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
+                           "movielens-1m-age7-kd-joint-mix4096-rechosen-test")),
     ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
 )
 
