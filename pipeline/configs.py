@@ -290,6 +290,9 @@ class PipelineConfig:
             if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
                 raise ValueError(f"{where}: `joint_teacher.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
                                  f"Received: {value!r}")
+        if joint["enabled"] and v["tuner"]["enabled"]:
+            raise ValueError(f"{where}: `tuner.enabled` and `joint_teacher.enabled`: the Tuner sweeps DIIT from the "
+                             "source models, which the joint teacher replaces; turn one of them off")
         if joint["enabled"] and v["student"]["student_init"] not in (None, "base"):
             raise ValueError(f"{where}: `student.student_init` is {v['student']['student_init']!r}, which starts from "
                              "a source model; with `joint_teacher.enabled` there is none: set it to null or \"base\"")

@@ -150,6 +150,8 @@ def test_the_joint_teacher_takes_kd_joints_settings_from_the_hparams(tmp_path):
     ({"joint_teacher": {"temperature": 0}}, r"joint_teacher.temperature` should be null or > 0"),
     ({"joint_teacher": {"enabled": True}, "student": {"student_init": "best_source"}},
      r"with `joint_teacher.enabled` there is none"),
+    ({"joint_teacher": {"enabled": True}, "tuner": {"enabled": True, "tuner_fn": "diit_tf.tuning.tfx.tuner_fn"}},
+     r"the Tuner sweeps DIIT from the source models"),
 ])
 def test_bad_joint_teacher_settings_name_the_field(values, match):
     from pipeline import configs
