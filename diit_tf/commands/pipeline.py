@@ -44,6 +44,9 @@ def _add_overrides(parser) -> None:
     parser.add_argument("--hparams", default=None, metavar="NAME|JSON",
                         help="hyperparameter preset or file of every trainer (default: the config's `hparams`; null "
                              "there: the preset validated on the dataset)")
+    parser.add_argument("--joint-teacher", action="store_true",
+                        help="one joint multi-domain model instead of the source trainers, distilled into the "
+                        "student (sets `joint_teacher.enabled`; docs/pipeline.md, \"The joint teacher\")")
 
 
 def _absolute_if_path(value: str) -> str:
@@ -64,6 +67,8 @@ def _config(args):
         overrides["data_root"] = os.path.abspath(args.data_root)
     if args.hparams:
         overrides["hparams"] = _absolute_if_path(args.hparams)
+    if getattr(args, "joint_teacher", False):
+        overrides["joint_teacher"] = {"enabled": True}
     return configs.load_config(args.config, overrides=overrides or None)
 
 

@@ -90,3 +90,18 @@ def test_demo_compares_student_and_base_per_view(tmp_path):
     assert c["next"] == {"periods": 2, "student_ahead": 1, "mean_difference": pytest.approx(0.01)}
     demo._plot(rows, "target", tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pipeline_joint_teacher_flag_turns_it_on_and_keeps_the_files_settings(tmp_path):
+    import argparse
+
+    from diit_tf.commands import pipeline as command
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"joint_teacher": {"beta": 2.0}}))
+    args = argparse.Namespace(config=str(config), dataset=None, data_root=None, hparams=None, span=None,
+                              joint_teacher=True)
+    assert command._config(args)["joint_teacher"] == {"enabled": True, "beta": 2.0, "temperature": None,
+                                                      "learning_rate": None}
+    args.joint_teacher = False
+    assert command._config(args)["joint_teacher"]["enabled"] is False
