@@ -112,7 +112,7 @@ def _start(args) -> Demo:
         raise ValueError(f"--periods should be >= 1. Received: {args.periods}")
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs should be >= 1. Received: {args.epochs}")
-    mix = getattr(args, "mix_batch_size", None)
+    mix = args.mix_batch_size
     if mix is not None and mix < 1:
         raise ValueError(f"--mix-batch-size should be >= 1. Received: {mix}")
     hparams = args.hparams
@@ -134,7 +134,7 @@ def _start(args) -> Demo:
         "hparams": hparams,
         "source": budget,
         "student": {**budget, **({"mix_batch_size": mix} if mix else {})},
-        "joint_teacher": {"enabled": bool(getattr(args, "joint_teacher", False))},
+        "joint_teacher": {"enabled": args.joint_teacher},
         "base_trainer": {"enabled": True},
         "evaluator": {"target_auc_floor": args.target_auc_floor},
     }, source="diit demo").resolved(data_dir)

@@ -67,7 +67,7 @@ def _config(args):
         overrides["data_root"] = os.path.abspath(args.data_root)
     if args.hparams:
         overrides["hparams"] = _absolute_if_path(args.hparams)
-    if getattr(args, "joint_teacher", False):
+    if args.joint_teacher:  # run and compile both take it (_add_overrides)
         overrides["joint_teacher"] = {"enabled": True}
     return configs.load_config(args.config, overrides=overrides or None)
 

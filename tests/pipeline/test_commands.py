@@ -54,7 +54,8 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
     monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
         "tiny", "test", preset="synthetic", periods=3, rows_target=40, rows_source=(60, 50), users=30, items=20))
     args = argparse.Namespace(dataset="tiny", data_root=str(tmp_path / "data"), out=str(tmp_path / "demo"),
-                              periods=2, hparams=None, epochs=None, target_auc_floor=0.5, results=None)
+                              periods=2, hparams=None, epochs=None, target_auc_floor=0.5, results=None,
+                              mix_batch_size=None, joint_teacher=False)
     run = demo._start(args)
     assert run.spans == [1, 2] and run.dataset == "tiny" and run.data_dir == (tmp_path / "data" / "tiny").resolve()
     saved = json.loads((tmp_path / "demo" / "pipeline_config.json").read_text())
