@@ -269,9 +269,10 @@ def _print_table(demo: Demo, rows: list) -> None:
               f"{_diff(r['student_next'], r['base_next']):>8} {_fmt(r['served_target_auc']):>8} "
               f"{str(r['blessed']):>7} {str(r['pushed']):>6} {str(r['version'] or '-'):>11} {r['seconds']:>7.0f}",
               flush=True)
-    print(f"Target AUC ({demo.spec.target!r}) of the student (DIIT) and of the target's own base, trained through the "
-          "period: on the period's eval split (rows no trainer fitted on), and on every target row of the next period "
-          "(out of time). * served: the Evaluator's baseline, the last blessed student, on this period's eval split.")
+    print(f"Target AUC ({demo.spec.target!r}) of the {student_label(demo.config)} and of the target's own base, "
+          "trained through the period: on the period's eval split (rows no trainer fitted on), and on every target "
+          "row of the next period (out of time). * served: the Evaluator's baseline, the last blessed student, on "
+          "this period's eval split.")
     for view, words in (("eval", "on the eval split"), ("next", "out of time")):
         c = comparison(rows)[view]
         if c["periods"]:
@@ -279,7 +280,12 @@ def _print_table(demo: Demo, rows: list) -> None:
                   f"mean difference {c['mean_difference']:+.4f} AUC")
 
 
-def _plot(rows: list, target: str, path: Path) -> None:
+def student_label(config) -> str:
+    """What the student learns from, for the table and the plot: DIIT's sources, or the joint teacher."""
+    return "student (joint teacher)" if config["joint_teacher"]["enabled"] else "student (DIIT)"
+
+
+def _plot(rows: list, target: str, path: Path, student: str = "student (DIIT)") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,7 +299,7 @@ def _plot(rows: list, target: str, path: Path) -> None:
         for who, color in (("student", "tab:red"), ("base", "black")):
             values = [r[f"{who}_{view}"] if r[f"{who}_{view}"] is not None else nan for r in rows]
             ax.plot(periods, values, marker="o", color=color, linewidth=2,
-                    label="student (DIIT)" if who == "student" else "base (target only)")
+                    label=student if who == "student" else "base (target only)")
         ax.set_title(title)
         ax.set_xlabel("evaluated period" if shift else "period (span)")
         ax.set_xticks(periods)
@@ -308,7 +314,7 @@ def _plot(rows: list, target: str, path: Path) -> None:
 
 def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
     png = demo.out / "auc_per_period.png"
-    _plot(rows, demo.spec.target, png)
+    _plot(rows, demo.spec.target, png, student_label(demo.config))
     serving = demo.out / "serving" / "diit"
     served = sorted(p.name for p in serving.iterdir()) if serving.exists() else []
     hparams = demo.config.resolved_from.replace(f"{REPO_ROOT}{os.sep}", "")  # no machine path in a results file

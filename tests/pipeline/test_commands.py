@@ -82,6 +82,11 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
     assert summary["hparams"] == f"file {args.hparams}" and summary["settings"]["joint_teacher"]["enabled"]
 
 
+def test_the_demo_names_what_the_student_learns_from():
+    assert demo.student_label({"joint_teacher": {"enabled": True}}) == "student (joint teacher)"
+    assert demo.student_label({"joint_teacher": {"enabled": False}}) == "student (DIIT)"
+
+
 def test_demo_compares_student_and_base_per_view(tmp_path):
     rows = [{"period": 1, "student_eval": 0.60, "base_eval": 0.58, "student_next": 0.59, "base_next": 0.60},
             {"period": 2, "student_eval": 0.62, "base_eval": 0.61, "student_next": 0.63, "base_next": 0.60},
