@@ -243,6 +243,27 @@ EXPERIMENTS = [
                                                    "--methods", MIX_METHODS, "--option",
                                                    "training.mix_batch_size=4096"))
       for dataset in ("synthetic-unequal-sources", "synthetic-regional-experts")),
+    # The same exposure on the default MovieLens-1M benchmark (2 sources, the +1.5% lift target): every transfer
+    # method alike at 1024 and 4096 mix rows on its validation periods, against the preset's 256 rows
+    # (movielens-1m-student-init-base-validation: the same methods, seeds and periods).
+    *(Experiment(f"movielens-1m-mix{n}-validation", ("--dataset", "movielens-1m", "--validation", "--seed-list",
+                                                     "100,101", "--methods", MIX_METHODS, "--option",
+                                                     f"training.mix_batch_size={n}"))
+      for n in (1024, 4096)),
+    # Its transfer search chose DIIT's beta2 = 4 at the grid's edge (movielens-1m-transfer): 8 and 16 on the
+    # validation periods (seeds 100 and 101) next to the preset's 4 and the KD weightings at their betas.
+    Experiment("movielens-1m-beta2-validation", ("--dataset", "movielens-1m", "--validation", "--seed-list",
+                                                 "100,101", "--methods",
+                                                 f"{MIX_METHODS},diit:beta2=8,diit:beta2=16")),
+    # On age7 the best fixed weighting puts most of its weight on one source (kd_static, softmax of AUC at 0.01),
+    # while DIIT's gate stays flat: the gate's calibration (its weights free of the logits' scale) and a sharper
+    # routing for KD, on the validation periods. A variant goes to the test periods only if it beats the preset's
+    # DIIT there by more than the combined seed spread.
+    Experiment("movielens-1m-age7-routing-validation",
+               ("--dataset", "movielens-1m-age7", "--validation", "--seed-list", "100,101", "--methods",
+                "base,kd_static,diit,diit:gate_calibration=true,diit:routing_temperature=0.25,"
+                "diit:gate_calibration=true+routing_temperature=0.25,"
+                "diit:gate_calibration=true+routing_temperature=0.1")),
     # Every method of `--methods all` on the fourth benchmark, 3 seeds: its time target (<= 20 min) and the
     # comparators the 5-seed test leaves out (CTNet, DANN, fine-tuning, kd_self, the paper's ablations).
     Experiment("synthetic-strong-regional-experts-all", (*STRONG_FIRST_PRESET, "--seeds",
