@@ -29,7 +29,7 @@ import keras  # noqa: E402
 
 from diit_tf.data import read_metadata  # noqa: E402
 from diit_tf.data.registry import resolve_dataset  # noqa: E402
-from diit_tf.data.synthetic import region_of_rows  # noqa: E402
+from diit_tf.data.regions import regions_of  # noqa: E402
 from diit_tf.simulation.context import PeriodStore, SeedContext  # noqa: E402
 from diit_tf.simulation.hparams import Hparams  # noqa: E402
 from diit_tf.simulation.methods import Base  # noqa: E402
@@ -56,7 +56,7 @@ def describe(metadata: dict, spec) -> None:
         print("AUC of the true click probabilities (mean over periods): "
               + ", ".join(f"{d} {v:.4f}" for d, v in mean.items()))
     relevance = truth.get("relevance")
-    if relevance:
+    if relevance and "sources" in relevance:  # a synthetic design (real data records its regions only)
         print("designed relevance (latent correlation with the target's click function, item categories shared on):")
         for name, s in relevance["sources"].items():
             cats = s["shares_on_item_categories"]
@@ -73,8 +73,8 @@ def check(store, hparams, seeds, insertion_period, relevance=None) -> dict:
     """Train the sources and the base period by period; score them on the target's rows of the next period."""
     spec = store.spec
     p0 = resolve_insertion_period(store.periods, insertion_period or hparams.insertion_period)
-    buckets = spec.categorical.get("item_category")
-    regional = relevance is not None and len(relevance["regions"]) > 1
+    region_of = regions_of(relevance, spec)
+    regional = region_of is not None
     out = {"insertion_period": p0, "seeds": {}}
     for seed in seeds:
         keras.utils.set_random_seed(int(seed))
@@ -99,7 +99,7 @@ def check(store, hparams, seeds, insertion_period, relevance=None) -> dict:
                                                                                ctx.sources.latest())}
                 record["source_auc"] = {n: auc(data.labels, z) for n, z in logits.items()}
                 if regional:
-                    region = region_of_rows(relevance, data.features["item_category"], buckets)
+                    region = region_of(data.features)
                     record["source_auc_by_region"] = {
                         n: {r: auc(data.labels[region == r], z[region == r]) for r in relevance["regions"]}
                         for n, z in logits.items()}
@@ -154,7 +154,7 @@ def summarize(result: dict, sources: list, relevance=None) -> None:
     if names:
         mean_auc = {n: np.mean([r["source_auc"][n] for r in scored]) for n in names}
         print("- sources ranked by AUC on the target: " + " > ".join(sorted(names, key=lambda n: -mean_auc[n])))
-        if relevance and len(names) >= 3:
+        if relevance and "on_target_rows" in relevance and len(names) >= 3:
             on_target = relevance["on_target_rows"]
             truth = {n: np.mean([on_target[p][n]["true_auc"] for p in on_target]) for n in names}
             print(f"  Spearman with the ground truth (each source's true click function on the target's rows): "
@@ -165,7 +165,7 @@ def summarize(result: dict, sources: list, relevance=None) -> None:
               ", each row given the logit of the source relevant in its region (oracle) "
               f"{spread([[r['routing']['oracle'] for p, r in s['periods'].items() if int(p) >= p0] for s in seeds])}")
     if scored and "ambiguous_rows" in scored[0]:
-        print(f"  (rows whose hashed item_category holds categories of two regions, left out of the split: "
+        print(f"  (rows whose hashed region feature holds values of two regions, left out of the split: "
               f"{sum(r['ambiguous_rows'] for r in scored)})")
     later = [r for s in seeds for p, r in s["periods"].items() if int(p) > p0]
     timed = later or scored

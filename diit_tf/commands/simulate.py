@@ -126,18 +126,14 @@ def _default_hparams(choice, data_dir):
 
 
 def _row_groups(data_dir, spec):
-    """For a benchmark whose ground truth says which source is relevant on which item categories (metadata.json's
-    `ground_truth.relevance.regions`, e.g. synthetic-regional-experts): the region of each row, so the report splits
-    the gate weights by region. None for other datasets."""
+    """For a benchmark whose ground truth says which source is relevant on which rows (metadata.json's
+    `ground_truth.relevance`, e.g. synthetic-regional-experts' item categories, movielens-1m-age-gender's gender):
+    the region of each row, so the report splits the gate weights by region. None for other datasets."""
     from diit_tf.data import read_metadata
+    from diit_tf.data.regions import regions_of
 
-    relevance = (read_metadata(data_dir).get("ground_truth") or {}).get("relevance") or {}
-    buckets = spec.categorical.get("item_category")
-    if len(relevance.get("regions") or {}) < 2 or not buckets:  # one region: nothing to split
-        return None
-    from diit_tf.data.synthetic import region_of_rows
-
-    return lambda rows: region_of_rows(relevance, rows.features["item_category"], buckets)
+    region = regions_of((read_metadata(data_dir).get("ground_truth") or {}).get("relevance"), spec)
+    return None if region is None else (lambda rows: region(rows.features))
 
 
 def run(args) -> int:

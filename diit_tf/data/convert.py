@@ -128,6 +128,8 @@ class DomainRule:
       prefix: prefix of value-named domains (no bins).
       keep: only these domain names are kept (others are counted as `excluded_domain`, not bad rows).
       target: the target domain; default: the smallest kept domain by rows.
+      split_by: a second field that splits every domain but the target by its values: domain `d` becomes
+        `d-<value>` (rows with that field missing are dropped and counted). Needs `target`.
     """
 
     field: str
@@ -136,6 +138,7 @@ class DomainRule:
     prefix: str = ""
     keep: tuple = ()
     target: str = ""
+    split_by: str = ""
 
     def __post_init__(self):
         object.__setattr__(self, "bins", tuple(float(b) for b in self.bins))
@@ -148,6 +151,8 @@ class DomainRule:
                              f"Received: {list(self.names)}")
         if self.names and not self.bins:
             raise ValueError("`domain names` only apply with `domain bins`")
+        if self.split_by and not self.target:
+            raise ValueError(f"`split_by` ({self.split_by!r}) needs the target domain, which is not split")
 
     @property
     def bin_names(self) -> tuple:
@@ -174,16 +179,29 @@ class DomainRule:
             outside = ~domains.isin(self.keep)
             frame = bad.exclude(frame, outside.to_numpy(), f"domain not in {list(self.keep)}")
             domains = domains.loc[frame.index]
+        if self.split_by:
+            raw = frame[self.split_by]
+            text = raw.astype(object).where(raw.notna(), "").astype(str).str.strip()
+            split = (domains != self.target) & (text == "")
+            frame = bad.drop(frame, split.to_numpy(), f"{self.split_by} missing ({where})")
+            domains, text = domains.loc[frame.index], text.loc[frame.index]
+            domains = domains.where(domains == self.target, domains + "-" + text)
         return frame, domains.astype(str)
 
     def domains_and_target(self, domains: pd.Series) -> tuple:
         """`(ordered domain names, target)`: bins/keep order when given, else by decreasing size; the target is
         `target` or the smallest domain."""
         sizes = domains.value_counts()
-        if self.keep:
-            order = [d for d in self.keep if d in sizes.index]
-        elif self.bins:
-            order = [d for d in self.bin_names if d in sizes.index]
+        named = self.keep or (self.bin_names if self.bins else ())
+        if named and self.split_by:  # each split domain in place of its name, its parts in the split values' order
+            parts = {}
+            for d in sizes.index:
+                owners = [n for n in named if n != self.target and d.startswith(f"{n}-")]
+                if owners:
+                    parts.setdefault(max(owners, key=len), []).append(d)
+            named = [part for n in named for part in ([n] if n == self.target else sorted(parts.get(n, ())))]
+        if named:
+            order = [d for d in named if d in sizes.index]
         else:
             order = list(sizes.index)  # largest first
         if not order:

@@ -10,6 +10,9 @@ Domain splits (`domains=`):
   `age3` (the default): `<25`, `25-34`, `>=35`; target `<25`, the smallest, as in the Scenario-Wise Rec benchmark.
   `age7`: MovieLens-1M's 7 raw age groups `<18`, `18-24`, `25-34`, `35-44`, `45-49`, `50-55`, `56+`; target `<18`,
     the smallest, and 6 sources of unequal use to it (docs/benchmarks.md).
+  `age-gender`: the target `<18` (both genders) and the adults split by gender, `>=18-F` and `>=18-M`: which source
+    is relevant depends on the row's gender, a model input (docs/benchmarks.md). metadata.json records that design
+    as `ground_truth.relevance` (the regions of the target's rows by gender).
 
 Example:
   >>> build_movielens_1m("data/ml-1m", periods=10)     # downloads ~13.5 MB once into ~/.cache/diit-tf
@@ -30,7 +33,13 @@ TARGET = "<25"
 DOMAIN_SPLITS = {
     "age3": (AGE_BINS, AGE_DOMAINS, TARGET),
     "age7": ((18, 25, 35, 45, 50, 56), ("<18", "18-24", "25-34", "35-44", "45-49", "50-55", "56+"), "<18"),
+    "age-gender": ((18,), ("<18", ">=18"), "<18"),
 }
+# Splits whose sources are split again by a field (DomainRule.split_by), and the relevance their design says.
+SPLIT_BY = {"age-gender": "gender"}
+RELEVANCE = {"age-gender": {"feature": "gender", "regions": {">=18-F": ["F"], ">=18-M": ["M"]},
+                            "definition": "the design's hypothesis (docs/benchmarks.md): on the target's rows of a "
+                                          "gender, the source of that gender is the relevant one"}}
 DEFAULT_SPLIT = "age3"
 LABEL = "rating>=4"
 CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "zip_code", "release_year", "genre")
@@ -60,9 +69,10 @@ def build_movielens_1m(out_dir, periods: int = 10, cache_dir=None, overwrite: bo
         out_dir, inter, user, item,
         dataset="movielens-1m" if domains == DEFAULT_SPLIT else f"movielens-1m-{domains}",
         overwrite=overwrite, log=log,
-        domain=DomainRule("age", bins=bins, names=names, target=target),
+        domain=DomainRule("age", bins=bins, names=names, target=target, split_by=SPLIT_BY.get(domains, "")),
         label=LabelRule.parse(LABEL),
         period=PeriodRule("timestamp", mode="equal-rows", periods=periods),
         categorical=CATEGORICAL, numeric=(), label_name="label", domain_name="domain",
         built_with=built_with,
+        extra={"ground_truth": {"relevance": RELEVANCE[domains]}} if domains in RELEVANCE else None,
     )

@@ -129,8 +129,9 @@ def import_atomic(inter, user=None, item=None, *, domain: DomainRule, label: Lab
 
 
 def build_atomic(out_dir, inter, user=None, item=None, *, dataset: str = "recbole", overwrite: bool = False,
-                 log=None, built_with: Optional[dict] = None, **options) -> dict:
-    """`import_atomic` then write the span layout at `out_dir`. Returns the metadata."""
+                 log=None, built_with: Optional[dict] = None, extra: Optional[dict] = None, **options) -> dict:
+    """`import_atomic` then write the span layout at `out_dir`; `extra` goes into metadata.json as it is (e.g. a
+    design's `ground_truth`). Returns the metadata."""
     log = log or progress
     spec, frame, bad, info = import_atomic(inter, user, item, log=log, **options)
     log(f"writing {len(frame):,} rows in {frame[PERIOD].nunique()} span(s) to {out_dir}")
@@ -140,10 +141,11 @@ def build_atomic(out_dir, inter, user=None, item=None, *, dataset: str = "recbol
         "label_rule": str(options["label"]),
         "domain_rule": {"field": options["domain"].field, "bins": list(options["domain"].bins),
                         "names": list(options["domain"].bin_names) if options["domain"].bins else [],
-                        "keep": list(options["domain"].keep)},
+                        "keep": list(options["domain"].keep),
+                        **({"split_by": options["domain"].split_by} if options["domain"].split_by else {})},
         "period_rule": info["period"],
         "feature_source_file": info["feature_source_file"],
     }
     record.update(built_with or {})
     return write_periods(out_dir, frame, spec, dataset=dataset, built_with=record, bad=bad, overwrite=overwrite,
-                         log=log)
+                         log=log, extra=extra)

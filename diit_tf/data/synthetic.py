@@ -395,19 +395,6 @@ def build_synthetic(out_dir, config: Optional[SyntheticConfig] = None, overwrite
                              bad_rows={}, extra={"ground_truth": truth})
 
 
-def region_of_rows(relevance: dict, item_category_ids, buckets: int) -> np.ndarray:
-    """The region (see `regions`) of each row from its hashed `item_category` id, the model input: `relevance` is
-    `metadata["ground_truth"]["relevance"]`, `buckets` the feature's hash buckets. A bucket that holds categories of
-    different regions gives `ambiguous`."""
-    from diit_tf.features import hash_ids
-
-    region_of_bucket = {}
-    for region, cats in relevance["regions"].items():
-        for bucket in np.asarray(hash_ids([str(c) for c in cats], buckets)).tolist():
-            region_of_bucket[bucket] = region if region_of_bucket.get(bucket, region) == region else "ambiguous"
-    return np.array([region_of_bucket.get(int(b), "unknown") for b in np.asarray(item_category_ids)])
-
-
 # The two halves of the 32 item categories of the regional-experts benchmark. They are the first and second half
 # with 13 and 14 swapped for 19 and 28, so that no hash bucket of the `item_category` feature (64 buckets) holds
 # categories of both halves: the model's input then tells the regions apart (FarmHash puts 7, 15, 19 in one bucket

@@ -74,3 +74,21 @@ def test_age3_stays_the_default(ml_fixture, tmp_path):
     assert metadata["feature_spec"]["domains"] == ["<25", "25-34", ">=35"]
     with pytest.raises(ValueError, match="`domains`"):
         movielens.build_movielens_1m(tmp_path / "bad", domains="age5", log=QUIET)
+
+
+def test_age_gender_splits_the_adults_by_gender_and_records_the_design(ml_fixture, tmp_path):
+    metadata = movielens.build_movielens_1m(tmp_path / "ml", periods=2, cache_dir=tmp_path / "cache", log=QUIET,
+                                            domains="age-gender")
+    assert metadata["dataset"] == "movielens-1m-age-gender"
+    assert metadata["feature_spec"]["domains"] == ["<18", ">=18-F", ">=18-M"]
+    assert metadata["feature_spec"]["target"] == "<18"
+    assert metadata["ground_truth"]["relevance"]["regions"] == {">=18-F": ["F"], ">=18-M": ["M"]}
+    assert metadata["built_with"]["domain_rule"]["split_by"] == "gender"
+    # the fixture's users: ages 1 (<18) and 18..56 twice, gender alternating F, M; rows per domain by hand
+    gender_of = {u: "FM"[k % 2] for k, (u, _) in enumerate(USERS)}
+    expected = {"<18": 0, ">=18-F": 0, ">=18-M": 0}
+    for n in range(60):  # every fixture row has a rating, a timestamp and a user
+        user, age = USERS[(n * 5) % len(USERS)]
+        expected["<18" if age < 18 else f">=18-{gender_of[user]}"] += 1
+    rows = metadata["rows_per_period_per_domain"]
+    assert {d: sum(rows[p][d] for p in rows) for d in expected} == expected

