@@ -291,10 +291,22 @@ def gzip_problem(path: str) -> Optional[str]:
     return None
 
 
+# Files this process found whole, by (path, size, modification time): the K source trainers and the DIIT trainer
+# of one local pipeline run read the same Transform output, so it is checked once per process, not once per trainer.
+_WHOLE_FILES: set = set()
+
+
+def _file_key(path: str) -> tuple:
+    stat = tf.io.gfile.stat(path)
+    return path, stat.length, stat.mtime_nsec
+
+
 def check_gzip(files: Sequence[str], where: str) -> None:
     """A `StreamInputError` naming the first of `files` that is not a complete gzip stream (`gzip_problem`); the
-    files are checked in parallel threads (zlib releases the GIL)."""
-    files = list(files)
+    files are checked in parallel threads (zlib releases the GIL). A file found whole is not read again in this
+    process while its size and modification time stay the same (a bad file is checked, and named, every time)."""
+    keys = {path: _file_key(path) for path in files}
+    files = [path for path in files if keys[path] not in _WHOLE_FILES]
     if not files:
         return
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, len(files))) as pool:
@@ -302,6 +314,7 @@ def check_gzip(files: Sequence[str], where: str) -> None:
     for path, problem in zip(files, problems):
         if problem:
             raise StreamInputError(f"{where}: cannot read transformed examples file {path}: {problem}")
+    _WHOLE_FILES.update(keys[path] for path in files)
 
 
 @contextlib.contextmanager

@@ -219,3 +219,21 @@ def test_joint_batches_name_an_unknown_domain(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="column domain holds a domain that is not one of t, a, b"):
         for _ in streaming.joint_batches(paths, COLUMNS, SPEC, 8, shuffle_buffer=0):
             pass
+
+
+def test_a_whole_file_is_checked_once_per_process_until_it_changes(tmp_path, files, monkeypatch):
+    with open(files[0], "rb") as f:
+        blob = f.read()
+    path = _write(tmp_path / "once.gz", blob)
+    monkeypatch.setattr(streaming, "_WHOLE_FILES", set())
+    read = []
+    monkeypatch.setattr(streaming, "gzip_problem", lambda p, real=streaming.gzip_problem: read.append(p) or real(p))
+    streaming.check_gzip([path], "source trainer 'a'")
+    streaming.check_gzip([path], "source trainer 'b'")        # the same file, unchanged: not read again
+    assert read == [path]
+    _write(path, blob[:-9])                                    # cut in place: another size, so read and named
+    with pytest.raises(streaming.StreamInputError, match="once.gz: the gzip stream ends early"):
+        streaming.check_gzip([path], "DIIT trainer")
+    with pytest.raises(streaming.StreamInputError, match="once.gz: the gzip stream ends early"):
+        streaming.check_gzip([path], "DIIT trainer")           # a bad file is never remembered
+    assert read == [path] * 3
