@@ -31,7 +31,8 @@ Launcher settings, in `custom_config` next to the student's settings, under one 
   `poll_seconds`      optional, between two reads of the job's status (default 30)
   `timeout_seconds`   optional, how long to wait for the job (default 86400, one day)
 A missing or wrong setting fails at construction, and again in the executor, with the key in the message. More
-than one replica needs `"strategy": {"name": "multi_worker"}` in `custom_config`; the artifacts' uris must be
+than one replica needs `"strategy": {"name": "multi_worker"}` in `custom_config`, and one replica another strategy
+(the operator sets no `TF_CONFIG` in a job of one replica); the artifacts' uris must be
 reachable from the replicas' pods (`gs://` or `s3://` storage they may read and write, or a volume they all mount).
 The pods are annotated `sidecar.istio.io/inject: "false"`: Kubeflow's user namespaces inject Istio sidecars, with
 which a TFJob does not run (https://www.kubeflow.org/docs/components/training/tftraining/).
@@ -106,6 +107,10 @@ def tfjob_settings(custom_config: Mapping) -> TFJobSettings:
     for key, check in _CHECKS.items():
         check(getattr(settings, key), f"{TFJOB_KEY}.{key}")
     launchers.check_strategy(training, settings.workers + 1, ROLE)
+    if settings.workers == 0 and (training.get("strategy") or {}).get("name") == "multi_worker":
+        raise ValueError(f"{ROLE}: {TFJOB_KEY}.workers is 0, and the training operator sets no TF_CONFIG in a job of "
+                         "one replica, which custom_config strategy.name 'multi_worker' needs: give workers >= 1, or "
+                         "another strategy")
     return settings
 
 

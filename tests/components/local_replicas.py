@@ -16,9 +16,10 @@ class LocalReplicas:
         self.log_dir, self.timeout = log_dir, timeout
         self.replicas = []  # {"task": {"type", "index"}, "proc": Popen, "log": file, "path": str}
 
-    def start(self, groups):
+    def start(self, groups, tf_config=True):
         """`groups`: `(task type, replica count, command)` in the cluster's order, e.g. `[("chief", 1, [...]),
-        ("worker", 3, [...])]`. The command's `python` (the image's) is this test's interpreter."""
+        ("worker", 3, [...])]`. The command's `python` (the image's) is this test's interpreter. `tf_config`: whether
+        the platform sets `TF_CONFIG`."""
         ports = iter(free_ports(sum(count for _, count, _ in groups)))
         cluster = {kind: [f"localhost:{next(ports)}" for _ in range(count)] for kind, count, _ in groups}
         for kind, count, command in groups:
@@ -29,7 +30,8 @@ class LocalReplicas:
                 task = {"type": kind, "index": index}
                 log = open(os.path.join(self.log_dir, f"{kind}-{index}.log"), "w")
                 proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,  # the image's workdir
-                                        env=process_env({"cluster": cluster, "task": task, "environment": "cloud"}))
+                                        env=process_env({"cluster": cluster, "task": task, "environment": "cloud"}
+                                                        if tf_config else None))
                 self.replicas.append({"task": task, "proc": proc, "log": log, "path": log.name})
 
     def wait(self, grace=30) -> list:

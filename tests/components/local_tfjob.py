@@ -4,8 +4,8 @@
 deleted, and answers each read with the next of the `statuses` it was given (the last one repeats) or first raises
 the next of `errors`. With `run=True` it does what the operator does with the job: it starts every replica of
 `Chief` and `Worker` as a local process running the container's command, with the `TF_CONFIG` the operator sets
-(`chief`, `worker`, loopback ports: local_replicas.py), and the job is `Succeeded` when every replica exits 0, else
-`Failed` with the operator's message."""
+(`chief`, `worker`, loopback ports: local_replicas.py; none in a job of one replica), and the job is `Succeeded`
+when every replica exits 0, else `Failed` with the operator's message."""
 import copy
 import re
 
@@ -65,8 +65,10 @@ class FakeTrainingOperator:
                              "body": copy.deepcopy(body)})
         if self.run:
             specs = body["spec"]["tfReplicaSpecs"]
-            self.local.start([(kind.lower(), specs[kind]["replicas"], _command(specs[kind]))
-                              for kind in REPLICA_TYPES if kind in specs])
+            groups = [(kind.lower(), specs[kind]["replicas"], _command(specs[kind]))
+                      for kind in REPLICA_TYPES if kind in specs]
+            # the operator sets no TF_CONFIG in a job of one replica (kubeflow/training-operator issue 1078)
+            self.local.start(groups, tf_config=sum(count for _, count, _ in groups) > 1)
         return copy.deepcopy(body)
 
     def get_namespaced_custom_object(self, group, version, namespace, plural, name, **kwargs):

@@ -211,6 +211,9 @@ BAD = {
     "one worker strategy": (_with(COMPLETE, _DROP, "strategy"),
                             "2 replicas need custom_config strategy.name 'multi_worker' (each replica would otherwise "
                             "train alone). Received: 'default'"),
+    "chief alone, multi-worker": (_with(COMPLETE, 0, TFJOB_KEY, "workers"),
+                                  "tfjob.workers is 0, and the training operator sets no TF_CONFIG in a job of one "
+                                  "replica, which custom_config strategy.name 'multi_worker' needs"),
     "mirrored strategy": (_with(COMPLETE, {"name": "mirrored"}, "strategy"),
                           "2 replicas need custom_config strategy.name 'multi_worker'"),
     "name with capitals": (_with(COMPLETE, "Nightly", TFJOB_KEY, "name"), "tfjob.name should be lowercase letters"),
