@@ -32,10 +32,11 @@ Launcher settings, in `custom_config` next to the student's settings, under one 
   `timeout_seconds`   optional, how long to wait for the job (default 86400, one day)
 A missing or wrong setting fails at construction, and again in the executor, with the key in the message. More
 than one replica needs `"strategy": {"name": "multi_worker"}` in `custom_config`, and one replica another strategy
-(the operator sets no `TF_CONFIG` in a job of one replica); the artifacts' uris must be
-reachable from the replicas' pods (`gs://` or `s3://` storage they may read and write, or a volume they all mount).
-The pods are annotated `sidecar.istio.io/inject: "false"`: Kubeflow's user namespaces inject Istio sidecars, with
-which a TFJob does not run (https://www.kubeflow.org/docs/components/training/tftraining/).
+(the operator sets no `TF_CONFIG` in a job of one replica); the artifacts' uris must be reachable from the
+replicas' pods (`gs://` or `s3://` storage they may read and write, or a volume they all mount). The pods are
+annotated `sidecar.istio.io/inject: "false"`: Kubeflow's user namespaces inject Istio sidecars, with which a TFJob
+does not run (https://www.kubeflow.org/docs/components/training/tftraining/). A pipeline run cancelled while the job
+runs leaves the job running to its end (nothing here deletes it then).
 
 Example:
     diit_trainer = TFJobDIITTrainer(
