@@ -25,7 +25,8 @@ lineage-tracked inputs and compiles for both LocalDagRunner and Kubeflow V2.
 A NaN loss raises `NaNLossError`, unreadable input a `StreamInputError` naming the file or field: the execution
 fails, no model artifact is published, nothing is pushed. Under a multi-worker strategy (`strategy.name`
 "multi_worker", `TF_CONFIG`) every worker trains and only the chief writes the artifacts; `VertexDIITTrainer`
-(components/diit_trainer_vertex.py) runs this executor as a Vertex AI custom job with N replicas.
+(components/diit_trainer_vertex.py) runs this executor as a Vertex AI custom job with N replicas, `TFJobDIITTrainer`
+(components/diit_trainer_tfjob.py) as a Kubeflow Training Operator TFJob.
 
 `custom_config` (the pipeline config's "student" block): backbone, options, epochs, batch sizes, learning rates,
 `mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), `student_init` ("base":
@@ -431,7 +432,7 @@ class DIITTrainer(base_component.BaseComponent):
 
     SPEC_CLASS = DIITTrainerSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
-    EXTRA_CONFIG_KEYS = ()  # custom_config keys a subclass's executor takes out before training (Vertex's launcher)
+    EXTRA_CONFIG_KEYS = ()  # custom_config keys a launcher subclass's executor takes out before training
 
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,

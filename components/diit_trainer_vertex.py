@@ -10,7 +10,8 @@ TFX's machinery does the work, as it does for `tfx.extensions.google_cloud_ai_pl
 `runner.start_cloud_training` builds the job (`training_clients.VertexJobClient`: every pool's container command is
 `python -m tfx.scripts.run_executor --executor_class_path components.diit_trainer.Executor --inputs <artifacts JSON>
 --outputs <artifacts JSON> --exec-properties <JSON>`), submits it and polls it until it ends; a failed or cancelled
-job fails the component. This module only checks the launcher settings and takes them out of the training config.
+job fails the component. This module only checks the launcher settings and takes them out of the training config
+(what it shares with the TFJob launcher is in components/launchers.py).
 
 Launcher settings, in `custom_config` next to the student's settings, under TFX's own keys:
   `ai_platform_training_args` (TRAINING_ARGS_KEY)  the CustomJob: `project`, and `worker_pool_specs` (at the top or
@@ -47,17 +48,15 @@ from tfx import types
 from tfx.dsl.components.base import base_executor, executor_spec
 from tfx.extensions.google_cloud_ai_platform import constants, runner
 from tfx.extensions.google_cloud_ai_platform.trainer import executor as tfx_vertex_trainer
-from tfx.utils import name_utils
 
-from components import diit_trainer
+from components import diit_trainer, launchers
+from components.launchers import REPLICA_EXECUTOR
 
 TRAINING_ARGS_KEY = tfx_vertex_trainer.TRAINING_ARGS_KEY
 JOB_ID_KEY = tfx_vertex_trainer.JOB_ID_KEY
 ENABLE_VERTEX_KEY = constants.ENABLE_VERTEX_KEY
 VERTEX_REGION_KEY = constants.VERTEX_REGION_KEY
 LAUNCHER_KEYS = (TRAINING_ARGS_KEY, JOB_ID_KEY, ENABLE_VERTEX_KEY, VERTEX_REGION_KEY)
-# What each replica runs (`python -m tfx.scripts.run_executor --executor_class_path ...`).
-REPLICA_EXECUTOR = name_utils.get_full_name(diit_trainer.Executor)
 # CustomJob fields; every other key of a flat `ai_platform_training_args` belongs to its `job_spec`.
 _JOB_FIELDS = ("display_name", "labels", "encryption_spec")
 _POOLS = ("the chief", "the workers")
@@ -72,15 +71,9 @@ class VertexJob(NamedTuple):
     replicas: int
 
 
-def split_config(custom_config: Mapping) -> tuple:
-    """`(training config, launcher settings)`: the DIIT trainer's custom_config without / with the launcher keys."""
-    training = {k: v for k, v in custom_config.items() if k not in LAUNCHER_KEYS}
-    return training, {k: custom_config[k] for k in LAUNCHER_KEYS if k in custom_config}
-
-
 def vertex_job(custom_config: Mapping) -> VertexJob:
     """Check the launcher settings of `custom_config` (see the module docstring); a `ValueError` names the key."""
-    training, launcher = split_config(custom_config)
+    training, launcher = launchers.split_config(custom_config, LAUNCHER_KEYS)
     if launcher.get(ENABLE_VERTEX_KEY, True) is not True:
         raise ValueError(f"{ROLE}: custom_config[{ENABLE_VERTEX_KEY!r}] should be true (only Vertex AI is offered). "
                          f"Received: {launcher[ENABLE_VERTEX_KEY]!r}")
@@ -114,10 +107,7 @@ def vertex_job(custom_config: Mapping) -> VertexJob:
     if counts[0] != 1:
         raise ValueError(f"{ROLE}: {where}[0].replica_count should be 1 (pool 0 is the chief). Received: {counts[0]}")
     replicas = sum(counts)
-    strategy = (training.get("strategy") or {}).get("name", "default")
-    if replicas > 1 and strategy != "multi_worker":
-        raise ValueError(f"{ROLE}: {replicas} replicas need custom_config strategy.name 'multi_worker' (each replica "
-                         f"would otherwise train alone). Received: {strategy!r}")
+    launchers.check_strategy(training, replicas, ROLE)
     return VertexJob(job_args=args, job_id=launcher.get(JOB_ID_KEY), region=region, replicas=replicas)
 
 
@@ -149,9 +139,9 @@ class Executor(base_executor.BaseExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         config = json.loads(exec_properties.get("custom_config") or "{}")
         job = vertex_job(config)
-        training, _ = split_config(config)
+        training, _ = launchers.split_config(config, LAUNCHER_KEYS)
         diit_trainer.check_config_keys(training, where=ROLE)  # before a cloud job is paid for
-        replica_properties = {**exec_properties, "custom_config": json.dumps(training, sort_keys=True)}
+        replica_properties = launchers.replica_properties(exec_properties, training)
         logging.info("%s: a Vertex AI custom job in %s, %d replica(s) running %s", ROLE, job.region, job.replicas,
                      REPLICA_EXECUTOR)
         runner.start_cloud_training(input_dict, output_dict, replica_properties, REPLICA_EXECUTOR,

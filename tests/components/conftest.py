@@ -1,5 +1,6 @@
-"""Session fixtures of the multi-worker tests (slow: they train in subprocesses): the transformed span, and the
-DIIT trainer's inputs with the model one worker trains from them (the reference of every multi-worker run)."""
+"""Session fixtures of the multi-worker tests (slow: they train in subprocesses): the transformed span, the DIIT
+trainer's inputs (its teachers trained), and the model one worker trains from them (the reference of the
+multi-worker runs)."""
 import os
 
 import pytest
@@ -26,19 +27,23 @@ def mw_span(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def mw_student(mw_span):
-    """The DIIT trainer's job on the span, with two teachers (single-worker source models of src_a and src_b), and
-    the student one worker trains (`<single>/model`, `<single>/run`)."""
+def mw_student_job(mw_span):
+    """The DIIT trainer's job on the span, with two teachers (single-worker source models of src_a and src_b)."""
     root, source = mw_span["root"], mw_span["source"]
     teachers = []
     for d in ("src_a", "src_b"):
         out = str(root / "teachers" / d)
         run_jobs([{**source, "config": {**source["config"], "domain": d}, "out": out, "run": out + "-run"}])
         teachers.append(out)
-    student = {"repo": REPO, "transform": mw_span["transform"], "task": "student", "examples": mw_span["examples"],
-               "teachers": teachers,
-               # the paper's form, so that both phases (discriminator, then student) run under the strategy
-               "config": {**MODEL, "feature_spec": SPEC, "mix_batch_size": 32, "diit": dict(PAPER_FORM)}}
-    single = str(root / "single" / "student")
-    run_jobs([{**student, "out": os.path.join(single, "model"), "run": os.path.join(single, "run")}])
-    return {"job": student, "single": single}
+    return {"repo": REPO, "transform": mw_span["transform"], "task": "student", "examples": mw_span["examples"],
+            "teachers": teachers,
+            # the paper's form, so that both phases (discriminator, then student) run under the strategy
+            "config": {**MODEL, "feature_spec": SPEC, "mix_batch_size": 32, "diit": dict(PAPER_FORM)}}
+
+
+@pytest.fixture(scope="session")
+def mw_student(mw_span, mw_student_job):
+    """`mw_student_job` and the student one worker trains from it (`<single>/model`, `<single>/run`)."""
+    single = str(mw_span["root"] / "single" / "student")
+    run_jobs([{**mw_student_job, "out": os.path.join(single, "model"), "run": os.path.join(single, "run")}])
+    return {"job": mw_student_job, "single": single}

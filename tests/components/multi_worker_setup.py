@@ -1,6 +1,7 @@
-"""What the multi-worker tests share (tests/components/test_multi_worker.py, test_diit_trainer_vertex.py): a small
-transformed span, its settings, free loopback ports, and the trainer processes (`multi_worker_job.py`) started with
-the `TF_CONFIG` of their task. The span and the DIIT trainer's teachers are session fixtures (conftest.py)."""
+"""What the multi-worker tests share (tests/components/test_multi_worker.py, test_diit_trainer_vertex.py,
+test_diit_trainer_tfjob.py): a small transformed span, its settings, free loopback ports, and the trainer processes
+(`multi_worker_job.py`) started with the `TF_CONFIG` of their task. The span and the DIIT trainer's teachers are
+session fixtures (conftest.py)."""
 import json
 import os
 import socket
