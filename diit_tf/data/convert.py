@@ -130,6 +130,9 @@ class DomainRule:
       target: the target domain; default: the smallest kept domain by rows.
       split_by: a second field that splits every domain but the target by its values: domain `d` becomes
         `d-<value>` (rows with that field missing are dropped and counted). Needs `target`.
+      split_groups: with `split_by`, `((group, (value, ...)), ...)`: domain `d` becomes `d-<group>` of the group
+        holding the field's first value (a multi-valued field such as "Comedy Romance" is split by "Comedy");
+        rows whose first value is in no group are dropped and counted.
     """
 
     field: str
@@ -139,9 +142,12 @@ class DomainRule:
     keep: tuple = ()
     target: str = ""
     split_by: str = ""
+    split_groups: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "bins", tuple(float(b) for b in self.bins))
+        object.__setattr__(self, "split_groups", tuple((str(g), tuple(str(v) for v in values))
+                                                       for g, values in self.split_groups))
         object.__setattr__(self, "names", tuple(self.names))
         object.__setattr__(self, "keep", tuple(str(k) for k in self.keep))
         if list(self.bins) != sorted(set(self.bins)):
@@ -153,6 +159,11 @@ class DomainRule:
             raise ValueError("`domain names` only apply with `domain bins`")
         if self.split_by and not self.target:
             raise ValueError(f"`split_by` ({self.split_by!r}) needs the target domain, which is not split")
+        if self.split_groups and not self.split_by:
+            raise ValueError("`split_groups` only apply with `split_by`")
+        owners = [v for _, values in self.split_groups for v in values]
+        if len(owners) != len(set(owners)):
+            raise ValueError(f"`split_groups` should put each value in one group. Received: {list(self.split_groups)}")
 
     @property
     def bin_names(self) -> tuple:
@@ -185,6 +196,12 @@ class DomainRule:
             split = (domains != self.target) & (text == "")
             frame = bad.drop(frame, split.to_numpy(), f"{self.split_by} missing ({where})")
             domains, text = domains.loc[frame.index], text.loc[frame.index]
+            if self.split_groups:
+                group_of = {v: g for g, values in self.split_groups for v in values}
+                text = text.str.split().str[0].map(group_of).fillna("")
+                outside = (domains != self.target) & (text == "")
+                frame = bad.exclude(frame, outside.to_numpy(), f"{self.split_by} in none of the split groups")
+                domains, text = domains.loc[frame.index], text.loc[frame.index]
             domains = domains.where(domains == self.target, domains + "-" + text)
         return frame, domains.astype(str)
 

@@ -142,7 +142,9 @@ def build_atomic(out_dir, inter, user=None, item=None, *, dataset: str = "recbol
         "domain_rule": {"field": options["domain"].field, "bins": list(options["domain"].bins),
                         "names": list(options["domain"].bin_names) if options["domain"].bins else [],
                         "keep": list(options["domain"].keep),
-                        **({"split_by": options["domain"].split_by} if options["domain"].split_by else {})},
+                        **({"split_by": options["domain"].split_by} if options["domain"].split_by else {}),
+                        **({"split_groups": [[g, list(v)] for g, v in options["domain"].split_groups]}
+                           if options["domain"].split_groups else {})},
         "period_rule": info["period"],
         "feature_source_file": info["feature_source_file"],
     }

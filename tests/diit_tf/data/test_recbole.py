@@ -214,3 +214,17 @@ def test_split_by_splits_every_domain_but_the_target_by_a_second_field(atomic):
     assert frame["domain"].value_counts().to_dict() == {"<25": 3, ">=25-M": 4, ">=25-F": 1}
     with pytest.raises(ValueError, match="split_by"):
         DomainRule("age", bins=(25,), split_by="gender")
+
+
+def test_split_groups_split_by_the_first_value_of_a_multi_valued_field(atomic):
+    groups = (("light", ("Animation", "Drama")), ("dark", ("Action",)))
+    rule = DomainRule("age", bins=(25,), names=("<25", ">=25"), target="<25", split_by="genre", split_groups=groups)
+    spec, frame, bad, _ = import_atomic(*atomic, log=QUIET, **{**ML_OPTIONS, "domain": rule})
+    assert spec.domains == ("<25", ">=25-dark", ">=25-light")
+    # by hand: the 5 adult rows kept above: u2 rates Heat (Action ...) and Toy Story (Animation ...), u3 Toy Story
+    # and Trip (Drama), u4 Trip
+    assert frame["domain"].value_counts().to_dict() == {"<25": 3, ">=25-light": 4, ">=25-dark": 1}
+    with pytest.raises(ValueError, match="one group"):
+        DomainRule("age", target="<25", split_by="genre", split_groups=(("a", ("x",)), ("b", ("x",))))
+    with pytest.raises(ValueError, match="only apply with `split_by`"):
+        DomainRule("age", target="<25", split_groups=(("a", ("x",)),))

@@ -104,7 +104,7 @@ def test_data_it_did_not_build_is_refused_not_replaced(tmp_path, tiny):
 
 def test_unknown_names_and_non_datasets(tmp_path):
     with pytest.raises(ValueError, match=r"should be one of \['movielens-1m', 'movielens-1m-age-gender', "
-                                         r"'movielens-1m-age7', 'synthetic'"):
+                                         r"'movielens-1m-age7', 'movielens-1m-genre-experts', 'synthetic'"):
         registry.resolve_dataset("synthetc", tmp_path)
     with pytest.raises(FileNotFoundError, match="not a dataset in the span layout"):
         registry.resolve_dataset(tmp_path, tmp_path)
