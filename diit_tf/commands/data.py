@@ -162,8 +162,8 @@ def _register_movielens(sub) -> None:
         "spans: label rating>=4; domains by user age (--domains age3: <25 (target), 25-34, >=35; age7: the 7 raw "
         "age groups <18 (target), 18-24, 25-34, 35-44, 45-49, 50-55, 56+; age-gender: <18 (target), and the "
         "adults split by gender, >=18-F, >=18-M; genre-experts: <18 (target), and the adults' ratings split by the "
-        "item's first genre into two halves of the catalogue, >=18-genres-a, >=18-genres-b); periods = equal-row time slices "
-        "with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
+        "item's first genre into two halves of the catalogue, >=18-genres-a, >=18-genres-b); periods = equal-row "
+        "time slices with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
         "redistributing it. " + LAYOUT_HELP,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
