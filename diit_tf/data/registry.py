@@ -161,7 +161,8 @@ register(movielens_dataset("movielens-1m-age7", "MovieLens-1M's 7 raw age groups
 register(movielens_dataset("movielens-1m-age-gender", "MovieLens-1M: target <18, sources the adults split by gender",
                            domains="age-gender"))
 register(movielens_dataset("movielens-1m-genre-experts", "MovieLens-1M: target <18, sources the adults' ratings "
-                           "split by the item's first genre into two halves of the catalogue", domains="genre-experts"))
+                           "split by the item's first genre into two halves of the catalogue",
+                           preset="movielens-1m-genre-experts", domains="genre-experts"))
 register(benchmark_dataset("synthetic-unequal-sources", "unequal-sources",
                            "4 synthetic sources sharing 0.9, 0.6, 0.3, 0.0 of the target's click function",
                            preset="synthetic-unequal-sources"))
