@@ -293,16 +293,9 @@ class Executor(base_executor.BaseExecutor):
         wait_for(api, settings, name)
 
 
-class TFJobDIITTrainer(diit_trainer.DIITTrainer):
+class TFJobDIITTrainer(launchers.LaunchedDIITTrainer):
     """`DIITTrainer` whose training runs as a Kubeflow `TFJob` with N replicas (see the module docstring)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
     EXTRA_CONFIG_KEYS = LAUNCHER_KEYS
-
-    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-                 source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
-                 base_model: Optional[types.BaseChannel] = None,
-                 hyperparameters: Optional[types.BaseChannel] = None):
-        tfjob_settings(custom_config)  # an incomplete launcher config fails when the pipeline is built
-        super().__init__(examples=examples, transform_graph=transform_graph, source_models=source_models,
-                         custom_config=custom_config, base_model=base_model, hyperparameters=hyperparameters)
+    check_launcher = staticmethod(tfjob_settings)  # an incomplete launcher config fails when the pipeline is built

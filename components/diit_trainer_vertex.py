@@ -149,16 +149,9 @@ class Executor(base_executor.BaseExecutor):
                                     vertex_region=job.region)
 
 
-class VertexDIITTrainer(diit_trainer.DIITTrainer):
+class VertexDIITTrainer(launchers.LaunchedDIITTrainer):
     """`DIITTrainer` whose training runs as a Vertex AI custom job with N replicas (see the module docstring)."""
 
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
     EXTRA_CONFIG_KEYS = LAUNCHER_KEYS
-
-    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
-                 source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
-                 base_model: Optional[types.BaseChannel] = None,
-                 hyperparameters: Optional[types.BaseChannel] = None):
-        vertex_job(custom_config)  # an incomplete launcher config fails when the pipeline is built
-        super().__init__(examples=examples, transform_graph=transform_graph, source_models=source_models,
-                         custom_config=custom_config, base_model=base_model, hyperparameters=hyperparameters)
+    check_launcher = staticmethod(vertex_job)  # an incomplete launcher config fails when the pipeline is built

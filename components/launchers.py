@@ -10,7 +10,7 @@ artifacts (`replica_command`: the command TFX gives Vertex's replicas, `training
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional
 
 from tfx import types
 from tfx.types import artifact_utils
@@ -54,3 +54,21 @@ def replica_command(input_dict: Dict[str, List[types.Artifact]], output_dict: Di
         "--outputs", artifact_utils.jsonify_artifact_dict(output_dict),
         "--exec-properties", json.dumps(dict(exec_properties), sort_keys=True),
     ]
+
+
+class LaunchedDIITTrainer(diit_trainer.DIITTrainer):
+    """`DIITTrainer` whose executor runs the training elsewhere: a subclass sets `EXECUTOR_SPEC`, `EXTRA_CONFIG_KEYS`
+    (its launcher keys) and `check_launcher(custom_config)`, which fails when the pipeline is built if the launcher
+    settings are incomplete."""
+
+    @staticmethod
+    def check_launcher(custom_config: Mapping) -> Any:
+        raise NotImplementedError
+
+    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
+                 source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
+                 base_model: Optional[types.BaseChannel] = None,
+                 hyperparameters: Optional[types.BaseChannel] = None):
+        self.check_launcher(custom_config)
+        super().__init__(examples=examples, transform_graph=transform_graph, source_models=source_models,
+                         custom_config=custom_config, base_model=base_model, hyperparameters=hyperparameters)

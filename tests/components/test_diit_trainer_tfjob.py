@@ -10,7 +10,7 @@ import re
 
 import pytest
 from tfx import types
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import standard_artifacts
 
 from components import diit_trainer, training
 from components.diit_trainer_tfjob import TFJOB_KEY, Executor, TFJobDIITTrainer
@@ -18,7 +18,9 @@ from components.launchers import REPLICA_EXECUTOR, replica_properties
 
 from local_tfjob import CREATED, RUNNING, SUCCEEDED, FakeTrainingOperator, status
 from local_vertex import FakeJobService
-from multi_worker_setup import MODEL, SPEC, student_artifacts
+from launcher_checks import (artifacts, assert_runs_the_student_on_the_pipeline_run, flags,
+                             pipeline_run_artifacts)
+from multi_worker_setup import MODEL, SPEC
 
 IMAGE = "registry.example.com/ranking/diit:1"
 STRATEGY = {"name": "multi_worker", "shard": "data"}
@@ -29,19 +31,8 @@ def _launcher(workers=3, **settings):
     return {TFJOB_KEY: {"namespace": "kubeflow-ranking", "image": IMAGE, "workers": workers, **settings}}
 
 
-def _artifacts(examples, transform, teachers, out, base_model=None):
-    return student_artifacts(examples, transform, teachers, os.path.join(out, "model"), os.path.join(out, "run"),
-                             base_model)
-
-
-def _flags(command):
-    assert command[:3] == ["python", "-m", "tfx.scripts.run_executor"]
-    assert len(command) == 11  # three words, four flags with a value each
-    return dict(zip(command[3::2], command[4::2]))
-
-
-def _run(config, *artifacts):
-    Executor().Do(*(artifacts or _artifacts("/e", "/t", ["/s"], "/o")), {"custom_config": json.dumps(config)})
+def _run(config, *given):
+    Executor().Do(*(given or artifacts("/e", "/t", ["/s"], "/o")), {"custom_config": json.dumps(config)})
 
 
 def test_the_job_created(monkeypatch):
@@ -49,9 +40,7 @@ def test_the_job_created(monkeypatch):
     training_config = {**MODEL, "feature_spec": SPEC, "strategy": STRATEGY}
     launcher = _launcher(workers=3, name="nightly-student", resources=RESOURCES, service_account="diit-trainer",
                          clean_pod_policy="All", poll_seconds=0.01)
-    inputs, outputs = _artifacts("/pipe/Transform/transformed_examples/5", "/pipe/Transform/transform_graph/5",
-                                 ["/pipe/source_trainer_src_a/model/3", "/pipe/source_trainer_src_b/model/4"],
-                                 "/pipe/diit_trainer/9", base_model="/pipe/diit_trainer/model/2")
+    inputs, outputs = pipeline_run_artifacts()
     _run({**training_config, **launcher}, inputs, outputs)
 
     assert operator.configs == ["in-cluster"]
@@ -78,24 +67,8 @@ def test_the_job_created(monkeypatch):
     assert operator.reads == [("kubeflow.org", "v1", "kubeflow-ranking", "tfjobs", name)] * 3
     assert operator.deleted == []
 
-    flags = _flags(command)
-    assert flags["--executor_class_path"] == "components.diit_trainer.Executor" == REPLICA_EXECUTOR
-    sent = artifact_utils.parse_artifact_dict(flags["--inputs"])
-    assert {k: [a.uri for a in v] for k, v in sent.items()} == {
-        "examples": ["/pipe/Transform/transformed_examples/5"],
-        "transform_graph": ["/pipe/Transform/transform_graph/5"],
-        "source_model_0": ["/pipe/source_trainer_src_a/model/3"],
-        "source_model_1": ["/pipe/source_trainer_src_b/model/4"],
-        "base_model": ["/pipe/diit_trainer/model/2"]}
-    assert artifact_utils.decode_split_names(sent["examples"][0].split_names) == ["train", "eval"]
-    assert sent["examples"][0].type_name == "Examples" and sent["source_model_1"][0].type_name == "Model"
-    received = artifact_utils.parse_artifact_dict(flags["--outputs"])
-    assert {k: [a.uri for a in v] for k, v in received.items()} == {
-        "model": ["/pipe/diit_trainer/9/model"], "model_run": ["/pipe/diit_trainer/9/run"]}
-    # the replicas get the training config alone: no launcher key reaches train_student
-    properties = json.loads(flags["--exec-properties"])
-    assert list(properties) == ["custom_config"]
-    assert json.loads(properties["custom_config"]) == training_config
+    assert flags(command)["--executor_class_path"] == REPLICA_EXECUTOR
+    assert_runs_the_student_on_the_pipeline_run(command, training_config)
 
 
 def test_the_replicas_run_the_command_tfx_gives_vertex_replicas(monkeypatch):
@@ -104,7 +77,7 @@ def test_the_replicas_run_the_command_tfx_gives_vertex_replicas(monkeypatch):
 
     operator = FakeTrainingOperator().install(monkeypatch)
     FakeJobService().install(monkeypatch)
-    inputs, outputs = _artifacts("/e", "/t", ["/s_a", "/s_b"], "/o", base_model="/b")
+    inputs, outputs = artifacts("/e", "/t", ["/s_a", "/s_b"], "/o", base_model="/b")
     training_config = {**MODEL, "feature_spec": SPEC, "strategy": STRATEGY}
     _run({**training_config, **_launcher(workers=1)}, inputs, outputs)
     [created] = operator.created
@@ -296,7 +269,7 @@ def test_the_replicas_train_on_loopback(mw_student_job, tmp_path, monkeypatch):
     operator = FakeTrainingOperator(run=True, log_dir=str(tmp_path)).install(monkeypatch)
     out = str(tmp_path / "tfjob")
     _run({**job["config"], "strategy": STRATEGY, **_launcher(workers=1, poll_seconds=0.01)},
-         *_artifacts(job["examples"], job["transform"], job["teachers"], out))
+         *artifacts(job["examples"], job["transform"], job["teachers"], out))
 
     assert [r["task"] for r in operator.replicas] == [{"type": "chief", "index": 0}, {"type": "worker", "index": 0}]
     assert [r["proc"].returncode for r in operator.replicas] == [0, 0]
@@ -321,6 +294,6 @@ def test_a_failed_replica_fails_the_component(mw_span, tmp_path, monkeypatch):
     config = {"strategy": STRATEGY, **_launcher(workers=1, poll_seconds=0.01)}  # no feature_spec: every replica stops
     with pytest.raises(RuntimeError, match=r"failed \(TFJobFailed\): TFJob kubeflow-ranking/diit-trainer-\w+ has "
                                            r"failed because 1 Chief replica\(s\) failed"):
-        _run(config, *_artifacts(mw_span["examples"], mw_span["transform"], ["/nowhere"], str(tmp_path)))
+        _run(config, *artifacts(mw_span["examples"], mw_span["transform"], ["/nowhere"], str(tmp_path)))
     assert [r["proc"].returncode != 0 for r in operator.replicas] == [True, True]
     assert "DIIT trainer: custom_config is missing 'feature_spec'" in operator.logs()["chief-0"]

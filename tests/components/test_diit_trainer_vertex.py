@@ -9,14 +9,16 @@ import os
 import numpy as np
 import pytest
 from tfx import types
-from tfx.types import artifact_utils, standard_artifacts
+from tfx.types import standard_artifacts
 
 from components import diit_trainer, training
 from components.diit_trainer_vertex import (ENABLE_VERTEX_KEY, JOB_ID_KEY, TRAINING_ARGS_KEY, VERTEX_REGION_KEY,
                                             Executor, VertexDIITTrainer)
 
 from local_vertex import FakeJobService
-from multi_worker_setup import MODEL, SPEC, student_artifacts
+from launcher_checks import (artifacts, assert_runs_the_student_on_the_pipeline_run, flags,
+                             pipeline_run_artifacts)
+from multi_worker_setup import MODEL, SPEC
 
 IMAGE = "gcr.io/my-project/diit:1"
 STRATEGY = {"name": "multi_worker", "shard": "data"}
@@ -32,23 +34,10 @@ def _launcher(workers=3, region="europe-west4"):
             TRAINING_ARGS_KEY: {"project": "my-project", "worker_pool_specs": [_pool(1), _pool(workers)]}}
 
 
-def _artifacts(examples, transform, teachers, out, base_model=None):
-    return student_artifacts(examples, transform, teachers, os.path.join(out, "model"), os.path.join(out, "run"),
-                             base_model)
-
-
-def _flags(command):
-    assert command[:3] == ["python", "-m", "tfx.scripts.run_executor"]
-    assert len(command) == 11  # three words, four flags with a value each
-    return dict(zip(command[3::2], command[4::2]))
-
-
 def test_the_job_submitted(monkeypatch):
     service = FakeJobService().install(monkeypatch)
     training_config = {**MODEL, "feature_spec": SPEC, "strategy": STRATEGY}
-    inputs, outputs = _artifacts("/pipe/Transform/transformed_examples/5", "/pipe/Transform/transform_graph/5",
-                                 ["/pipe/source_trainer_src_a/model/3", "/pipe/source_trainer_src_b/model/4"],
-                                 "/pipe/diit_trainer/9", base_model="/pipe/diit_trainer/model/2")
+    inputs, outputs = pipeline_run_artifacts()
     Executor().Do(inputs, outputs,
                   {"custom_config": json.dumps({**training_config, **_launcher(workers=3)})})
 
@@ -62,26 +51,7 @@ def test_the_job_submitted(monkeypatch):
     assert [p["machine_spec"]["machine_type"] for p in pools] == ["n1-highmem-16"] * 2
     assert pools[0]["container_spec"]["command"] == pools[1]["container_spec"]["command"]
     assert "project" not in job["job_spec"]
-    flags = _flags(pools[0]["container_spec"]["command"])
-    assert flags["--executor_class_path"] == "components.diit_trainer.Executor"
-
-    sent = artifact_utils.parse_artifact_dict(flags["--inputs"])
-    assert sorted(sent) == ["base_model", "examples", "source_model_0", "source_model_1", "transform_graph"]
-    assert {k: [a.uri for a in v] for k, v in sent.items()} == {
-        "examples": ["/pipe/Transform/transformed_examples/5"],
-        "transform_graph": ["/pipe/Transform/transform_graph/5"],
-        "source_model_0": ["/pipe/source_trainer_src_a/model/3"],
-        "source_model_1": ["/pipe/source_trainer_src_b/model/4"],
-        "base_model": ["/pipe/diit_trainer/model/2"]}
-    assert artifact_utils.decode_split_names(sent["examples"][0].split_names) == ["train", "eval"]
-    assert sent["examples"][0].type_name == "Examples" and sent["source_model_1"][0].type_name == "Model"
-    received = artifact_utils.parse_artifact_dict(flags["--outputs"])
-    assert {k: [a.uri for a in v] for k, v in received.items()} == {
-        "model": ["/pipe/diit_trainer/9/model"], "model_run": ["/pipe/diit_trainer/9/run"]}
-    # the replicas get the training config alone: no launcher key reaches train_student
-    properties = json.loads(flags["--exec-properties"])
-    assert list(properties) == ["custom_config"]
-    assert json.loads(properties["custom_config"]) == training_config
+    assert_runs_the_student_on_the_pipeline_run(pools[0]["container_spec"]["command"], training_config)
 
 
 def test_the_job_spec_form(monkeypatch):
@@ -91,14 +61,14 @@ def test_the_job_spec_form(monkeypatch):
             "job_spec": {"worker_pool_specs": [_pool(1), _pool(1)], "service_account": "sa@p.iam"}}
     config = {"feature_spec": SPEC, "strategy": STRATEGY, VERTEX_REGION_KEY: "us-central1", ENABLE_VERTEX_KEY: True,
               TRAINING_ARGS_KEY: args}
-    Executor().Do(*_artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(config)})
+    Executor().Do(*artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(config)})
     [(parent, job)] = service.submitted
     assert parent == "projects/p/locations/us-central1"
     assert job["display_name"] == "nightly-student"
     assert job["labels"]["team"] == "ranking"
     assert job["job_spec"]["service_account"] == "sa@p.iam"
     assert [p["replica_count"] for p in job["job_spec"]["worker_pool_specs"]] == [1, 1]
-    assert json.loads(_flags(job["job_spec"]["worker_pool_specs"][1]["container_spec"]["command"])
+    assert json.loads(flags(job["job_spec"]["worker_pool_specs"][1]["container_spec"]["command"])
                       ["--exec-properties"])["custom_config"] == json.dumps({"feature_spec": SPEC,
                                                                             "strategy": STRATEGY}, sort_keys=True)
 
@@ -160,7 +130,7 @@ def test_an_incomplete_launcher_config_names_the_key(monkeypatch, case):
     config, message = BAD[case]
     service = FakeJobService().install(monkeypatch)
     with pytest.raises(ValueError, match="^VertexDIITTrainer: ") as error:
-        Executor().Do(*_artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(config)})
+        Executor().Do(*artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(config)})
     assert message in str(error.value)
     assert service.endpoints == [] and service.submitted == []  # nothing was sent
     with pytest.raises(ValueError) as early:  # and the pipeline does not build
@@ -197,7 +167,7 @@ def test_the_replicas_train_on_loopback_as_one_worker_would(mw_student, tmp_path
     service = FakeJobService(run=True, log_dir=str(tmp_path)).install(monkeypatch)
     config = {**job["config"], "strategy": STRATEGY, **_launcher(workers=1)}
     out = str(tmp_path / "vertex")
-    Executor().Do(*_artifacts(job["examples"], job["transform"], job["teachers"], out),
+    Executor().Do(*artifacts(job["examples"], job["transform"], job["teachers"], out),
                   {"custom_config": json.dumps(config)})
 
     assert [r["task"] for r in service.replicas] == [{"type": "chief", "index": 0}, {"type": "worker", "index": 0}]
@@ -229,7 +199,7 @@ def test_a_failed_replica_fails_the_component(mw_span, tmp_path, monkeypatch):
     service = FakeJobService(run=True, log_dir=str(tmp_path)).install(monkeypatch)
     config = {"strategy": STRATEGY, **_launcher(workers=1)}  # no feature_spec: every replica stops
     with pytest.raises(RuntimeError, match="did not succeed"):
-        Executor().Do(*_artifacts(mw_span["examples"], mw_span["transform"], ["/nowhere"], str(tmp_path)),
+        Executor().Do(*artifacts(mw_span["examples"], mw_span["transform"], ["/nowhere"], str(tmp_path)),
                       {"custom_config": json.dumps(config)})
     assert [r["proc"].returncode != 0 for r in service.replicas] == [True, True]
     assert "DIIT trainer: custom_config is missing 'feature_spec'" in service.logs()["chief-0"]
@@ -242,7 +212,7 @@ def test_an_unknown_training_key_fails_before_anything_is_built_or_sent(monkeypa
     typo = {**COMPLETE, "learnig_rate": 0.01}
     service = FakeJobService().install(monkeypatch)
     with pytest.raises(ValueError, match=r"^VertexDIITTrainer: unknown custom_config key\(s\) \['learnig_rate'\]"):
-        Executor().Do(*_artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(typo)})
+        Executor().Do(*artifacts("/e", "/t", ["/s"], "/o"), {"custom_config": json.dumps(typo)})
     assert service.submitted == []
     with pytest.raises(ValueError, match=r"unknown custom_config key\(s\) \['learnig_rate'\]"):
         _component(typo)
