@@ -58,7 +58,7 @@ from absl import logging
 from tfx import types
 from tfx.dsl.components.base import base_executor, executor_spec
 
-from components import diit_trainer, launchers
+from components import launchers
 from components.launchers import REPLICA_EXECUTOR
 
 TFJOB_KEY = "tfjob"
@@ -278,10 +278,8 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        config = json.loads(exec_properties.get("custom_config") or "{}")
-        settings = tfjob_settings(config)
-        training, _ = launchers.split_config(config, LAUNCHER_KEYS)
-        diit_trainer.check_config_keys(training, where=ROLE)  # before the cluster's machines are taken
+        # before the cluster's machines are taken
+        settings, training = launchers.launcher_config(exec_properties, tfjob_settings, LAUNCHER_KEYS, ROLE)
         command = launchers.replica_command(input_dict, output_dict,
                                             launchers.replica_properties(exec_properties, training))
         name = job_name(settings.name)

@@ -40,7 +40,6 @@ Example:
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional
 
 from absl import logging
@@ -49,7 +48,7 @@ from tfx.dsl.components.base import base_executor, executor_spec
 from tfx.extensions.google_cloud_ai_platform import constants, runner
 from tfx.extensions.google_cloud_ai_platform.trainer import executor as tfx_vertex_trainer
 
-from components import diit_trainer, launchers
+from components import launchers
 from components.launchers import REPLICA_EXECUTOR
 
 TRAINING_ARGS_KEY = tfx_vertex_trainer.TRAINING_ARGS_KEY
@@ -137,10 +136,7 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        config = json.loads(exec_properties.get("custom_config") or "{}")
-        job = vertex_job(config)
-        training, _ = launchers.split_config(config, LAUNCHER_KEYS)
-        diit_trainer.check_config_keys(training, where=ROLE)  # before a cloud job is paid for
+        job, training = launchers.launcher_config(exec_properties, vertex_job, LAUNCHER_KEYS, ROLE)  # before paying
         replica_properties = launchers.replica_properties(exec_properties, training)
         logging.info("%s: a Vertex AI custom job in %s, %d replica(s) running %s", ROLE, job.region, job.replicas,
                      REPLICA_EXECUTOR)

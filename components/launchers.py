@@ -37,6 +37,16 @@ def check_strategy(training: Mapping, replicas: int, role: str) -> None:
                          f"would otherwise train alone). Received: {strategy!r}")
 
 
+def launcher_config(exec_properties: Mapping[str, Any], check, launcher_keys, role: str) -> tuple:
+    """`(launcher settings, training config)` of a launcher executor's `custom_config`: `check(config)` the settings
+    (a `ValueError` names the key), and the training config's keys checked too, before anything is sent."""
+    config = json.loads(exec_properties.get("custom_config") or "{}")
+    settings = check(config)
+    training, _ = split_config(config, launcher_keys)
+    diit_trainer.check_config_keys(training, where=role)
+    return settings, training
+
+
 def replica_properties(exec_properties: Mapping[str, Any], training: Mapping) -> Dict[str, Any]:
     """The replicas' exec properties: the launcher's, with the training config alone as `custom_config` (serialized
     as `DIITTrainer` serializes it: sorted keys, the feature spec's order is the backbone's layer order)."""

@@ -50,3 +50,29 @@ def assert_runs_the_student_on_the_pipeline_run(command, training_config):
     properties = json.loads(found["--exec-properties"])
     assert list(properties) == ["custom_config"]
     assert json.loads(properties["custom_config"]) == training_config
+
+
+def component(launcher_class, config):
+    """The launcher's component on the DIIT trainer's channels (two teachers and a base model)."""
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    return launcher_class(
+        examples=types.Channel(type=standard_artifacts.Examples),
+        transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
+        source_models={d: types.Channel(type=standard_artifacts.Model) for d in ("src_a", "src_b")},
+        base_model=types.Channel(type=standard_artifacts.Model), custom_config=config)
+
+
+def assert_is_the_diit_trainer_with_its_launcher(launcher_class, executor_class, config):
+    """The component is `DIITTrainer` (same inputs and outputs) with `executor_class`, and the launcher's settings
+    reach that executor in custom_config; the local DIIT trainer keeps its own executor."""
+    from components import diit_trainer
+
+    built = component(launcher_class, config)
+    assert built.executor_spec.executor_class is executor_class
+    assert isinstance(built, diit_trainer.DIITTrainer)
+    assert sorted(built.inputs) == ["base_model", "examples", "source_model_0", "source_model_1", "transform_graph"]
+    assert sorted(built.outputs) == ["model", "model_run"]
+    assert json.loads(built.exec_properties["custom_config"]) == json.loads(json.dumps(config))
+    assert diit_trainer.DIITTrainer.EXECUTOR_SPEC.executor_class is diit_trainer.Executor

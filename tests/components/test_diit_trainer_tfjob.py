@@ -18,8 +18,8 @@ from components.launchers import REPLICA_EXECUTOR, replica_properties
 
 from local_tfjob import CREATED, RUNNING, SUCCEEDED, FakeTrainingOperator, status
 from local_vertex import FakeJobService
-from launcher_checks import (artifacts, assert_runs_the_student_on_the_pipeline_run, flags,
-                             pipeline_run_artifacts)
+from launcher_checks import (artifacts, assert_is_the_diit_trainer_with_its_launcher,
+                             assert_runs_the_student_on_the_pipeline_run, component, flags, pipeline_run_artifacts)
 from multi_worker_setup import MODEL, SPEC
 
 IMAGE = "registry.example.com/ranking/diit:1"
@@ -224,23 +224,11 @@ def test_an_incomplete_launcher_config_names_the_key(monkeypatch, case):
 
 
 def _component(config):
-    return TFJobDIITTrainer(
-        examples=types.Channel(type=standard_artifacts.Examples),
-        transform_graph=types.Channel(type=standard_artifacts.TransformGraph),
-        source_models={d: types.Channel(type=standard_artifacts.Model) for d in ("src_a", "src_b")},
-        base_model=types.Channel(type=standard_artifacts.Model), custom_config=config)
+    return component(TFJobDIITTrainer, config)
 
 
 def test_the_component_is_the_diit_trainer_with_the_launcher():
-    component = _component(COMPLETE)
-    assert component.executor_spec.executor_class is Executor
-    assert isinstance(component, diit_trainer.DIITTrainer)
-    assert sorted(component.inputs) == ["base_model", "examples", "source_model_0", "source_model_1",
-                                        "transform_graph"]
-    assert sorted(component.outputs) == ["model", "model_run"]
-    # the launcher's settings reach its executor in custom_config (which hands the rest to the replicas)
-    assert json.loads(component.exec_properties["custom_config"]) == json.loads(json.dumps(COMPLETE))
-    assert diit_trainer.DIITTrainer.EXECUTOR_SPEC.executor_class is diit_trainer.Executor  # the local one unchanged
+    assert_is_the_diit_trainer_with_its_launcher(TFJobDIITTrainer, Executor, COMPLETE)
 
 
 def test_an_unknown_training_key_fails_before_anything_is_built_or_sent(monkeypatch):
