@@ -33,7 +33,8 @@ BENCHMARKS = (
     ("MovieLens-1M age7 (kd_joint: 4096-row mix, β 8)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
                            "movielens-1m-age7-kd-joint-mix4096-rechosen-test")),
     ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
-    ("MovieLens-1M genre experts (catalogue split between the sources)", ("movielens-1m-genre-experts-test",)),
+    ("MovieLens-1M genre experts (catalogue split between the sources)", ("movielens-1m-genre-experts-test",
+                                                                          "movielens-1m-genre-experts-kd-joint-test")),
 )
 
 

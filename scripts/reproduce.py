@@ -113,7 +113,8 @@ TRANSFER_GRIDS = {dataset: STRONG_REGIONAL_TRANSFER_GRID if dataset in ROUTING_B
 GATE_PRIOR_METHODS = ("base,kd_static,diit,diit:gate_prior=quality,"
                       "diit:gate_prior=quality+gate_prior_temperature=0.03")
 MIX_METHODS = "base,kd_uniform,kd_static,diit"
-KD_JOINT_BENCHMARKS = ("synthetic-unequal-sources", "synthetic-strong-regional-experts", "movielens-1m-age7")
+KD_JOINT_BENCHMARKS = ("synthetic-unequal-sources", "synthetic-strong-regional-experts", "movielens-1m-age7",
+                       "movielens-1m-genre-experts")
 KD_JOINT_GRID = "kd_joint.beta=0.25,0.5,1,2,4"
 # synthetic-strong-regional-experts' preset as its first validation chose it (mix batch 256), before the exposure
 # study below re-chose the mix batch and the betas: the experiments run on it keep it, so they reproduce whatever the
