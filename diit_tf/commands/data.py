@@ -163,13 +163,13 @@ def _register_movielens(sub) -> None:
         "age groups <18 (target), 18-24, 25-34, 35-44, 45-49, 50-55, 56+; age-gender: <18 (target), and the "
         "adults split by gender, >=18-F, >=18-M; genre-experts: <18 (target), and the adults' ratings split by the "
         "item's first genre into two halves of the catalogue, >=18-genres-a, >=18-genres-b); periods = equal-row "
-        "time slices with global cut points by timestamp. The data stays in the cache and --out; the MovieLens terms forbid "
-        "redistributing it. " + LAYOUT_HELP,
+        "time slices with global cut points by timestamp. The data stays in the cache and --out; the MovieLens "
+        "terms forbid redistributing it. " + LAYOUT_HELP,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     _add_common(p)
     p.add_argument("--domains", choices=sorted(DOMAIN_SPLITS), default=DEFAULT_SPLIT,
-                   help="domain split by user age: age3 (3 domains, target <25), age7 (7 domains, target <18) or "
+                   help="domain split by user age: age3 (3 domains, target <25), age7 (7 domains, target <18), "
                    "age-gender (target <18; the adults split by gender) or genre-experts (target <18; the "
                    "adults' ratings split by the item's first genre)")
     p.add_argument("--periods", type=int, default=10, help="number of time-ordered periods of equal row count")

@@ -46,11 +46,15 @@ GENRE_GROUPS = (("genres-a", ("Comedy", "Horror", "Adventure", "Crime", "Animati
                               "Mystery", "Musical", "Western", "Fantasy")),
                 ("genres-b", ("Action", "Drama", "Sci-Fi", "Film-Noir", "Documentary", "Romance", "War")))
 # Splits whose sources are split again by a field (DomainRule.split_by, split_groups), and the relevance their
-# design says (a dict, or a function of the item file for relevance by item).
+# design says (`genre-experts`' comes from the item file: `genre_regions`).
 SPLIT_BY = {"age-gender": ("gender", ()), "genre-experts": ("genre", GENRE_GROUPS)}
 RELEVANCE = {"age-gender": {"feature": "gender", "regions": {">=18-F": ["F"], ">=18-M": ["M"]},
                             "definition": "the design's hypothesis (docs/benchmarks.md): on the target's rows of a "
                                           "gender, the source of that gender is the relevant one"}}
+
+DEFAULT_SPLIT = "age3"
+LABEL = "rating>=4"
+CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "zip_code", "release_year", "genre")
 
 
 def genre_regions(item) -> dict:
@@ -62,9 +66,6 @@ def genre_regions(item) -> dict:
     return {"feature": "genre", "regions": regions,
             "definition": "the design (docs/benchmarks.md): a source has seen only the items of its half of the "
                           "catalogue, so on a target row the source of the item's half is the relevant one"}
-DEFAULT_SPLIT = "age3"
-LABEL = "rating>=4"
-CATEGORICAL = ("user_id", "item_id", "gender", "occupation", "zip_code", "release_year", "genre")
 
 
 def fetch_movielens_1m(cache_dir=None, log=None) -> tuple:

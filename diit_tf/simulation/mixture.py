@@ -30,10 +30,7 @@ def mixture_fit(logits, labels, groups: Optional[Sequence] = None, steps: int = 
     logits = np.asarray(logits, float)
     labels = np.asarray(labels, float)
     n, k = logits.shape
-    groups = np.zeros(n, int) if groups is None else np.asarray(groups)
-    names = sorted(set(groups.tolist()))
-    index = np.searchsorted(np.asarray(names), groups) if groups.dtype.kind in "US" else \
-        np.asarray([names.index(g) for g in groups.tolist()])
+    names, index = np.unique(np.zeros(n, int) if groups is None else np.asarray(groups), return_inverse=True)
 
     def unpack(params):
         scores = params[2:].reshape(len(names), k)
