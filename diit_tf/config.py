@@ -23,6 +23,11 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
   best predicts the target; "confidence": per-example soft targets from each source's own loss on the row,
   `q_k = softmax_k(-BCE(y, σ(z_Sk)) / gate_temperature)`, and `CE(q, g)` (confidence-aware multi-teacher KD).
 - `gate_temperature=1.0`: the temperature of the "confidence" targets.
+- `gate_origin=0.0`: weight of the gate's origin loss on the mix rows, `CE(onehot(source the row came from), g)`
+  (`diit_tf.losses.origin_ce`; the mix rows carry their source, `diit_tf.model.ORIGIN_KEY`). It teaches the gate
+  which source's traffic a row looks like, from every mix row instead of the few labelled target rows; its optimum
+  `g_k(x) = P(source k | x)` is the distribution-weighted combining rule of multi-source adaptation (Mansour et
+  al., 2008): on a row like those source k was trained on, trust source k. 0: no such loss (the paper).
 - `gate_from_kd=False`: whether the KD losses (MSE, KL) train the gate. The paper's gate (True) learns only
   through them, which rewards the sources that already agree with the student; False (the default) trains the
   gate by its supervised loss alone (KD then sees the gate's weights as constants).
@@ -64,7 +69,7 @@ import json
 
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
-PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_input": "representation", "gate_prior": "none",
+PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_origin": 0.0, "gate_input": "representation", "gate_prior": "none",
               "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0, "use_middle": True,
               "use_adversarial": True}
 
@@ -92,6 +97,7 @@ class DIITConfig:
     use_logit: bool = True
     gate_loss: str = "mixture"
     gate_temperature: float = 1.0
+    gate_origin: float = 0.0
     gate_from_kd: bool = False
     gate_input: str = "representation"
     gate_prior: str = "none"
@@ -118,7 +124,7 @@ class DIITConfig:
             raise ValueError(f"`tau` (temperature) should be > 0. Received: {self.tau!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"`alpha` should be in [0, 1]. Received: {self.alpha!r}")
-        for name in ("beta1", "beta2", "grl_lambda", "gate_supervision"):
+        for name in ("beta1", "beta2", "grl_lambda", "gate_supervision", "gate_origin"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"`{name}` should be >= 0. Received: {value!r}")
@@ -131,10 +137,12 @@ class DIITConfig:
         for name in ("gate_temperature", "gate_prior_temperature", "gate_fit_learning_rate", "routing_temperature"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"`{name}` should be > 0. Received: {getattr(self, name)!r}")
-        if self.use_gate and not self.gate_from_kd and self.gate_supervision == 0:
+        if self.use_gate and not self.gate_from_kd and self.gate_supervision == 0 and self.gate_origin == 0:
             raise ValueError("The gate would never learn: `gate_from_kd=False` trains it by its supervised loss "
-                             "alone, and `gate_supervision` is 0. Set `gate_supervision` > 0, `gate_from_kd=True` "
-                             "(the paper's form) or `use_gate=False`.")
+                             "alone, and `gate_supervision` and `gate_origin` are 0. Set `gate_supervision` > 0, "
+                             "`gate_origin` > 0, `gate_from_kd=True` (the paper's form) or `use_gate=False`.")
+        if self.gate_origin > 0 and not self.use_gate:
+            raise ValueError("`gate_origin` > 0 trains the gate, and `use_gate=False` has none. Set one of them.")
         if not isinstance(self.gate_calibration, bool):
             raise ValueError(f"`gate_calibration` should be a bool. Received: {self.gate_calibration!r}")
         if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:

@@ -4,6 +4,7 @@
 - `logit_spot_kl`: the migrator's logit spot, temperature-softened Bernoulli KL from the aggregated source logit.
 - `adversarial_bce`: the domain discriminator's loss against an all-target or all-source label.
 - `ctr_bce`: the click-through-rate loss on labelled target samples.
+- `origin_ce`: the gate's origin loss, its weights against the source each mix row was drawn from.
 
 Reference: Huang et al., "DIIT: A Domain-Invariant Information Transfer Method for Industrial Cross-Domain
 Recommendation", CIKM 2024, arXiv 2410.10835; the formulas are this project's reading (docs/method.md).
@@ -16,7 +17,7 @@ import numbers
 
 import tensorflow as tf
 
-__all__ = ["middle_spot_mse", "logit_spot_kl", "adversarial_bce", "ctr_bce"]
+__all__ = ["middle_spot_mse", "logit_spot_kl", "adversarial_bce", "ctr_bce", "origin_ce"]
 
 
 def _float32(x) -> tf.Tensor:
@@ -115,3 +116,26 @@ def ctr_bce(labels, logits) -> tf.Tensor:
     logits = _float32(logits)
     labels = tf.reshape(_float32(labels), tf.shape(logits))
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def origin_ce(weights, origin, epsilon: float = 1e-12) -> tf.Tensor:
+    """The gate's origin loss: `mean_{b: o_b >= 0} -log g_{o_b}(x_b)`, the cross-entropy of the gate's weights
+    against the source each mix row was drawn from (`o_b`, an index into the sources; negative for a row of no
+    source, e.g. a target row of the mix, which is left out). Its minimiser is `g_k(x) = P(row from source k | x)`,
+    which Mansour, Mohri and Rostamizadeh (NeurIPS 2008) weigh the sources' predictors by, the distribution-weighted
+    combining rule. 0 when no row has a source.
+
+    Args:
+        weights: (B, K) the gate's weights (rows sum to 1).
+        origin: (B,) or (B, 1) integer source index per row, < 0 for none.
+        epsilon: added inside the log.
+
+    Returns:
+        float32 scalar.
+    """
+    weights = _float32(weights)
+    origin = tf.reshape(tf.cast(origin, tf.int32), [-1])
+    has = origin >= 0
+    picked = tf.gather(weights, tf.maximum(origin, 0), axis=1, batch_dims=1)
+    nll = tf.where(has, -tf.math.log(picked + epsilon), 0.0)
+    return tf.math.divide_no_nan(tf.reduce_sum(nll), tf.reduce_sum(tf.cast(has, tf.float32)))

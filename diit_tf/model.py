@@ -39,11 +39,14 @@ from diit_tf.layers.discriminator import DomainDiscriminator
 from diit_tf.layers.gating_aggregator import GatingAggregator
 from diit_tf.layers.gradient_reversal import GradientReversal
 from diit_tf.layers.mapper import Mapper
-from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_mse
+from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_mse, origin_ce
 
 # Keys of a batch's features that carry the sources' outputs on its rows (see `DIITModel.teacher_outputs`).
 TEACHER_KEYS = ("teacher_representations", "teacher_logits")
-LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce")
+# The key of a mix batch's features that says which source each row was drawn from (an index into the teachers,
+# < 0 for a row of no source): what the gate's origin loss (`DIITConfig.gate_origin`) reads.
+ORIGIN_KEY = "mix_origin"
+LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce", "origin")
 
 
 def sharpened(weights, temperature: float):
@@ -214,6 +217,7 @@ class DIITModel(keras.Model):
             logits = tf.split(tf.cast(x[TEACHER_KEYS[1]], tf.float32), len(self.teachers), axis=-1)
             reps = tf.split(tf.cast(x[TEACHER_KEYS[0]], tf.float32), self.teacher_dims, axis=-1)
             return [tf.stop_gradient(r) for r in reps], [tf.stop_gradient(z) for z in logits]
+        x = {k: x[k] for k in self._input_names}  # not the extra keys a mix batch may carry (ORIGIN_KEY)
         outs = [t(x, training=False) for t in self.teachers]
         reps = [tf.stop_gradient(o["representation"]) for o in outs]
         logits = [tf.stop_gradient(o["logit"]) for o in outs]
@@ -395,6 +399,8 @@ class DIITModel(keras.Model):
             forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
             forward["z_sources_target"] = [z[:n_t] for z in logits]
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
+        if cfg.gate_origin > 0 and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
+            forward["origin"] = x_m[ORIGIN_KEY]
         kd_weights = sharpened(weights, cfg.routing_temperature)
         kd_weights = kd_weights if cfg.gate_from_kd else tf.stop_gradient(kd_weights)
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
@@ -489,6 +495,12 @@ class DIITModel(keras.Model):
         if self._supervises_gate:
             losses["gate_bce"] = self.gate_supervision_loss(y_t, forward)
             total = total + cfg.gate_supervision * losses["gate_bce"]
+        if cfg.gate_origin > 0:
+            if "origin" not in forward:
+                raise ValueError(f"DIITConfig.gate_origin > 0 needs each mix row's source: the mix batch's features "
+                                 f"should carry {ORIGIN_KEY!r} (an index into the sources, < 0 for none)")
+            losses["origin"] = origin_ce(forward["gate"], forward["origin"])
+            total = total + cfg.gate_origin * losses["origin"]
         losses["loss"] = total
         return losses
 
@@ -559,6 +571,8 @@ class DIITModel(keras.Model):
     def _results(self, train):
         out = {name: t.result() for name, t in self.trackers.items() if name != "gate_bce" or
                self._supervises_gate}
+        if not self.diit_config.gate_origin > 0:
+            out.pop("origin")
         if not self.diit_config.use_adversarial:
             out.pop("adv1"), out.pop("adv2")
         if not self.uses_mapper:

@@ -16,10 +16,10 @@ from diit_tf.baselines.finetune import copy_weights
 from diit_tf.baselines.hamur import (DomainNorm, HyperAdaptedTowers, HyperAdapter, HyperNetwork,
                                      build_hamur_model)
 from diit_tf.baselines.joint import as_domain_model, build_joint_model, joint_features, joint_spec
-from diit_tf.baselines.kd import (UniformKD, WeightedKD, quality_weights, static_weights, teacher_gains,
+from diit_tf.baselines.kd import (ROW_WEIGHTS, UniformKD, WeightedKD, quality_weights, static_weights, teacher_gains,
                                   teacher_logits)
 from diit_tf.baselines.star import StarTopology, build_star_model
 
-__all__ = ["CTNet", "DANN", "DomainNorm", "HyperAdaptedTowers", "HyperAdapter", "HyperNetwork", "StarTopology",
+__all__ = ["ROW_WEIGHTS", "CTNet", "DANN", "DomainNorm", "HyperAdaptedTowers", "HyperAdapter", "HyperNetwork", "StarTopology",
            "UniformKD", "WeightedKD", "as_domain_model", "build_hamur_model", "build_joint_model", "build_star_model", "copy_weights",
            "joint_features", "joint_spec", "quality_weights", "static_weights", "teacher_gains", "teacher_logits"]

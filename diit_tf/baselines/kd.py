@@ -12,6 +12,8 @@ Weightings (`static_weights`), from each teacher's *gain over chance* on labelle
 - `best`: all weight on the teacher with the largest gain (`kd_best_single`);
 - `above_chance`: `w_k ∝ max(g_k, 0)`, uniform when no teacher beats chance (`kd_static`'s parameter-free rule);
 - `softmax`: `w_k = softmax(g / t)_k` with temperature `t > 0` (`t → 0`: `best`; `t → ∞`: `uniform`).
+Per-row weights: a mix batch whose features carry `ROW_WEIGHTS` ((B, K), rows summing to 1) is distilled from
+`z̄(x_b) = Σ_k W_bk z_k(x_b)` instead (`kd_origin`: each row from the source it came from).
 The gain `g_k` is `AUC_k - 0.5` (quality `auc`) or `H(ȳ) - LogLoss_k` (quality `logloss`, where `H(ȳ)` is the
 log loss of always predicting the rows' click rate ȳ), so 0 means "no better than chance" for both measures.
 
@@ -39,6 +41,8 @@ from diit_tf.ctr import auc, logloss
 from diit_tf.losses import ctr_bce, logit_spot_kl
 
 QUALITIES = ("auc", "logloss")
+# The key of a mix batch's features holding per-row teacher weights, (B, K); without it the fixed weights apply.
+ROW_WEIGHTS = "teacher_row_weights"
 WEIGHTINGS = ("uniform", "best", "above_chance", "softmax")
 
 
@@ -159,14 +163,19 @@ class WeightedKD(keras.Model):
         return self.student(inputs, training=training)
 
     def ensemble_logit(self, x):
-        """`Σ_k w_k z_k(x)` over the frozen teachers, (B, 1)."""
+        """`Σ_k w_k z_k(x)` over the frozen teachers, (B, 1); per row with `x[ROW_WEIGHTS]` when `x` has it."""
+        weights = x.get(ROW_WEIGHTS, self.teacher_weights)
+        x = {k: v for k, v in x.items() if k != ROW_WEIGHTS}
         logits = tf.concat([tf.stop_gradient(t(x, training=False)["logit"]) for t in self.teachers], axis=-1)
-        return tf.reduce_sum(logits * tf.cast(self.teacher_weights, logits.dtype), axis=-1, keepdims=True)
+        return tf.reduce_sum(logits * tf.cast(weights, logits.dtype), axis=-1, keepdims=True)
 
     def compute_kd_loss(self, x_t, y_t, x_m):
         """`(loss, ce, kl)` of one step: `ce + β·kl` (see the module doc)."""
+        x_t = {k: v for k, v in x_t.items() if k != ROW_WEIGHTS}
         ce = ctr_bce(y_t, self.student(x_t, training=True)["logit"])
-        kl = logit_spot_kl(self.ensemble_logit(x_m), self.student(x_m, training=True)["logit"], self.temperature)
+        student_m = {k: v for k, v in x_m.items() if k != ROW_WEIGHTS}
+        kl = logit_spot_kl(self.ensemble_logit(x_m), self.student(student_m, training=True)["logit"],
+                           self.temperature)
         return ce + self.beta * kl, ce, kl
 
     def train_step(self, data):

@@ -30,6 +30,8 @@ MULTI_DOMAIN = {
 # Tried to make the gate earn its keep; run only when named in --methods (see diit_tf/simulation/variants.py).
 EXPERIMENTAL = {
     "diit_source_gate": "DIIT whose gate also reads the sources' representations and logits (experimental)",
+    "kd_origin": "logit KD from the sources, each mix row from the source it came from (routing by origin, "
+                 "known without a gate)",
 }
 # Every method --methods accepts, with its description.
 NAMED = {**DESCRIPTIONS, **MULTI_DOMAIN, **EXPERIMENTAL}

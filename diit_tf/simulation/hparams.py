@@ -63,6 +63,7 @@ METHOD_OPTIONS = {
     "kd_static": {"beta", "temperature", "quality", "weighting", "weight_temperature"},
     "kd_best_single": {"beta", "temperature", "quality"},
     "kd_self": {"beta", "temperature"},
+    "kd_origin": {"beta", "temperature"},
     "kd_joint": {"beta", "temperature"},
     "hamur": {"adapter_units", "rank", "hyper_units"},
     "star": {"aux_units"},

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from diit_tf.baselines import (CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model, build_joint_model, build_star_model,
+from diit_tf.baselines import (ROW_WEIGHTS, CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model, build_joint_model, build_star_model,
                                copy_weights, joint_features, joint_spec, quality_weights, static_weights, teacher_gains,
                                teacher_logits)
 from diit_tf.config import PAPER_FORM, DIITConfig
 from diit_tf.keyvalue import parse_value, split_assignment
-from diit_tf.model import DIITModel
+from diit_tf.model import ORIGIN_KEY, DIITModel
 from diit_tf.simulation.catalog import ALL_METHODS, EXPERIMENTAL, MULTI_DOMAIN, NAMED
 from diit_tf.simulation.variants import use_source_aware_gate
 from diit_tf.simulation.context import DomainModel
@@ -80,6 +80,17 @@ def subsample_sources(rows, target: str, ratio: float, seed: int):
     rng = np.random.default_rng(seed)
     keep = (rows.domains == target) | (rng.random(len(rows)) < ratio)
     return rows.subset(keep)
+
+
+def source_index(rows, names) -> np.ndarray:
+    """int32 per row: the position of the row's domain in `names` (the teachers' order), -1 for any other domain."""
+    lookup = {name: k for k, name in enumerate(names)}
+    return np.fromiter((lookup.get(d, -1) for d in rows.domains), dtype=np.int32, count=len(rows))
+
+
+def with_features(rows, **extra):
+    """`rows` with per-row arrays added to its features."""
+    return type(rows)(dict(rows.features, **extra), rows.labels, rows.domains, rows.span, rows.spec)
 
 
 def _student_from_snapshot(ctx, name="student"):
@@ -151,6 +162,9 @@ class DIIT(Method):
         target = rows.domain(ctx.spec.target)
         mix = subsample_sources(rows, ctx.spec.target, float(ctx.hparams.diit_option("mix_ratio", 1.0)),
                                 ctx.fit_seed(period, 2))
+        if self.config.gate_origin > 0:  # each mix row's source, for the gate's origin loss
+            mix = with_features(mix, **{ORIGIN_KEY: source_index(mix, [ctx.sources.names[k]
+                                                                       for k in self.source_ids])})
         prior = self.config.gate_prior == "quality" and self.model.learns_gate
         fit = bool(self.config.gate_fit_epochs) and self.model.learns_gate
         # the sources' outputs on the target rows, one compiled pass for the prior and the gate's fit
@@ -224,7 +238,8 @@ class FixedWeightKD(Method):
         self.model.optimizer.build(self.model.student.trainable_variables)
 
     def train_period(self, ctx, period):
-        rows = ctx.rows(period, self.name)
+        rows = getattr(self, "rows", None) or ctx.rows(period, self.name)
+        self.rows = None
         target = rows.domain(ctx.spec.target)
         models, weights = self.choose(ctx, period, target)
         _refresh(self.teachers, models)
@@ -280,6 +295,23 @@ class KDBestSingle(FixedWeightKD):
         best = int(np.argmax(static_weights(gains, "best")))
         self.record(period, {"source": ctx.sources.names[best], "gains": [round(float(g), 5) for g in gains]})
         return [ctx.sources.latest()[best]], None
+
+
+class KDOrigin(FixedWeightKD):
+    """KD from every latest source, each mix row from the source it was drawn from (the target's own rows of the
+    mix from the sources' uniform average): the routing a gate would learn from the rows' origin, known here
+    without learning (`WeightedKD`'s per-row weights, `ROW_WEIGHTS`)."""
+
+    name = "kd_origin"
+
+    def train_period(self, ctx, period):
+        rows = ctx.rows(period, self.name)
+        k = len(self.teachers)
+        origin = source_index(rows, ctx.sources.names)
+        weights = np.where((origin >= 0)[:, None], np.eye(k, dtype=np.float32)[np.maximum(origin, 0)],
+                           np.float32(1.0 / k))
+        self.rows = with_features(rows, **{ROW_WEIGHTS: weights})
+        super().train_period(ctx, period)
 
 
 class KDSelf(FixedWeightKD):
@@ -476,6 +508,7 @@ _FACTORIES = {
     "kd_uniform": KDUniform,
     "kd_static": KDStatic,
     "kd_best_single": KDBestSingle,
+    "kd_origin": KDOrigin,
     "kd_self": KDSelf,
     "kd_joint": KDJoint,
     "hamur": HAMURMethod,

@@ -120,3 +120,12 @@ def test_losses_are_differentiable_towards_both_sides():
         loss = losses.logit_spot_kl(t, s, 2.0)
     gt, gs = tape.gradient(loss, [t, s])
     assert float(gs) != 0.0 and float(gt) != 0.0
+
+
+def test_origin_ce_hand_value_leaves_rows_of_no_source_out():
+    g = np.array([[0.8, 0.2], [0.3, 0.7], [0.5, 0.5], [0.9, 0.1]], np.float32)
+    origin = np.array([0, 0, -1, 1])
+    expected = -(math.log(0.8) + math.log(0.3) + math.log(0.1)) / 3
+    np.testing.assert_allclose(losses.origin_ce(g, origin).numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(losses.origin_ce(g, origin.reshape(-1, 1)).numpy(), expected, rtol=1e-6)
+    assert losses.origin_ce(g, np.full(4, -1)).numpy() == 0.0

@@ -620,3 +620,42 @@ def test_logit_kd_form_trains_as_weighted_kd_with_one_teacher(spec, teachers):
     for a, b in zip(students[0].get_weights(), students[1].get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert any(not np.allclose(a, b) for a, b in zip(start, students[0].get_weights()))  # it did train
+
+
+def test_gate_origin_adds_the_gates_cross_entropy_on_the_mix_rows_sources_by_hand(spec, teachers):
+    """total = ce + β2·kd + γ·gate_bce + gate_origin · mean_{rows with a source} -log g_{source}(x_m)."""
+    from diit_tf.model import ORIGIN_KEY
+    model = _model(spec, teachers, DIITConfig(gate_origin=2.0, gate_supervision=0.5))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(6, seed=13)
+    x_m[ORIGIN_KEY] = np.array([0, 1, -1, 1, 0, 0], np.int32)
+    forward = model._forward(x_t, x_m, training=False)
+    losses = model.student_losses(tf.constant(y_t), forward)
+    g_m = model.gate.gate(model.student({k: v for k, v in x_m.items() if k != ORIGIN_KEY})["representation"]).numpy()
+    picked = [g_m[0, 0], g_m[1, 1], g_m[3, 1], g_m[4, 0], g_m[5, 0]]
+    np.testing.assert_allclose(losses["origin"].numpy(), -np.mean(np.log(picked)), rtol=1e-5)
+    np.testing.assert_allclose(losses["loss"].numpy(), (losses["ce"] + 0.5 * losses["kd"] + 0.5 * losses["gate_bce"]
+                                                        + 2.0 * losses["origin"]).numpy(), rtol=1e-5)
+    # the origin loss alone trains the gate (no labelled gate loss, no KD into the gate) and moves it
+    model = _model(spec, teachers, DIITConfig(gate_origin=1.0, gate_supervision=0.0))
+    before = _snapshot(model.gate.trainable_variables)
+    x_m, _ = _rows(1280, seed=2)
+    x_m[ORIGIN_KEY] = (x_m["item_id"] % 2).astype(np.int32)
+    x_t, y_t = _rows(640, seed=1)
+    history = model.fit(make_diit_dataset(x_t, y_t, x_m, batch_size=64), epochs=1, verbose=0).history
+    assert np.isfinite(history["origin"][0]) and "gate_bce" not in history
+    assert any(_changed(before, model.gate.trainable_variables))
+
+
+def test_gate_origin_needs_the_rows_sources_and_a_gate(spec, teachers):
+    model = _model(spec, teachers, DIITConfig(gate_origin=1.0))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(6, seed=13)
+    with pytest.raises(ValueError, match="mix_origin"):
+        model.student_losses(tf.constant(y_t), model._forward(x_t, x_m, training=False))
+    with pytest.raises(ValueError, match="gate_origin"):
+        DIITConfig(gate_origin=1.0, use_gate=False)
+    with pytest.raises(ValueError, match="gate_origin"):
+        DIITConfig(gate_origin=-1.0)
+    DIITConfig(gate_origin=1.0, gate_supervision=0.0)  # the origin loss alone teaches the gate
+    assert DIITConfig.paper().gate_origin == 0.0

@@ -167,3 +167,17 @@ def test_teacher_logits_in_chunks_equal_one_call(tiny_spec):
     for teacher, z in zip(teachers, logits):
         assert z.shape == (10,) and z.dtype == np.float64
         np.testing.assert_allclose(z, np.asarray(teacher(x)["logit"]).reshape(-1), rtol=1e-6)
+
+
+def test_per_row_weights_in_the_mix_batch_replace_the_fixed_ones_by_hand(tiny_spec):
+    """`x_m[ROW_WEIGHTS]` (B, K): row b distils from Σ_k W_bk z_k; the key never reaches the student."""
+    from diit_tf.baselines import ROW_WEIGHTS
+    teachers = [_constant_backbone(tiny_spec, "t0", 1.0), _constant_backbone(tiny_spec, "t1", -2.0)]
+    model = WeightedKD(teachers, _constant_backbone(tiny_spec, "s", 0.5), beta=1.0, temperature=1.0)
+    x_m = dict(_features(tiny_spec, 3, seed=1), **{ROW_WEIGHTS: np.array([[1, 0], [0, 1], [0.5, 0.5]], np.float32)})
+    np.testing.assert_allclose(model.ensemble_logit(x_m), [[1.0], [-2.0], [-0.5]], rtol=1e-6)
+    x_t, y_t = _features(tiny_spec, 2), np.array([1.0, 0.0], np.float32)
+    _, _, kl = (float(v) for v in model.compute_kd_loss(dict(x_t, **{ROW_WEIGHTS: x_m[ROW_WEIGHTS][:2]}), y_t, x_m))
+    q = _sigmoid(0.5)
+    kl_rows = [p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)) for p in map(_sigmoid, (1.0, -2.0, -0.5))]
+    assert kl == pytest.approx(np.mean(kl_rows), rel=1e-4)
