@@ -12,7 +12,8 @@ prefetched. Nothing holds a whole split.
 - `joint_batches`: `(features + domain index, labels)` of every row (the joint teacher's trainer), one pass.
 - `mix_batches`: the mix dataset of DIIT, repeated: every target row, and each source's rows kept with its rate
   (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the shuffle window's running
-  index, so the same seed gives the same rows.
+  index, so the same seed gives the same rows. Optionally each row's source (`origin_key`, `origin_sources`): what
+  the gate's origin loss reads (`DIITConfig.gate_origin`).
 - `diit_batches`: `((x_t, y_t), x_m)`: `epochs` passes over the target rows zipped with the cycling mix batches
   (one pass over the target rows is one epoch, as in `diit_tf.model.make_diit_dataset`).
 - `eval_batches`: `(features, labels, domains)` of an eval split, unshuffled, for `components.training.evaluate`.
@@ -190,19 +191,53 @@ def mix_rates(spec, mix_ratio: Union[float, Mapping]) -> dict:
     return {spec.target: 1.0, **rates}
 
 
+def _origin_lookup(spec, origin_key: Optional[str], origin_sources: Optional[Sequence[str]]):
+    """A row's domain -> its source index (`mix_batches`' `origin_key`): the domain's position in `origin_sources`,
+    -1 for any other domain (every row, when `origin_sources` is empty: a table cannot be empty). None when no
+    origin is asked for. The names must be distinct source domains of `spec` (a misspelt one would silently give
+    its rows -1), and the key no feature's name."""
+    if origin_key is None and origin_sources is None:
+        return None
+    if origin_key is None or origin_sources is None:
+        raise ValueError("`origin_key` and `origin_sources` go together: the key each mix row's source is written "
+                         f"under and the sources it indexes. Received: {origin_key!r}, {origin_sources!r}")
+    names = list(origin_sources)
+    unknown = sorted(set(names) - set(spec.sources))
+    if unknown or len(set(names)) != len(names):
+        raise ValueError(f"`origin_sources` should be distinct source domains of {list(spec.sources)}. "
+                         f"Received: {names}")
+    if origin_key in spec.feature_names:
+        raise ValueError(f"`origin_key` {origin_key!r} is the name of a feature")
+    if not names:
+        return lambda domains: tf.fill(tf.shape(domains), tf.constant(-1, tf.int32))
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(names, tf.string), tf.range(len(names), dtype=tf.int32)),
+        default_value=-1).lookup
+
+
 def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, seed: int = 0,
-                shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
-    """Feature batches of the mix dataset, repeated without end: each row kept with its domain's rate."""
+                shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1, origin_key: Optional[str] = None,
+                origin_sources: Optional[Sequence[str]] = None) -> tf.data.Dataset:
+    """Feature batches of the mix dataset, repeated without end: each row kept with its domain's rate.
+
+    With `origin_key` and `origin_sources` (the teachers' source domains, in their order) the features also carry
+    `origin_key`: int32 (B,), the position of each row's domain in `origin_sources`, -1 for any other domain (the
+    target's rows, a source without a teacher). The key is the model's (`diit_tf.model.ORIGIN_KEY`), given by the
+    caller: the data layer sits below the model."""
     size, _ = _batch_sizes(batch_size, replicas)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(rates)), tf.constant(list(rates.values()), tf.float32)),
         default_value=0.0)
+    origin_of = _origin_lookup(spec, origin_key, origin_sources)
 
     def keep(index, batch):
         n = tf.shape(batch[spec.domain])[0]
         draw = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), index]))
         rows = _rows(batch, draw < table.lookup(batch[spec.domain]))
-        return {name: rows[name] for name in spec.feature_names}
+        features = {name: rows[name] for name in spec.feature_names}
+        if origin_of is not None:
+            features[origin_key] = origin_of(rows[spec.domain])
+        return features
 
     ds = parsed_batches(files, columns, shuffle_buffer, seed + 1, repeat=True).enumerate()  # indices run on through
     ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)              # the passes: fresh draws
@@ -211,11 +246,13 @@ def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, 
 
 def diit_batches(files, columns: Mapping, spec, batch_size: int, mix_batch_size: Optional[int] = None,
                  rates: Optional[Mapping] = None, epochs: int = 1, seed: int = 0,
-                 shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1) -> tf.data.Dataset:
-    """DIIT's `((x_t, y_t), x_m)` batches: `epochs` shuffled passes over the target rows, the mix batches cycling."""
+                 shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1, origin_key: Optional[str] = None,
+                 origin_sources: Optional[Sequence[str]] = None) -> tf.data.Dataset:
+    """DIIT's `((x_t, y_t), x_m)` batches: `epochs` shuffled passes over the target rows, the mix batches cycling
+    (carrying each row's source under `origin_key` when given, see `mix_batches`)."""
     target = domain_batches(files, columns, spec, spec.target, batch_size, seed, shuffle_buffer, replicas)
     mix = mix_batches(files, columns, spec, rates or mix_rates(spec, 1.0), mix_batch_size or batch_size, seed,
-                      shuffle_buffer, replicas)
+                      shuffle_buffer, replicas, origin_key, origin_sources)
     return tf.data.Dataset.zip((target.repeat(epochs), mix)).prefetch(tf.data.AUTOTUNE)
 
 

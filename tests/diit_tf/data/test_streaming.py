@@ -1,6 +1,6 @@
 """Streaming input over transformed TFRecords: exactly a domain's rows in one pass, the mix sampling (every target
-row, sources at their rates, the same rows for the same seed), DIIT's zipped batches, equal batches under replicas,
-and clear errors naming the field or the file."""
+row, sources at their rates, the same rows for the same seed), each mix row's source (the origin key), DIIT's zipped
+batches, equal batches under replicas, and clear errors naming the field or the file."""
 import gzip
 import os
 
@@ -114,6 +114,45 @@ def test_diit_batches_make_one_pass_over_the_target_rows(files):
         mixes.append(len(x_m["user_id"]))
     assert sorted(target) == list(range(0, 500, 5))
     assert set(mixes) == {32} and len(mixes) == -(-100 // 16)
+
+
+def _origins(x_m):
+    return [(int(i), int(o)) for i, o in zip(x_m["user_id"].numpy(), x_m["mix_origin"].numpy())]
+
+
+@pytest.mark.slow
+def test_mix_rows_carry_their_source_under_the_origin_key(files):
+    # Sources named in the order b, a: a row of b (i % 5 in (3, 4)) has origin 0, of a (i % 5 in (1, 2)) 1, of the
+    # target t (i % 5 == 0) -1. Under 2 replicas a batch of 15 is 14 rows: the key is rebatched with the features.
+    expected = {0: -1, 1: 1, 2: 1, 3: 0, 4: 0}
+    mix = streaming.mix_batches(files, COLUMNS, SPEC, streaming.mix_rates(SPEC, 1.0), batch_size=15, seed=1,
+                                shuffle_buffer=50, replicas=2, origin_key="mix_origin", origin_sources=("b", "a"))
+    assert mix.element_spec["mix_origin"] == tf.TensorSpec((14,), tf.int32)
+    rows = [row for x in mix.take(40) for row in _origins(x)]                 # 560 rows: more than one pass
+    assert {i % 5 for i, _ in rows} == {0, 1, 2, 3, 4}
+    assert all(o == expected[i % 5] for i, o in rows)
+    # Through diit_batches: the mix half carries it, the target half does not; without the argument, no key.
+    ds = streaming.diit_batches(files, COLUMNS, SPEC, batch_size=16, mix_batch_size=32, seed=0, shuffle_buffer=50,
+                                origin_key="mix_origin", origin_sources=["a"])
+    (x_t, _), x_m = next(iter(ds))
+    assert "mix_origin" not in x_t
+    assert all(o == (0 if i % 5 in (1, 2) else -1) for i, o in _origins(x_m))   # b has no teacher here: -1
+    (_, _), plain = next(iter(streaming.diit_batches(files, COLUMNS, SPEC, batch_size=16, shuffle_buffer=50)))
+    assert set(plain) == {"user_id", "x"}
+    # No source at all (e.g. the joint teacher, no source domain's own): every row -1.
+    none = streaming.mix_batches(files, COLUMNS, SPEC, streaming.mix_rates(SPEC, 1.0), batch_size=32,
+                                 shuffle_buffer=50, origin_key="mix_origin", origin_sources=[])
+    assert [o for x in none.take(3) for _, o in _origins(x)] == [-1] * 96
+
+
+@pytest.mark.parametrize("key, sources, match", [
+    ("mix_origin", None, "go together"), (None, ["a"], "go together"),
+    ("mix_origin", ["a", "t"], r"distinct source domains of \['a', 'b'\]"),
+    ("mix_origin", ["a", "a"], "distinct source domains"), ("x", ["a"], "'x' is the name of a feature")])
+def test_a_bad_origin_argument_is_named(files, key, sources, match):
+    with pytest.raises(ValueError, match=match):
+        streaming.mix_batches(files, COLUMNS, SPEC, streaming.mix_rates(SPEC, 1.0), 8, origin_key=key,
+                              origin_sources=sources)
 
 
 def test_eval_batches_and_bounds(files):
