@@ -2,7 +2,8 @@
 
 Inputs:
   examples         transformed examples of the period (Transform's output), streamed (`diit_tf/data/streaming.py`):
-                   the train split's target rows zipped with its mix rows for fitting, the eval split for the
+                   the train split's target rows zipped with its mix rows for fitting (with `diit.gate_origin` > 0
+                   each mix row also carries its source, `diit_tf.model.ORIGIN_KEY`), the eval split for the
                    logged per-domain metrics
   transform_graph  Transform's graph (gives the transformed feature spec)
   source_model_<k> the K latest source models, one channel per source domain (the source trainers of *this* run,
@@ -138,7 +139,12 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
-    batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync)
+    # the gate's origin loss reads each mix row's source: its position among the teachers' sources (the joint
+    # teacher is no source's own, so every row is -1 for it; its one weight is 1 anyway)
+    origin_sources = ([d for d in sources if d in spec.sources] if diit_config.gate_origin > 0 and sources
+                      else None)
+    batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync,
+                       origin_sources=origin_sources)
     with streaming.naming_bad_files(data.train_files, data.columns, "DIIT trainer"):
         if not streaming.has_domain_rows(data.train_files, data.columns, spec, spec.target, int(config["batch_size"]),
                                          strategy.num_replicas_in_sync):
@@ -273,9 +279,13 @@ def start_from_best_source(spec, data, sources: list, teachers: list, student,
             "init": init}
 
 
-def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int):
-    """DIIT's `((x_t, y_t), x_m)` batches of the train split, or the target's `(x_t, y_t)` alone (no teacher)."""
+def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int,
+             origin_sources: Optional[List[str]] = None):
+    """DIIT's `((x_t, y_t), x_m)` batches of the train split, or the target's `(x_t, y_t)` alone (no teacher).
+    With `origin_sources` (the teachers' source domains, in their order) every mix batch also carries each row's
+    source under `ORIGIN_KEY`, for the gate's origin loss (`DIITConfig.gate_origin`)."""
     from diit_tf.data import streaming
+    from diit_tf.model import ORIGIN_KEY
 
     batch_size = int(config["batch_size"])
     seed = int(config.get("seed", 0))
@@ -283,7 +293,9 @@ def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replic
     if with_mix:
         return streaming.diit_batches(data.train_files, data.columns, spec, batch_size,
                                       config.get("mix_batch_size") or batch_size, rates, seed=seed,
-                                      shuffle_buffer=shuffle_buffer, replicas=replicas)
+                                      shuffle_buffer=shuffle_buffer, replicas=replicas,
+                                      origin_key=ORIGIN_KEY if origin_sources is not None else None,
+                                      origin_sources=origin_sources)
     return streaming.domain_batches(data.train_files, data.columns, spec, spec.target, batch_size, seed,
                                     shuffle_buffer, replicas)
 

@@ -1,7 +1,7 @@
 """Trainers of the pipeline outside TFX, on streamed transformed TFRecords: source training with warm start, a
-source without rows (previous model kept, or a placeholder left out of the teachers), the DIIT student, the NaN
-guard, TensorBoard logs, and DIIT under MirroredStrategy over two logical CPU devices (in a subprocess: the device
-setup is process-wide)."""
+source without rows (previous model kept, or a placeholder left out of the teachers), the DIIT student (also with
+the gate's origin loss), the NaN guard, TensorBoard logs, and DIIT under MirroredStrategy over two logical CPU devices
+(in a subprocess: the device setup is process-wide)."""
 import json
 import os
 import subprocess
@@ -177,6 +177,26 @@ def test_the_gate_fit_runs_over_the_streamed_target_rows_before_training(tmp_pat
     assert plain["gate_fit"] is None
 
 
+def test_gate_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
+    """DIITConfig.gate_origin > 0: the mix stream carries each row's source, its position among the teachers'
+    sources (a source left out of the teachers has none), and the gate's origin loss is in the history."""
+    calls, real = [], streaming.diit_batches
+    monkeypatch.setattr(streaming, "diit_batches", lambda *a, **k: calls.append(k) or real(*a, **k))
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": {"gate_origin": 1.0}})
+    assert (calls[-1]["origin_key"], calls[-1]["origin_sources"]) == ("mix_origin", ["src_a", "src_b"])
+    assert info["diit"]["gate_origin"] == 1.0
+    # The rows' domains are drawn apart from their features, so no gate tells src_a's rows from src_b's better
+    # than their shares (about 1/2 each): the loss stays near -log(1/2) = 0.693 (the start's near-uniform gate).
+    assert np.isfinite(info["history"]["origin"]).all()
+    assert info["history"]["origin"][-1] == pytest.approx(np.log(2.0), abs=0.05)
+    # src_a left out: src_b is teacher 0, every other row -1. One teacher's gate weight is 1: the loss is -log 1 = 0.
+    _, info = train_student(SPEC, {"src_b": teachers["src_b"]}, data, {**CONFIG, "diit": {"gate_origin": 1.0}},
+                            left_out={"src_a": "no rows yet"})
+    assert calls[-1]["origin_sources"] == ["src_b"]
+    assert info["history"]["origin"] == [0.0]
+
+
 def test_a_source_without_a_model_is_left_out_of_the_teachers(tmp_path, teachers):
     uris = teachers
     data = split(tmp_path, "p", transformed(domains=(b"target", b"src_a")), transformed(seed=5))
@@ -254,9 +274,11 @@ MIRRORED = textwrap.dedent("""
     uris = _teachers(tmp)
     strategy = {{"name": "mirrored", "devices": ["/cpu:0", "/cpu:1"]}}
     student, info = train_student(SPEC, uris, split(tmp, "p", transformed(), transformed(seed=5)),
-                                  {{**CONFIG, "diit": {{"gate_fit_epochs": 2}}, "strategy": strategy}})
+                                  {{**CONFIG, "diit": {{"gate_fit_epochs": 2, "gate_origin": 1.0}},
+                                   "strategy": strategy}})
     replicas = training.make_strategy(**strategy).num_replicas_in_sync
     print("RESULT " + json.dumps({{"replicas": replicas, "loss": info["history"]["loss"][-1],
+                                   "origin": info["history"]["origin"][-1],
                                    "auc": info["eval"]["target"]["auc"], "gate_fit": info["gate_fit"]}}))
 """)
 
@@ -272,6 +294,7 @@ def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     result = json.loads(lines[-1][len("RESULT "):])
     assert result["replicas"] == 2
     assert np.isfinite(result["loss"])
+    assert np.isfinite(result["origin"])  # each mix row's source, split between the replicas with its row
     assert 0.0 <= result["auc"] <= 1.0
     assert result["gate_fit"]["steps"] > 0 and np.isfinite(result["gate_fit"]["gate_bce"])  # the gate's own fit
 
