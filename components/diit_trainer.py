@@ -324,12 +324,22 @@ def _model(spec, config: Mapping, teachers: list, diit_config, base_model_uri: O
 
 
 def apply_tuned(config: dict, hyperparameters_uri: str) -> dict:
-    """The Tuner's best hyperparameters (diit_tf.tuning's `best_hyperparameters.txt`) into the student config."""
-    from diit_tf.tuning.best_hparams import load_best_hparams
+    """The Tuner's best hyperparameters (diit_tf.tuning's `best_hyperparameters.txt`) into the student config:
+    only the settings the Tuner searched, so the student's other DIIT options (`gate_origin`, `gate_prior`, ...)
+    and training settings stay as configured. A record without its searched values (a bare `diit_config`)
+    replaces every DIIT option, as it says nothing about which were searched."""
+    from diit_tf.config import DIITConfig
+    from diit_tf.tuning.best_hparams import read_best_hparams
+    from diit_tf.tuning.space import split_values
 
-    diit_config, tuned = load_best_hparams(hyperparameters_uri)
-    logging.info("DIIT trainer: tuned settings %s, %s", diit_config, tuned)
-    values = {**diit_config.to_dict(), **{k: v for k, v in tuned.items() if v is not None}}
+    record = read_best_hparams(hyperparameters_uri)
+    searched = dict(record.get("hyperparameters") or {})
+    if searched:
+        diit_config, training = split_values(searched, DIITConfig.from_dict(dict(config.get("diit") or {})))
+        values = {k: v for k, v in {**diit_config.to_dict(), **training}.items() if k in searched}
+    else:
+        values = {**record["diit_config"], **{k: v for k, v in record["training"].items() if v is not None}}
+    logging.info("DIIT trainer: tuned settings %s", values)
     return merge_hyperparameters(config, values)
 
 

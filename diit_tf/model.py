@@ -280,13 +280,15 @@ class DIITModel(keras.Model):
         return {TEACHER_KEYS[0]: np.concatenate(reps) if reps else np.zeros((0, width), np.float32),
                 TEACHER_KEYS[1]: np.concatenate(logits) if logits else np.zeros((0, len(self.teachers)), np.float32)}
 
-    def fit_gate(self, dataset, epochs: int, seed: int = 0) -> dict:
+    def fit_gate(self, dataset, epochs: int, seed: int = 0, loss: str = "supervised") -> dict:
         """Fit the gate alone on its supervised loss (`gate_supervision_loss`, the form `gate_loss`) over labelled
-        target rows, with the gate's own optimizer (Adam at `DIITConfig.gate_fit_learning_rate`, built when
+        target rows, or (`loss="origin"`) on its origin loss (`origin_ce`) over mix rows whose features carry
+        `ORIGIN_KEY`, with the gate's own optimizer (Adam at `DIITConfig.gate_fit_learning_rate`, built when
         `gate_fit_epochs` > 0). Only `gate_scoring_variables` change: the student is read stop-gradiented (the
         gate's query, `training=False`) and the sources are frozen, so neither moves during the fit.
 
-        `dataset`: one pass over the rows, batches `(x, y)` (x may carry the sources' outputs, `TEACHER_KEYS`).
+        `dataset`: one pass over the rows, batches `(x, y)` (x may carry the sources' outputs, `TEACHER_KEYS`; with
+        `loss="origin"` it must carry `ORIGIN_KEY`, and y is not read).
         One pass of the student and the sources computes each row's gate query and the sources' logits, kept in
         memory ((query width + K + 1) floats per row); then `epochs` passes over them, each in a new order (seeded
         by `seed`) and in batches of the dataset's first batch size, each pass one traced call. Returns
@@ -297,27 +299,33 @@ class DIITModel(keras.Model):
             raise ValueError("This model has no gate optimizer: build it with `DIITConfig(gate_fit_epochs=N)`, N > 0, "
                              "and a gate (`use_gate=True`), and compile it")
         strategy = tf.distribute.get_strategy()
+        if loss not in ("supervised", "origin"):
+            raise ValueError(f"`loss` should be 'supervised' or 'origin'. Received: {loss!r}")
         if getattr(self, "_gate_fit_functions", None) is None:
             self._gate_fit_functions = self._make_gate_fit_functions(strategy)
-        inputs_of, one_pass = self._gate_fit_functions
+        inputs_of, one_pass = self._gate_fit_functions[0], self._gate_fit_functions[1][loss]
         queries, logits, labels, batch_size = [], [], [], None
         for x, y in dataset:
+            if loss == "origin" and ORIGIN_KEY not in x:
+                raise ValueError(f"fit_gate(loss='origin') needs each row's source: the rows' features should carry "
+                                 f"{ORIGIN_KEY!r}")
             q, z = inputs_of(x)
             queries.append(q.numpy())
             logits.append(z.numpy())
-            labels.append(np.asarray(y, np.float32).reshape(-1))
+            target = x[ORIGIN_KEY] if loss == "origin" else y
+            labels.append(np.asarray(target, np.int32 if loss == "origin" else np.float32).reshape(-1))
             batch_size = batch_size or len(labels[-1])
         if not labels:
-            return {"gate_bce": float("nan"), "steps": 0}
+            return {"gate_bce" if loss == "supervised" else "origin": float("nan"), "steps": 0}
         queries, logits, labels = (tf.constant(np.concatenate(v)) for v in (queries, logits, labels))
         rng = np.random.default_rng(seed)
         size = tf.constant(batch_size)
-        steps, loss = 0, float("nan")
+        steps, last = 0, float("nan")
         for _ in range(int(epochs)):
             order = tf.constant(rng.permutation(int(labels.shape[0])))
             mean, n = one_pass(tf.gather(queries, order), tf.gather(logits, order), tf.gather(labels, order), size)
-            steps, loss = steps + int(n), float(mean)
-        return {"gate_bce": loss, "steps": steps}
+            steps, last = steps + int(n), float(mean)
+        return {"gate_bce" if loss == "supervised" else "origin": last, "steps": steps}
 
     def _make_gate_fit_functions(self, strategy) -> tuple:
         """`fit_gate`'s traced pieces: the gate's inputs on a batch, and one pass of gate updates over cached rows."""
@@ -331,32 +339,42 @@ class DIITModel(keras.Model):
             return (self.gate.query(query, reps, logits),
                     tf.concat([tf.reshape(tf.cast(z, tf.float32), (-1, 1)) for z in logits], axis=-1))
 
-        def step(query, logits, y):
-            variables = self.gate_scoring_variables
-            with tf.GradientTape() as tape:
-                loss = self.gate_supervision_loss(y, {"gate_target": self.gate.gate(query),
-                                                      "z_sources_target": tf.split(logits, k, axis=-1)})
-                replica_loss = scaled_for_replicas(loss)
-            grads = tape.gradient(replica_loss, variables)
-            self.gate_optimizer.apply_gradients(zip(grads, variables))
-            return loss
+        def supervised(query, logits, y):
+            return self.gate_supervision_loss(y, {"gate_target": self.gate.gate(query),
+                                                  "z_sources_target": tf.split(logits, k, axis=-1)})
+
+        def origin(query, logits, source):
+            return origin_ce(self.gate.gate(query), source)
+
+        def step_of(loss_of):
+            def step(query, logits, target):
+                variables = self.gate_scoring_variables
+                with tf.GradientTape() as tape:
+                    loss = loss_of(query, logits, target)
+                    replica_loss = scaled_for_replicas(loss)
+                grads = tape.gradient(replica_loss, variables)
+                self.gate_optimizer.apply_gradients(zip(grads, variables))
+                return loss
+            return step
 
         # One pass over the cached rows (already in the pass's order) in one traced call, slicing the batches out of
         # the tensors: a loop over a tf.data pipeline inside the trace cost ~100x more per step (measured). Under a
         # strategy every replica takes the whole batch (the same rows), and its gradient of loss / replicas is summed
         # over the replicas: the single-device update, with the same number of steps everywhere.
-        @tf.function(reduce_retracing=True)
-        def one_pass(queries, logits, labels, batch_size):
-            rows = tf.shape(labels)[0]
-            count = (rows + batch_size - 1) // batch_size
-            total = tf.constant(0.0)
-            for i in tf.range(count):
-                batch = slice(i * batch_size, tf.minimum((i + 1) * batch_size, rows))
-                total += strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(
-                    step, args=(queries[batch], logits[batch], labels[batch])), axis=None)
-            return total / tf.cast(tf.maximum(count, 1), tf.float32), count
+        def pass_of(step):
+            @tf.function(reduce_retracing=True)
+            def one_pass(queries, logits, labels, batch_size):
+                rows = tf.shape(labels)[0]
+                count = (rows + batch_size - 1) // batch_size
+                total = tf.constant(0.0)
+                for i in tf.range(count):
+                    batch = slice(i * batch_size, tf.minimum((i + 1) * batch_size, rows))
+                    total += strategy.reduce(tf.distribute.ReduceOp.MEAN, strategy.run(
+                        step, args=(queries[batch], logits[batch], labels[batch])), axis=None)
+                return total / tf.cast(tf.maximum(count, 1), tf.float32), count
+            return one_pass
 
-        return inputs_of, one_pass
+        return inputs_of, {"supervised": pass_of(step_of(supervised)), "origin": pass_of(step_of(origin))}
 
     def _student_pass(self, x, training):
         """`(e_T, z_T, gate query)` from one student pass; the query is stop-gradiented (the gate reads the

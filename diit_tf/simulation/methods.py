@@ -176,7 +176,14 @@ class DIIT(Method):
             self.record(period, {"auc_gain": [round(float(g), 5) for g in gains],
                                  "prior": [round(float(w), 4) for w in weights]})
         reset_optimizers(self.model)
-        if fit:  # the gate alone first (DIITConfig.gate_fit_epochs)
+        if fit and self.config.gate_origin > 0:  # the gate alone on the mix rows' sources first
+            fitted = self.model.fit_gate(labelled_dataset(mix.features, mix.labels, ctx.hparams.batch_size,
+                                                          ctx.fit_seed(period, 5)),
+                                         epochs=self.config.gate_fit_epochs, seed=ctx.fit_seed(period, 6),
+                                         loss="origin")
+            self.record(period, {"gate_fit_origin": round(fitted["origin"], 5),
+                                 "gate_fit_origin_steps": fitted["steps"]})
+        if fit and (self.config.gate_supervision > 0 or not self.config.gate_origin > 0):  # ... on the target's labels
             features = dict(target.features, **outputs)
             fitted = self.model.fit_gate(labelled_dataset(features, target.labels, ctx.hparams.batch_size,
                                                           ctx.fit_seed(period, 3)),

@@ -422,3 +422,17 @@ def test_the_source_trainer_refuses_an_unknown_setting_naming_it():
     for source in (configs.DEFAULTS["source"], configs.PipelineConfig({}).resolved("synthetic")["source"]):
         keys = set(source) - {"train_steps", "eval_steps"}  # pipeline/diit.py hands these to TrainArgs / EvalArgs
         assert keys | {"feature_spec", "domain", "strategy"} <= source_trainer.CONFIG_KEYS
+
+
+def test_tuned_values_replace_only_what_the_tuner_searched(tmp_path):
+    """The Tuner searched beta2 and learning_rate: those change; the student's gate_origin, gate_prior, tau and
+    mix_ratio stay as configured (they used to be reset to the library's defaults)."""
+    from components.diit_trainer import apply_tuned
+    from diit_tf.tuning.best_hparams import best_hparams_record, write_best_hparams
+    path = write_best_hparams(tmp_path / "best_hparams.json",
+                              best_hparams_record({"beta2": 2.0, "learning_rate": 0.01}, 0.7, 1, 2, "tiny"))
+    config = {"learning_rate": 0.1, "mix_ratio": 0.5,
+              "diit": {"tau": 1.0, "gate_origin": 1.0, "gate_prior": "quality", "beta2": 0.5}}
+    assert apply_tuned(config, str(path)) == {
+        "learning_rate": 0.01, "mix_ratio": 0.5,
+        "diit": {"tau": 1.0, "gate_origin": 1.0, "gate_prior": "quality", "beta2": 2.0}}

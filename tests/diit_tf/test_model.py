@@ -659,3 +659,27 @@ def test_gate_origin_needs_the_rows_sources_and_a_gate(spec, teachers):
         DIITConfig(gate_origin=-1.0)
     DIITConfig(gate_origin=1.0, gate_supervision=0.0)  # the origin loss alone teaches the gate
     assert DIITConfig.paper().gate_origin == 0.0
+
+
+def test_fit_gate_on_the_origin_loss_learns_which_source_a_row_came_from(spec, teachers):
+    """Mix rows of source 0 have a price below 0.5, of source 1 above: the origin fit makes the gate tell them apart
+    (from log 2, the loss of uniform weights, to a tenth of it; over 0.9 on the row's own source on both halves)
+    and moves nothing but the gate."""
+    from diit_tf.model import ORIGIN_KEY
+    from diit_tf.simulation.training import labelled_dataset
+    model = _model(spec, teachers, DIITConfig(gate_origin=1.0, gate_supervision=0.0, gate_fit_epochs=1,
+                                              gate_fit_learning_rate=0.03, gate_input="embeddings"))
+    x, y = _rows(2000, seed=5)
+    x[ORIGIN_KEY] = (x["price"] > 0.5).astype(np.int32)
+    student_before = _snapshot(model.student.trainable_variables)
+    fitted = model.fit_gate(labelled_dataset(x, y, 128, seed=0), epochs=30, seed=1, loss="origin")
+    assert fitted["steps"] == 30 * 16 and fitted["origin"] < 0.1 * np.log(2)
+    g = model.gate_weights(x)
+    own = g[np.arange(len(y)), x[ORIGIN_KEY]]
+    assert own[x[ORIGIN_KEY] == 0].mean() > 0.9 and own[x[ORIGIN_KEY] == 1].mean() > 0.9
+    assert not any(_changed(student_before, model.student.trainable_variables))
+    del x[ORIGIN_KEY]
+    with pytest.raises(ValueError, match="mix_origin"):
+        model.fit_gate(labelled_dataset(x, y, 128, seed=0), epochs=1, loss="origin")
+    with pytest.raises(ValueError, match="loss"):
+        model.fit_gate(labelled_dataset(x, y, 128, seed=0), epochs=1, loss="other")
