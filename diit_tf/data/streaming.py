@@ -13,10 +13,11 @@ prefetched. Nothing holds a whole split.
 - `mix_batches`: the mix dataset of DIIT, repeated: every target row, and each source's rows kept with its rate
   (`mix_rates`), drawn afresh on each pass; the draw is stateless, seeded by `seed` and the shuffle window's running
   index, so the same seed gives the same rows. Optionally each row's source (`origin_key`, `origin_sources`): what
-  the gate's origin loss reads (`DIITConfig.gate_origin`).
+  the gate's origin loss reads (`DIITConfig.gate_origin`). With `repeat=False` one pass (the gate's origin fit).
 - `diit_batches`: `((x_t, y_t), x_m)`: `epochs` passes over the target rows zipped with the cycling mix batches
   (one pass over the target rows is one epoch, as in `diit_tf.model.make_diit_dataset`).
 - `eval_batches`: `(features, labels, domains)` of an eval split, unshuffled, for `components.training.evaluate`.
+- `first_rows`: the first rows of a stream of batches, the last batch cut (a bound in rows, not in batches).
 
 Under a multi-replica strategy (`replicas > 1`) every batch has the same size, a multiple of the replica count
 (the last partial batch is dropped): a distributed iterator splits each global batch evenly between replicas.
@@ -217,14 +218,18 @@ def _origin_lookup(spec, origin_key: Optional[str], origin_sources: Optional[Seq
 
 def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, seed: int = 0,
                 shuffle_buffer: int = SHUFFLE_BUFFER, replicas: int = 1, origin_key: Optional[str] = None,
-                origin_sources: Optional[Sequence[str]] = None) -> tf.data.Dataset:
-    """Feature batches of the mix dataset, repeated without end: each row kept with its domain's rate.
+                origin_sources: Optional[Sequence[str]] = None, repeat: bool = True) -> tf.data.Dataset:
+    """Feature batches of the mix dataset, repeated without end (or one pass): each row kept with its domain's rate.
 
     With `origin_key` and `origin_sources` (the teachers' source domains, in their order) the features also carry
     `origin_key`: int32 (B,), the position of each row's domain in `origin_sources`, -1 for any other domain (the
     target's rows, a source without a teacher). The key is the model's (`diit_tf.model.ORIGIN_KEY`), given by the
-    caller: the data layer sits below the model."""
-    size, _ = _batch_sizes(batch_size, replicas)
+    caller: the data layer sits below the model.
+
+    With `repeat=False`: one shuffled pass over the split, then the end (the gate's origin fit reads the mix rows
+    once, `DIITModel.fit_gate`); its last, partial batch is kept as `domain_batches` keeps it (dropped under several
+    replicas). Repeated, every batch is full: the batches cycle beside the target's (`diit_batches`)."""
+    size, drop = _batch_sizes(batch_size, replicas)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(list(rates)), tf.constant(list(rates.values()), tf.float32)),
         default_value=0.0)
@@ -239,9 +244,10 @@ def mix_batches(files, columns: Mapping, spec, rates: Mapping, batch_size: int, 
             features[origin_key] = origin_of(rows[spec.domain])
         return features
 
-    ds = parsed_batches(files, columns, shuffle_buffer, seed + 1, repeat=True).enumerate()  # indices run on through
-    ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)              # the passes: fresh draws
-    return ds.rebatch(size, drop_remainder=True)
+    # repeated, the indices run on through the passes: each pass draws its rows afresh
+    ds = parsed_batches(files, columns, shuffle_buffer, seed + 1, repeat=repeat).enumerate()
+    ds = ds.map(keep, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.rebatch(size, drop_remainder=drop or repeat)
 
 
 def diit_batches(files, columns: Mapping, spec, batch_size: int, mix_batch_size: Optional[int] = None,
@@ -263,6 +269,23 @@ def eval_batches(files, columns: Mapping, spec, batch_size: int = 4096) -> tf.da
 
     return parsed_batches(files, columns, read_batch=batch_size).map(
         split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def first_rows(dataset: tf.data.Dataset, rows: int) -> tf.data.Dataset:
+    """The first `rows` rows of a dataset of batches (any structure of tensors, rows first): whole batches, then the
+    last one cut to the bound. Reading stops at the bound (one batch beyond it is read to see that), so bounding a
+    pass over a span reads only the start of it. A bound in rows, where `bounded` counts batches."""
+    limit = tf.constant(int(rows), tf.int64)
+
+    def count(seen, batch):  # (rows before this batch, the batch)
+        n = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.int64)
+        return seen + n, (seen, batch)
+
+    def cut(seen, batch):
+        return tf.nest.map_structure(lambda value: value[:limit - seen], batch)
+
+    ds = dataset.scan(tf.constant(0, tf.int64), count).take_while(lambda seen, batch: seen < limit)
+    return ds.map(cut)
 
 
 def bounded(dataset: tf.data.Dataset, steps: Optional[int]) -> tf.data.Dataset:

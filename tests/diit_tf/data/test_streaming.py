@@ -1,6 +1,7 @@
 """Streaming input over transformed TFRecords: exactly a domain's rows in one pass, the mix sampling (every target
-row, sources at their rates, the same rows for the same seed), each mix row's source (the origin key), DIIT's zipped
-batches, equal batches under replicas, and clear errors naming the field or the file."""
+row, sources at their rates, the same rows for the same seed), each mix row's source (the origin key), one finite
+pass of the mix bounded in rows, DIIT's zipped batches, equal batches under replicas, and clear errors naming the
+field or the file."""
 import gzip
 import os
 
@@ -143,6 +144,31 @@ def test_mix_rows_carry_their_source_under_the_origin_key(files):
     none = streaming.mix_batches(files, COLUMNS, SPEC, streaming.mix_rates(SPEC, 1.0), batch_size=32,
                                  shuffle_buffer=50, origin_key="mix_origin", origin_sources=[])
     assert [o for x in none.take(3) for _, o in _origins(x)] == [-1] * 96
+
+
+@pytest.mark.slow
+def test_one_pass_of_the_mix_holds_each_kept_row_once_and_first_rows_bounds_it(files):
+    # rates: every row of t (100) and a (200), none of b: one pass is those 300 rows once each, in batches of 32
+    # (9 full, then 300 - 288 = 12), each carrying its source (a: 0, t: -1), and then the stream ends.
+    rates = streaming.mix_rates(SPEC, {"a": 1.0, "b": 0.0})
+
+    def one_pass(**kwargs):
+        return streaming.mix_batches(files, COLUMNS, SPEC, rates, batch_size=32, seed=2, shuffle_buffer=50,
+                                     origin_key="mix_origin", origin_sources=["a"], repeat=False, **kwargs)
+
+    batches = list(one_pass())
+    rows = [row for x in batches for row in _origins(x)]
+    assert [len(x["user_id"]) for x in batches] == [32] * 9 + [12]
+    assert sorted(i for i, _ in rows) == [i for i in range(500) if i % 5 in (0, 1, 2)]
+    assert all(o == (0 if i % 5 in (1, 2) else -1) for i, o in rows)
+    assert sum(o == 0 for _, o in rows) == 200
+    # The first 70 rows: batches of 32, 32 and the third cut to 6; the same rows the unbounded pass starts with.
+    first = list(streaming.first_rows(one_pass(), 70))
+    assert [len(x["mix_origin"]) for x in first] == [32, 32, 6]
+    assert [row for x in first for row in _origins(x)] == rows[:70]
+    assert sum(len(x["user_id"]) for x in streaming.first_rows(one_pass(), 1000)) == 300   # a bound beyond the pass
+    # Under 2 replicas the partial last batch is dropped (every replica's share equal): 9 batches of 32, 288 rows.
+    assert [len(x["user_id"]) for x in one_pass(replicas=2)] == [32] * 9
 
 
 @pytest.mark.parametrize("key, sources, match", [
