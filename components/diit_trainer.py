@@ -4,7 +4,10 @@ Inputs:
   examples         transformed examples of the period (Transform's output), streamed (`diit_tf/data/streaming.py`):
                    the train split's target rows zipped with its mix rows for fitting (with `diit.gate_origin` > 0
                    each mix row also carries its source, `diit_tf.model.ORIGIN_KEY`), the eval split for the
-                   logged per-domain metrics
+                   logged per-domain metrics. With `diit.gate_fit_epochs` > 0 the gate is first fitted alone: on
+                   one pass of at most `gate_fit_rows` mix rows' sources (with `gate_origin` > 0), then on the
+                   target rows' labels (unless `gate_supervision` is 0 while `gate_origin` > 0), as the simulation
+                   does
   transform_graph  Transform's graph (gives the transformed feature spec)
   source_model_<k> the K latest source models, one channel per source domain (the source trainers of *this* run,
                    already updated on the period); reloaded as frozen Keras backbones (teachers) from
@@ -35,6 +38,7 @@ the previous student, or a fresh model on the first span; "best_source": on a sp
 the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
 embedding tables only, into a fresh student), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`,
+`gate_fit_rows` (at most that many mix rows in the gate's origin fit, held in memory; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
 key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs.
@@ -139,6 +143,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
+    fit_rows = gate_fit_rows(config)
     # the gate's origin loss reads each mix row's source: its position among the teachers' sources (the joint
     # teacher is no source's own, so every row is -1 for it; its one weight is 1 anyway)
     origin_sources = ([d for d in sources if d in spec.sources] if diit_config.gate_origin > 0 and sources
@@ -174,19 +179,15 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
             prior = {"sources": sources, "auc_gain": [round(float(g), 5) for g in gains],
                      "weights": [round(float(w), 4) for w in weights]}
             logging.info("DIIT trainer: the gate's quality prior %s", dict(zip(sources, prior["weights"])))
-        gate_fit = None
-        if diit_config.gate_fit_epochs and learns_gate:
-            target_rows = streaming.domain_batches(
-                data.train_files, data.columns, spec, spec.target, int(config["batch_size"]),
-                int(config.get("seed", 0)) + 3, int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER),
-                strategy.num_replicas_in_sync)
-            with strategy.scope():
-                # every worker reads every target row: the fit runs the same steps on every replica (fit_gate)
-                gate_fit = model.fit_gate(training.with_shard_policy(streaming.bounded(target_rows, data.train_steps),
-                                                                     "off"), diit_config.gate_fit_epochs,
-                                          seed=int(config.get("seed", 0)) + 4)
-            logging.info("DIIT trainer: fitted the gate alone, %d step(s), gate loss %.4f", gate_fit["steps"],
-                         gate_fit["gate_bce"])
+        # The gate's own fit, as the simulation's DIIT.train_period: on the mix rows' sources first (gate_origin),
+        # then on the target's labels (unless the origin loss alone trains the gate, gate_supervision 0).
+        fit = bool(diit_config.gate_fit_epochs) and learns_gate
+        gate_fit = gate_fit_origin = None
+        if fit and diit_config.gate_origin > 0:
+            gate_fit_origin = fit_gate_on_origin(spec, data, config, model, strategy, diit_config, rates,
+                                                 origin_sources, fit_rows)
+        if fit and (diit_config.gate_supervision > 0 or not diit_config.gate_origin > 0):
+            gate_fit = fit_gate_on_target(spec, data, config, model, strategy, diit_config)
         teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
         log = ScalarLog(log_dir, names={f"gate_w{k}": f"gate/{d}" for k, d in enumerate(sources)})
         start = time.time()
@@ -211,6 +212,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "mix_rates": rates,
         "gate_prior": prior,
         "gate_fit": gate_fit,
+        "gate_fit_origin": gate_fit_origin,
         "batch_size": int(config["batch_size"]),
         "train_steps": log.step,
         "train_seconds": round(time.time() - start, 2),
@@ -225,6 +227,69 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         write_scalars(log_dir and os.path.join(log_dir, EVAL_DIR), eval_scalars(info["eval"], spec.target),
                       step=log.step)
     return student, info
+
+
+GATE_FIT_ROWS = 262_144  # default `gate_fit_rows`: mix rows the gate's origin fit holds in memory
+
+
+def gate_fit_rows(config: Mapping) -> int:
+    """`config["gate_fit_rows"]` (None: `GATE_FIT_ROWS`), checked: a positive integer, else an error naming it."""
+    rows = config.get("gate_fit_rows")
+    if rows is None:
+        return GATE_FIT_ROWS
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"DIIT trainer: `student.gate_fit_rows` should be a positive integer (the mix rows the "
+                         f"gate's origin fit holds in memory). Received: {rows!r}")
+    return rows
+
+
+def fit_gate_on_target(spec, data, config: Mapping, model, strategy, diit_config) -> dict:
+    """`gate_fit_epochs` passes of the gate alone over the train split's target rows on its supervised loss
+    (`DIITModel.fit_gate`), streamed once into the fit's in-memory cache. Returns what `fit_gate` does."""
+    from diit_tf.data import streaming
+
+    seed = int(config.get("seed", 0))
+    target_rows = streaming.domain_batches(
+        data.train_files, data.columns, spec, spec.target, int(config["batch_size"]), seed + 3,
+        int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER), strategy.num_replicas_in_sync)
+    with strategy.scope():
+        # every worker reads every target row: the fit runs the same steps on every replica (fit_gate)
+        fitted = model.fit_gate(training.with_shard_policy(streaming.bounded(target_rows, data.train_steps), "off"),
+                                diit_config.gate_fit_epochs, seed=seed + 4)
+    logging.info("DIIT trainer: fitted the gate alone, %d step(s), gate loss %.4f", fitted["steps"],
+                 fitted["gate_bce"])
+    return fitted
+
+
+def fit_gate_on_origin(spec, data, config: Mapping, model, strategy, diit_config, rates: Mapping,
+                       origin_sources: List[str], max_rows: int) -> dict:
+    """`gate_fit_epochs` passes of the gate alone on its origin loss (`DIITModel.fit_gate(..., loss="origin")`,
+    `DIITConfig.gate_origin`) over one pass of the train split's mix rows, as the training's mix keeps them (keep
+    rates `rates`, each row's source among `origin_sources` under `ORIGIN_KEY`), bounded to `max_rows` rows.
+
+    The bound keeps the trainer's memory flat: `fit_gate` caches (query width + K + 1) floats per row, so the whole
+    mix of a 25M-row span would not fit; 262,144 rows of a 64-wide query and 2 sources are about 70 MB. The rows
+    are the first `max_rows` of a shuffled pass (read from the first files, shuffled within `shuffle_buffer`
+    windows), not a uniform sample of a larger span. Returns `fit_gate`'s `{"origin", "steps"}` and `max_rows`."""
+    import tensorflow as tf
+
+    from diit_tf.data import streaming
+    from diit_tf.model import ORIGIN_KEY
+
+    seed = int(config.get("seed", 0))
+    mix = streaming.mix_batches(data.train_files, data.columns, spec, rates, int(config["batch_size"]), seed + 5,
+                                int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER),
+                                strategy.num_replicas_in_sync, origin_key=ORIGIN_KEY, origin_sources=origin_sources,
+                                repeat=False)
+    # fit_gate reads `(x, y)` batches; with loss="origin" y is not read (the rows' sources are in x)
+    rows = streaming.first_rows(mix, max_rows).map(lambda x: (x, tf.zeros_like(x[ORIGIN_KEY], tf.float32)))
+    with strategy.scope():
+        # every worker reads the same mix rows: the fit runs the same steps on every replica (fit_gate)
+        fitted = model.fit_gate(training.with_shard_policy(streaming.bounded(rows, data.train_steps), "off"),
+                                diit_config.gate_fit_epochs, seed=seed + 6, loss="origin")
+    logging.info("DIIT trainer: fitted the gate alone on the mix rows' sources, %d step(s) over at most %d rows, "
+                 "origin loss %.4f", fitted["steps"], max_rows, fitted["origin"])
+    return {**fitted, "max_rows": max_rows}
 
 
 def target_logits(spec, data, teachers: list) -> tuple:
@@ -367,7 +432,7 @@ def merge_hyperparameters(config: dict, values: Mapping) -> dict:
 CONFIG_KEYS = frozenset({
     "feature_spec", "strategy", "seed", "backbone", "backbone_options", "epochs", "batch_size", "mix_batch_size",
     "mix_ratio", "learning_rate", "discriminator_learning_rate", "diit", "student_init", "train_steps", "eval_steps",
-    "shuffle_buffer", "steps_per_execution", "teacher"})
+    "shuffle_buffer", "steps_per_execution", "teacher", "gate_fit_rows"})
 
 
 def check_config_keys(config: Mapping, extra=(), where: str = "DIIT trainer") -> None:

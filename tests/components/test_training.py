@@ -1,7 +1,8 @@
 """Trainers of the pipeline outside TFX, on streamed transformed TFRecords: source training with warm start, a
 source without rows (previous model kept, or a placeholder left out of the teachers), the DIIT student (also with
-the gate's origin loss), the NaN guard, TensorBoard logs, and DIIT under MirroredStrategy over two logical CPU devices
-(in a subprocess: the device setup is process-wide)."""
+the gate's origin loss, and the gate's own fits on the target rows and on the mix rows' sources), the NaN guard,
+TensorBoard logs, and DIIT under MirroredStrategy over two logical CPU devices (in a subprocess: the device setup is
+process-wide)."""
 import json
 import os
 import subprocess
@@ -175,6 +176,7 @@ def test_the_gate_fit_runs_over_the_streamed_target_rows_before_training(tmp_pat
     assert 0.0 < info["gate_fit"]["gate_bce"] < 2.0
     _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
     assert plain["gate_fit"] is None
+    assert info["gate_fit_origin"] is None and plain["gate_fit_origin"] is None   # gate_origin 0: no origin fit
 
 
 def test_gate_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
@@ -195,6 +197,36 @@ def test_gate_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
                             left_out={"src_a": "no rows yet"})
     assert calls[-1]["origin_sources"] == ["src_b"]
     assert info["history"]["origin"] == [0.0]
+
+
+def test_the_gate_origin_fit_runs_over_at_most_gate_fit_rows_mix_rows_before_training(tmp_path, teachers,
+                                                                                     monkeypatch):
+    """gate_fit_epochs with gate_origin > 0, as the simulation: the gate alone on the sources of one pass of the
+    mix rows (at most `gate_fit_rows`), then on the target's labels unless gate_supervision is 0."""
+    calls, real = [], streaming.mix_batches
+    monkeypatch.setattr(streaming, "mix_batches", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    rows = transformed()
+    data = split(tmp_path, "p", rows, transformed(seed=5))
+    origin_only = {"gate_fit_epochs": 2, "gate_origin": 1.0, "gate_supervision": 0.0}
+    # mix_ratio 1: every one of the 240 rows is a mix row; the bound admits 100 of them, in batches of 32:
+    # ceil(100 / 32) = 4 steps a pass (32, 32, 32, 4 rows), 2 passes.
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": origin_only, "gate_fit_rows": 100})
+    assert info["gate_fit_origin"]["steps"] == 2 * 4 and info["gate_fit_origin"]["max_rows"] == 100
+    assert info["gate_fit"] is None                                      # gate_supervision 0: no supervised fit
+    (args, kwargs), = [c for c in calls if c[1].get("repeat") is False]  # the one finite pass, the training's rates
+    assert args[3] == info["mix_rates"] == {"target": 1.0, "src_a": 1.0, "src_b": 1.0}
+    assert (kwargs["origin_key"], kwargs["origin_sources"]) == ("mix_origin", ["src_a", "src_b"])
+    # The rows' domains are drawn apart from their features: the gate cannot tell src_a's rows from src_b's better
+    # than their shares (about 1/2 each), so the fitted origin loss stays near -log(1/2) = 0.693.
+    assert info["gate_fit_origin"]["origin"] == pytest.approx(np.log(2.0), abs=0.1)
+    # gate_supervision > 0 (the default 1) and the default bound (262,144 > 240): both fits, the origin one over
+    # all 240 mix rows, ceil(240 / 32) = 8 steps a pass; the supervised one over the target rows.
+    _, both = train_student(SPEC, teachers, data, {**CONFIG, "diit": {"gate_fit_epochs": 2, "gate_origin": 1.0}})
+    assert both["gate_fit_origin"]["steps"] == 2 * 8 and both["gate_fit_origin"]["max_rows"] == 262_144
+    target_rows = int((rows["domain"] == b"target").sum())
+    assert both["gate_fit"]["steps"] == 2 * -(-target_rows // CONFIG["batch_size"])
+    with pytest.raises(ValueError, match=r"`student.gate_fit_rows` should be a positive integer.*Received: 0"):
+        train_student(SPEC, teachers, data, {**CONFIG, "diit": origin_only, "gate_fit_rows": 0})
 
 
 def test_a_source_without_a_model_is_left_out_of_the_teachers(tmp_path, teachers):
@@ -279,7 +311,8 @@ MIRRORED = textwrap.dedent("""
     replicas = training.make_strategy(**strategy).num_replicas_in_sync
     print("RESULT " + json.dumps({{"replicas": replicas, "loss": info["history"]["loss"][-1],
                                    "origin": info["history"]["origin"][-1],
-                                   "auc": info["eval"]["target"]["auc"], "gate_fit": info["gate_fit"]}}))
+                                   "auc": info["eval"]["target"]["auc"], "gate_fit": info["gate_fit"],
+                                   "gate_fit_origin": info["gate_fit_origin"]}}))
 """)
 
 
@@ -297,6 +330,8 @@ def test_diit_under_mirrored_strategy_on_two_logical_cpus():
     assert np.isfinite(result["origin"])  # each mix row's source, split between the replicas with its row
     assert 0.0 <= result["auc"] <= 1.0
     assert result["gate_fit"]["steps"] > 0 and np.isfinite(result["gate_fit"]["gate_bce"])  # the gate's own fit
+    # its origin fit: batches of 32 (a multiple of 2), the partial one dropped: 7 of the 240 mix rows' 7.5, 2 passes
+    assert result["gate_fit_origin"]["steps"] == 2 * 7 and np.isfinite(result["gate_fit_origin"]["origin"])
 
 
 def test_the_executor_leaves_placeholder_sources_out_and_names_kept_ones(tmp_path, teachers, caplog):
