@@ -20,22 +20,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 FIGURE = RESULTS / "answer.png"
-METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "joint", "kd_joint")
+METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "kd_origin", "diit+origin", "joint", "kd_joint")
+# A column that stands for a family of method names in a run: `diit+origin` is DIIT whose gate learns the rows'
+# origin (`diit:gate_origin=...`, the variant each benchmark's validation chose; not every run has one).
+PREFIXES = {"diit+origin": "diit:gate_origin="}
 # (label, runs): each method's gain comes from the first of the runs that has it (the benchmark's test run first)
 BENCHMARKS = (
     ("synthetic, 2 sources (3 seeds)", ("synthetic-dnn",)),
-    ("MovieLens-1M, 2 sources (3 seeds)", ("movielens-1m-dnn",)),
-    ("unequal sources", ("synthetic-unequal-sources-test", "synthetic-unequal-sources-kd-joint-test")),
+    ("MovieLens-1M, 2 sources (3 seeds)", ("movielens-1m-dnn", "movielens-1m-origin-test")),
+    ("unequal sources", ("synthetic-unequal-sources-test", "synthetic-unequal-sources-kd-joint-test",
+                         "synthetic-unequal-sources-origin-test")),
     ("regional experts", ("synthetic-regional-experts-test",)),
     ("strong regional experts, 4096-row mix", ("synthetic-strong-regional-experts-mix4096-test",
                                                "synthetic-strong-regional-experts-kd-joint-test",
-                                               "synthetic-strong-regional-experts-mix4096-all")),
+                                               "synthetic-strong-regional-experts-mix4096-all",
+                                               "synthetic-strong-regional-experts-origin-test")),
     ("MovieLens-1M age7 (kd_joint: 4096-row mix, β 8)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
-                           "movielens-1m-age7-kd-joint-mix4096-rechosen-test")),
+                           "movielens-1m-age7-kd-joint-mix4096-rechosen-test", "movielens-1m-age7-origin-test")),
     ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
     ("MovieLens-1M genre experts (catalogue split between the sources)", ("movielens-1m-genre-experts-test",
-                                                                          "movielens-1m-genre-experts-kd-joint-test")),
+                                                                          "movielens-1m-genre-experts-kd-joint-test",
+                                                                          "movielens-1m-genre-experts-origin-test")),
 )
+
+
+def method_in(result: dict, column: str):
+    """The name, in one run's results.json, of the method a table column stands for (None if the run has none)."""
+    if column in PREFIXES:
+        return next((m for m in result["methods"] if m.startswith(PREFIXES[column])), None)
+    return column if column in result["methods"] else None
 
 
 def paired_gain(result: dict, method: str) -> tuple:
@@ -55,9 +68,9 @@ def gains(results_dir: Path = RESULTS, benchmarks=BENCHMARKS, methods=METHODS) -
         runs = {name: json.loads((Path(results_dir) / name / "results.json").read_text()) for name in names}
         row = {"label": label, "runs": list(names), "gains": {}}
         for method in methods:
-            name = next((n for n in names if method in runs[n]["methods"]), None)
+            name = next((n for n in names if method_in(runs[n], method)), None)
             if name:
-                row["gains"][method] = (*paired_gain(runs[name], method), name)
+                row["gains"][method] = (*paired_gain(runs[name], method_in(runs[name], method)), name)
         rows.append(row)
     return rows
 
@@ -88,7 +101,7 @@ def plot(rows: list, out: Path, methods=METHODS) -> Path:
     import matplotlib.pyplot as plt
 
     colors = {"kd_uniform": "tab:blue", "kd_static": "tab:green", "diit": "tab:red", "diit_paper": "tab:orange",
-              "joint": "tab:gray", "kd_joint": "tab:purple"}
+              "kd_origin": "tab:cyan", "diit+origin": "tab:brown", "joint": "tab:gray", "kd_joint": "tab:purple"}
     fig, ax = plt.subplots(figsize=(11, 0.9 * len(rows) + 1.6))
     height = 0.8 / len(methods)
     for k, method in enumerate(methods):

@@ -116,6 +116,30 @@ MIX_METHODS = "base,kd_uniform,kd_static,diit"
 KD_JOINT_BENCHMARKS = ("synthetic-unequal-sources", "synthetic-strong-regional-experts", "movielens-1m-age7",
                        "movielens-1m-genre-experts")
 KD_JOINT_GRID = "kd_joint.beta=0.25,0.5,1,2,4"
+# Routing each mix row by its origin, with no gate (`kd_origin`: KD from the source the row was drawn from, the
+# target's own rows of the mix from the sources' mean): its beta chosen on each benchmark's validation periods from
+# the preset as it stood on 2026-12-07 (start_hparams.json), then the test periods next to the KD weightings and DIIT
+# in one run (5 seeds; 3 on the default MovieLens-1M benchmark, as its other runs).
+ORIGIN_BENCHMARKS = {"movielens-1m-genre-experts": "0,1,2,3,4", "movielens-1m-age7": "0,1,2,3,4",
+                     "synthetic-unequal-sources": "0,1,2,3,4", "synthetic-strong-regional-experts": "0,1,2,3,4",
+                     "movielens-1m": "0,1,2"}
+ORIGIN_GRID = "kd_origin.beta=0.25,0.5,1,2,4"
+# The strong regional experts' beta came out at that grid's lower edge (0.25): its search reaches below it.
+ORIGIN_GRIDS = {"synthetic-strong-regional-experts": "kd_origin.beta=0.0625,0.125,0.25,0.5,1"}
+# ... and DIIT whose gate learns the rows' origin (DIITConfig.gate_origin: from the mix rows' sources, in DIIT's
+# steps and, with gate_fit_epochs, in a fit of the gate alone over the period's mix rows first), crossed with what
+# the gate reads, on the same validation periods next to the preset's DIIT and kd_origin (at its chosen beta). Rule
+# fixed before the run: the DIIT row with the highest mean validation AUC (the transfer search's rule) is the
+# benchmark's DIIT in the origin test below, with the preset's other options.
+# What each benchmark's origin-gate validation chose (by that rule; None: the preset's DIIT scored highest), and the
+# test run: the KD weightings, the preset's DIIT, kd_origin and the chosen DIIT row, 5 seeds (3 on movielens-1m).
+ORIGIN_CHOSEN = {"movielens-1m-genre-experts": "diit:gate_origin=1+gate_input=embeddings+gate_fit_epochs=3",
+                 "synthetic-unequal-sources": None, "synthetic-strong-regional-experts": None,
+                 "movielens-1m-age7": "diit:gate_origin=1+gate_input=representation+gate_fit_epochs=3",
+                 "movielens-1m": None}
+ORIGIN_GATE_METHODS = "base,kd_uniform,kd_origin,diit," + ",".join(
+    f"diit:gate_origin=1+gate_input={read}+gate_fit_epochs={epochs}"
+    for read in ("representation", "embeddings") for epochs in (0, 1, 3))
 # synthetic-strong-regional-experts' preset as its first validation chose it (mix batch 256), before the exposure
 # study below re-chose the mix batch and the betas: the experiments run on it keep it, so they reproduce whatever the
 # preset holds now.
@@ -369,6 +393,19 @@ EXPERIMENTS = [
                ("--dataset", "movielens-1m-age7", "--seed-list", "0,1,2,3,4", "--methods", "base,joint,kd_joint",
                 "--hparams", "docs/results/movielens-1m-age7-kd-joint-transfer/best_hparams.json",
                 "--option", "training.mix_batch_size=4096")),
+    *(Experiment(f"{dataset}-origin-transfer", ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100,101",
+                                                "--hparams", f"docs/results/{dataset}-origin-transfer/start_hparams.json",
+                                                "--tune-grid", ORIGIN_GRIDS.get(dataset, ORIGIN_GRID)))
+      for dataset in ORIGIN_BENCHMARKS),
+    *(Experiment(f"{dataset}-origin-gate-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
+                                                       "--methods", ORIGIN_GATE_METHODS, "--hparams",
+                                                       f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
+      for dataset in ORIGIN_BENCHMARKS),
+    *(Experiment(f"{dataset}-origin-test", ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset],
+                                            "--methods", ",".join(filter(None, ("base,kd_uniform,kd_static,diit,"
+                                                                                "kd_origin", chosen))),
+                                            "--hparams", f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
+      for dataset, chosen in ORIGIN_CHOSEN.items()),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 

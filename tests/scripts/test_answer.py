@@ -40,6 +40,14 @@ def test_gains_are_paired_by_seed_and_a_missing_method_comes_from_the_next_run(t
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_prefix_column_takes_the_runs_method_of_that_family(tmp_path):
+    _run(tmp_path, "test", {"base": [0.70, 0.72], "diit": [0.71, 0.74]})
+    _run(tmp_path, "origin", {"base": [0.70, 0.72], "diit:gate_origin=1+gate_fit_epochs=3": [0.73, 0.73]})
+    got = answer.gains(tmp_path, (("bench", ("test", "origin")),), ("diit", "diit+origin"))[0]["gains"]
+    assert got["diit+origin"][0] == pytest.approx(0.02) and got["diit+origin"][3] == "origin"
+    assert got["diit"][3] == "test"
+
+
 def test_runs_with_different_seeds_are_refused(tmp_path):
     _run(tmp_path, "test", {"base": [0.70, 0.72], "diit": [0.71]})
     with pytest.raises(ValueError, match="diit and base have 1 and 2 seeds"):
