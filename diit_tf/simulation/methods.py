@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from diit_tf.baselines import (ROW_WEIGHTS, CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model, build_joint_model, build_star_model,
-                               copy_weights, joint_features, joint_spec, quality_weights, static_weights, teacher_gains,
-                               teacher_logits)
+from diit_tf.baselines import (ROW_WEIGHTS, CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model,
+                               build_joint_model, build_star_model, copy_weights, joint_features, joint_spec,
+                               quality_weights, static_weights, teacher_gains, teacher_logits)
 from diit_tf.config import PAPER_FORM, DIITConfig
 from diit_tf.keyvalue import parse_value, split_assignment
 from diit_tf.model import ORIGIN_KEY, DIITModel
@@ -244,9 +244,12 @@ class FixedWeightKD(Method):
         compile_fresh(self.model, ctx.hparams.learning_rate(self.name))
         self.model.optimizer.build(self.model.student.trainable_variables)
 
+    def period_rows(self, ctx, period):
+        """The period's rows the method trains on (the target's labelled rows and the mix are taken from them)."""
+        return ctx.rows(period, self.name)
+
     def train_period(self, ctx, period):
-        rows = getattr(self, "rows", None) or ctx.rows(period, self.name)
-        self.rows = None
+        rows = self.period_rows(ctx, period)
         target = rows.domain(ctx.spec.target)
         models, weights = self.choose(ctx, period, target)
         _refresh(self.teachers, models)
@@ -311,14 +314,13 @@ class KDOrigin(FixedWeightKD):
 
     name = "kd_origin"
 
-    def train_period(self, ctx, period):
+    def period_rows(self, ctx, period):
         rows = ctx.rows(period, self.name)
         k = len(self.teachers)
         origin = source_index(rows, ctx.sources.names)
         weights = np.where((origin >= 0)[:, None], np.eye(k, dtype=np.float32)[np.maximum(origin, 0)],
                            np.float32(1.0 / k))
-        self.rows = with_features(rows, **{ROW_WEIGHTS: weights})
-        super().train_period(ctx, period)
+        return with_features(rows, **{ROW_WEIGHTS: weights})
 
 
 class KDSelf(FixedWeightKD):
