@@ -179,14 +179,13 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
             prior = {"sources": sources, "auc_gain": [round(float(g), 5) for g in gains],
                      "weights": [round(float(w), 4) for w in weights]}
             logging.info("DIIT trainer: the gate's quality prior %s", dict(zip(sources, prior["weights"])))
-        # The gate's own fit, as the simulation's DIIT.train_period: on the mix rows' sources first (gate_origin),
-        # then on the target's labels (unless the origin loss alone trains the gate, gate_supervision 0).
-        fit = bool(diit_config.gate_fit_epochs) and learns_gate
+        # The gate's own fits, as the simulation's DIIT.train_period (DIITConfig.gate_fits, in order).
+        fits = diit_config.gate_fits if learns_gate else ()
         gate_fit = gate_fit_origin = None
-        if fit and diit_config.gate_origin > 0:
+        if "origin" in fits:
             gate_fit_origin = fit_gate_on_origin(spec, data, config, model, strategy, diit_config, rates,
                                                  origin_sources, fit_rows)
-        if fit and (diit_config.gate_supervision > 0 or not diit_config.gate_origin > 0):
+        if "supervised" in fits:
             gate_fit = fit_gate_on_target(spec, data, config, model, strategy, diit_config)
         teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
         log = ScalarLog(log_dir, names={f"gate_w{k}": f"gate/{d}" for k, d in enumerate(sources)})

@@ -69,8 +69,8 @@ import json
 
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
-PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_origin": 0.0, "gate_input": "representation", "gate_prior": "none",
-              "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0, "use_middle": True,
+PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_origin": 0.0, "gate_input": "representation",
+              "gate_prior": "none", "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0, "use_middle": True,
               "use_adversarial": True}
 
 CHOICES = {
@@ -147,6 +147,17 @@ class DIITConfig:
             raise ValueError(f"`gate_calibration` should be a bool. Received: {self.gate_calibration!r}")
         if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
             raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
+
+    @property
+    def gate_fits(self) -> tuple:
+        """The gate's own fits before each period's training (`gate_fit_epochs` > 0), in order: "origin" (on the
+        mix rows' sources, with `gate_origin` > 0), then "supervised" (on the target's labels, unless the origin
+        loss alone trains the gate, `gate_supervision` 0). Empty without a fit or a gate. The simulation and the
+        pipeline's DIIT trainer both run these (where the gate learns: more than one source)."""
+        if not (self.gate_fit_epochs and self.use_gate):
+            return ()
+        origin = self.gate_origin > 0
+        return (("origin",) if origin else ()) + (("supervised",) if self.gate_supervision > 0 or not origin else ())
 
     @classmethod
     def paper(cls, **changes) -> "DIITConfig":

@@ -304,6 +304,7 @@ class DIITModel(keras.Model):
         if getattr(self, "_gate_fit_functions", None) is None:
             self._gate_fit_functions = self._make_gate_fit_functions(strategy)
         inputs_of, one_pass = self._gate_fit_functions[0], self._gate_fit_functions[1][loss]
+        name = "gate_bce" if loss == "supervised" else "origin"  # the loss's name in the result (LOSS_NAMES)
         queries, logits, labels, batch_size = [], [], [], None
         for x, y in dataset:
             if loss == "origin" and ORIGIN_KEY not in x:
@@ -316,7 +317,7 @@ class DIITModel(keras.Model):
             labels.append(np.asarray(target, np.int32 if loss == "origin" else np.float32).reshape(-1))
             batch_size = batch_size or len(labels[-1])
         if not labels:
-            return {"gate_bce" if loss == "supervised" else "origin": float("nan"), "steps": 0}
+            return {name: float("nan"), "steps": 0}
         queries, logits, labels = (tf.constant(np.concatenate(v)) for v in (queries, logits, labels))
         rng = np.random.default_rng(seed)
         size = tf.constant(batch_size)
@@ -325,7 +326,7 @@ class DIITModel(keras.Model):
             order = tf.constant(rng.permutation(int(labels.shape[0])))
             mean, n = one_pass(tf.gather(queries, order), tf.gather(logits, order), tf.gather(labels, order), size)
             steps, last = steps + int(n), float(mean)
-        return {"gate_bce" if loss == "supervised" else "origin": last, "steps": steps}
+        return {name: last, "steps": steps}
 
     def _make_gate_fit_functions(self, strategy) -> tuple:
         """`fit_gate`'s traced pieces: the gate's inputs on a batch, and one pass of gate updates over cached rows."""

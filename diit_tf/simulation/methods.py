@@ -166,9 +166,9 @@ class DIIT(Method):
             mix = with_features(mix, **{ORIGIN_KEY: source_index(mix, [ctx.sources.names[k]
                                                                        for k in self.source_ids])})
         prior = self.config.gate_prior == "quality" and self.model.learns_gate
-        fit = bool(self.config.gate_fit_epochs) and self.model.learns_gate
-        # the sources' outputs on the target rows, one compiled pass for the prior and the gate's fit
-        outputs = self.model.teacher_outputs(target.features) if prior or fit else None
+        fits = self.config.gate_fits if self.model.learns_gate else ()
+        # the sources' outputs on the target rows, one compiled pass for the prior and the gate's supervised fit
+        outputs = self.model.teacher_outputs(target.features) if prior or "supervised" in fits else None
         if prior:
             gains, weights = quality_weights(list(outputs["teacher_logits"].T), target.labels,
                                              temperature=self.config.gate_prior_temperature)
@@ -176,14 +176,14 @@ class DIIT(Method):
             self.record(period, {"auc_gain": [round(float(g), 5) for g in gains],
                                  "prior": [round(float(w), 4) for w in weights]})
         reset_optimizers(self.model)
-        if fit and self.config.gate_origin > 0:  # the gate alone on the mix rows' sources first
+        if "origin" in fits:  # the gate alone on the mix rows' sources first
             fitted = self.model.fit_gate(labelled_dataset(mix.features, mix.labels, ctx.hparams.batch_size,
                                                           ctx.fit_seed(period, 5)),
                                          epochs=self.config.gate_fit_epochs, seed=ctx.fit_seed(period, 6),
                                          loss="origin")
             self.record(period, {"gate_fit_origin": round(fitted["origin"], 5),
                                  "gate_fit_origin_steps": fitted["steps"]})
-        if fit and (self.config.gate_supervision > 0 or not self.config.gate_origin > 0):  # ... on the target's labels
+        if "supervised" in fits:  # ... then on the target's labels
             features = dict(target.features, **outputs)
             fitted = self.model.fit_gate(labelled_dataset(features, target.labels, ctx.hparams.batch_size,
                                                           ctx.fit_seed(period, 3)),

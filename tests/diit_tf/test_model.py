@@ -683,3 +683,12 @@ def test_fit_gate_on_the_origin_loss_learns_which_source_a_row_came_from(spec, t
         model.fit_gate(labelled_dataset(x, y, 128, seed=0), epochs=1, loss="origin")
     with pytest.raises(ValueError, match="loss"):
         model.fit_gate(labelled_dataset(x, y, 128, seed=0), epochs=1, loss="other")
+
+
+def test_gate_fits_say_which_fits_run_and_in_which_order():
+    """Origin first (gate_origin > 0), then the labels unless the origin loss alone trains the gate."""
+    assert DIITConfig(gate_fit_epochs=3).gate_fits == ("supervised",)
+    assert DIITConfig(gate_fit_epochs=3, gate_origin=1.0).gate_fits == ("origin", "supervised")
+    assert DIITConfig(gate_fit_epochs=3, gate_origin=1.0, gate_supervision=0.0).gate_fits == ("origin",)
+    assert DIITConfig(gate_origin=1.0).gate_fits == ()  # no fit asked for
+    assert DIITConfig(gate_fit_epochs=3, use_gate=False).gate_fits == ()
