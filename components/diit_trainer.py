@@ -3,11 +3,11 @@
 Inputs:
   examples         transformed examples of the period (Transform's output), streamed (`diit_tf/data/streaming.py`):
                    the train split's target rows zipped with its mix rows for fitting (with `diit.gate_origin` > 0
-                   each mix row also carries its source, `diit_tf.model.ORIGIN_KEY`), the eval split for the
-                   logged per-domain metrics. With `diit.gate_fit_epochs` > 0 the gate is first fitted alone: on
-                   one pass of at most `gate_fit_rows` mix rows' sources (with `gate_origin` > 0), then on the
-                   target rows' labels (unless `gate_supervision` is 0 while `gate_origin` > 0), as the simulation
-                   does
+                   or `diit.route_by_origin` each mix row also carries its source, `diit_tf.model.ORIGIN_KEY`),
+                   the eval split for the logged per-domain metrics. With `diit.gate_fit_epochs` > 0 the gate is
+                   first fitted alone: on one pass of at most `gate_fit_rows` mix rows' sources (with
+                   `gate_origin` > 0), then on the target rows' labels (unless `gate_supervision` is 0 while
+                   `gate_origin` > 0), as the simulation does
   transform_graph  Transform's graph (gives the transformed feature spec)
   source_model_<k> the K latest source models, one channel per source domain (the source trainers of *this* run,
                    already updated on the period); reloaded as frozen Keras backbones (teachers) from
@@ -144,10 +144,9 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
     fit_rows = gate_fit_rows(config)
-    # the gate's origin loss reads each mix row's source: its position among the teachers' sources (the joint
-    # teacher is no source's own, so every row is -1 for it; its one weight is 1 anyway)
-    origin_sources = ([d for d in sources if d in spec.sources] if diit_config.gate_origin > 0 and sources
-                      else None)
+    # the gate's origin loss and routing by origin read each mix row's source: its position among the teachers'
+    # sources (the joint teacher is no source's own, so every row is -1 for it; its one weight is 1 anyway)
+    origin_sources = [d for d in sources if d in spec.sources] if diit_config.reads_origin and sources else None
     batches = _batches(spec, data, config, rates, with_mix=bool(sources), replicas=strategy.num_replicas_in_sync,
                        origin_sources=origin_sources)
     with streaming.naming_bad_files(data.train_files, data.columns, "DIIT trainer"):

@@ -52,6 +52,11 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
   `g'_k(x) = g_k(x)^(1/T) / Σ_j g_j(x)^(1/T)`. Below 1 it sharpens each row's routing towards the sources the gate
   ranks first (the gate's supervised loss, which fits a mixture of logits, keeps its weights soft); 1 is the
   paper (the weights as they are). The gate's loss and reported weights are the unsharpened ones.
+- `route_by_origin=False`: where KD mixes the sources (both spots), a mix row drawn from source k takes source k
+  alone (weight 1 on k), whatever the gate says; the target's own rows of the mix (no source) keep the gate's
+  weights (the uniform average without a gate). The gate is then trained and reported as before, and decides only
+  for rows of no known source. With `DIITConfig.logit_kd(beta, route_by_origin=True)` DIIT trains as the
+  simulation's `kd_origin`. False: the gate's weights on every row (the paper).
 - `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
   `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
   student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
@@ -70,8 +75,8 @@ import json
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
 PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_origin": 0.0, "gate_input": "representation",
-              "gate_prior": "none", "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0, "use_middle": True,
-              "use_adversarial": True}
+              "gate_prior": "none", "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0,
+              "route_by_origin": False, "use_middle": True, "use_adversarial": True}
 
 CHOICES = {
     "gate_loss": ("mixture", "confidence"),
@@ -106,6 +111,7 @@ class DIITConfig:
     gate_fit_learning_rate: float = 0.01
     gate_calibration: bool = False
     routing_temperature: float = 1.0
+    route_by_origin: bool = False
     middle_spot: str = "mapper"
     adversary: str = "mapper"
     gate_hidden: int = 64
@@ -143,10 +149,17 @@ class DIITConfig:
                              "`gate_origin` > 0, `gate_from_kd=True` (the paper's form) or `use_gate=False`.")
         if self.gate_origin > 0 and not self.use_gate:
             raise ValueError("`gate_origin` > 0 trains the gate, and `use_gate=False` has none. Set one of them.")
-        if not isinstance(self.gate_calibration, bool):
-            raise ValueError(f"`gate_calibration` should be a bool. Received: {self.gate_calibration!r}")
+        for name in ("gate_calibration", "route_by_origin"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` should be a bool. Received: {getattr(self, name)!r}")
         if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
             raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
+
+    @property
+    def reads_origin(self) -> bool:
+        """Whether DIIT's steps read each mix row's source (`diit_tf.model.ORIGIN_KEY`): for the gate's origin loss
+        (`gate_origin` > 0) or for routing by it (`route_by_origin`). The mix batches must then carry it."""
+        return self.gate_origin > 0 or self.route_by_origin
 
     @property
     def gate_fits(self) -> tuple:

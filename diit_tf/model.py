@@ -44,7 +44,8 @@ from diit_tf.losses import adversarial_bce, ctr_bce, logit_spot_kl, middle_spot_
 # Keys of a batch's features that carry the sources' outputs on its rows (see `DIITModel.teacher_outputs`).
 TEACHER_KEYS = ("teacher_representations", "teacher_logits")
 # The key of a mix batch's features that says which source each row was drawn from (an index into the teachers,
-# < 0 for a row of no source): what the gate's origin loss (`DIITConfig.gate_origin`) reads.
+# < 0 for a row of no source): what the gate's origin loss (`DIITConfig.gate_origin`) and routing by origin
+# (`DIITConfig.route_by_origin`) read.
 ORIGIN_KEY = "mix_origin"
 LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce", "origin")
 
@@ -55,6 +56,14 @@ def sharpened(weights, temperature: float):
     if temperature == 1.0:
         return weights
     return tf.nn.softmax(tf.math.log(tf.maximum(weights, 1e-30)) / temperature, axis=-1)
+
+
+def routed_by_origin(weights, origin):
+    """`weights` (B, K) with each row drawn from a source (`origin` k >= 0, (B,) or (B, 1)) replaced by that
+    source's one-hot, and the rows of no source (< 0) left as they are (`DIITConfig.route_by_origin`)."""
+    origin = tf.reshape(tf.cast(origin, tf.int32), (-1,))
+    one_hot = tf.one_hot(tf.maximum(origin, 0), tf.shape(weights)[-1], dtype=weights.dtype)
+    return tf.where((origin >= 0)[:, None], one_hot, weights)
 
 
 def check_backbone_inputs(backbone: keras.Model, features, where: str) -> None:
@@ -418,10 +427,12 @@ class DIITModel(keras.Model):
             forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
             forward["z_sources_target"] = [z[:n_t] for z in logits]
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
-        if cfg.gate_origin > 0 and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
+        if cfg.reads_origin and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
             forward["origin"] = x_m[ORIGIN_KEY]
         kd_weights = sharpened(weights, cfg.routing_temperature)
         kd_weights = kd_weights if cfg.gate_from_kd else tf.stop_gradient(kd_weights)
+        if cfg.route_by_origin and "origin" in forward:
+            kd_weights = routed_by_origin(kd_weights, forward["origin"])
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
         forward.update({"z_bar": z_bar, "gate": weights})
         if self.uses_mapper:  # else neither the middle spot nor the mapper's adversary reads it: no mapper pass
@@ -514,10 +525,11 @@ class DIITModel(keras.Model):
         if self._supervises_gate:
             losses["gate_bce"] = self.gate_supervision_loss(y_t, forward)
             total = total + cfg.gate_supervision * losses["gate_bce"]
+        if cfg.reads_origin and "origin" not in forward:
+            option = "gate_origin > 0" if cfg.gate_origin > 0 else "route_by_origin"
+            raise ValueError(f"DIITConfig.{option} needs each mix row's source: the mix batch's features should "
+                             f"carry {ORIGIN_KEY!r} (an index into the sources, < 0 for none)")
         if cfg.gate_origin > 0:
-            if "origin" not in forward:
-                raise ValueError(f"DIITConfig.gate_origin > 0 needs each mix row's source: the mix batch's features "
-                                 f"should carry {ORIGIN_KEY!r} (an index into the sources, < 0 for none)")
             losses["origin"] = origin_ce(forward["gate"], forward["origin"])
             total = total + cfg.gate_origin * losses["origin"]
         losses["loss"] = total

@@ -162,7 +162,7 @@ class DIIT(Method):
         target = rows.domain(ctx.spec.target)
         mix = subsample_sources(rows, ctx.spec.target, float(ctx.hparams.diit_option("mix_ratio", 1.0)),
                                 ctx.fit_seed(period, 2))
-        if self.config.gate_origin > 0:  # each mix row's source, for the gate's origin loss
+        if self.config.reads_origin:  # each mix row's source, for the gate's origin loss or routing by it
             mix = with_features(mix, **{ORIGIN_KEY: source_index(mix, [ctx.sources.names[k]
                                                                        for k in self.source_ids])})
         prior = self.config.gate_prior == "quality" and self.model.learns_gate

@@ -19,7 +19,7 @@ from components.source_trainer import train_source, write_source_model
 from diit_tf.features import FeatureSpec
 
 from transformed_fixtures import COLUMNS, SPEC, transformed, write_transformed
-from diit_tf.config import PAPER_FORM
+from diit_tf.config import PAPER_FORM, DIITConfig
 
 pytestmark = pytest.mark.slow  # runs the TFX trainers
 
@@ -197,6 +197,21 @@ def test_gate_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
                             left_out={"src_a": "no rows yet"})
     assert calls[-1]["origin_sources"] == ["src_b"]
     assert info["history"]["origin"] == [0.0]
+
+
+def test_route_by_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
+    """DIITConfig.route_by_origin (no origin loss): the mix stream still carries each row's source, which routes
+    the KD; with the routed logit KD alone (`DIITConfig.logit_kd`, no gate) the trainer trains as `kd_origin`."""
+    calls, real = [], streaming.diit_batches
+    monkeypatch.setattr(streaming, "diit_batches", lambda *a, **k: calls.append(k) or real(*a, **k))
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    routed = DIITConfig.logit_kd(1.0, route_by_origin=True).to_dict()
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": routed})
+    assert (calls[-1]["origin_key"], calls[-1]["origin_sources"]) == ("mix_origin", ["src_a", "src_b"])
+    assert info["diit"]["route_by_origin"] is True and "origin" not in info["history"]  # no origin loss
+    assert np.isfinite(info["history"]["kl"]).all()
+    _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
+    assert calls[-1]["origin_key"] is None
 
 
 def test_the_gate_origin_fit_runs_over_at_most_gate_fit_rows_mix_rows_before_training(tmp_path, teachers,

@@ -692,3 +692,63 @@ def test_gate_fits_say_which_fits_run_and_in_which_order():
     assert DIITConfig(gate_fit_epochs=3, gate_origin=1.0, gate_supervision=0.0).gate_fits == ("origin",)
     assert DIITConfig(gate_origin=1.0).gate_fits == ()  # no fit asked for
     assert DIITConfig(gate_fit_epochs=3, use_gate=False).gate_fits == ()
+
+
+def _origin_batches(x_t, y_t, x_m, batch_size):
+    """Unshuffled `((x_t, y_t), x_m)` batches of equal-size target and mix rows (the same order for two models)."""
+    return tf.data.Dataset.from_tensor_slices(((x_t, y_t), x_m)).batch(batch_size)
+
+
+def test_route_by_origin_distils_each_source_row_from_its_own_source_by_hand(spec, teachers):
+    """z̄ on a mix row of source k is source k's logit alone; on a row of no source (-1) the gate's mix. The gate
+    itself (its loss, its reported weights) is left as it is."""
+    from diit_tf.model import ORIGIN_KEY
+    model = _model(spec, teachers, DIITConfig(route_by_origin=True))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(6, seed=13)
+    origin = np.array([0, 1, -1, 1, 0, -1], np.int32)
+    forward = model._forward(x_t, dict(x_m, **{ORIGIN_KEY: origin}), training=False)
+    z = np.concatenate([t(x_m, training=False)["logit"].numpy() for t in teachers], axis=-1)  # (6, 2)
+    g = forward["gate"].numpy()
+    expected = [z[0, 0], z[1, 1], g[2] @ z[2], z[3, 1], z[4, 0], g[5] @ z[5]]
+    np.testing.assert_allclose(forward["z_bar"].numpy().ravel(), expected, rtol=1e-5)
+    assert np.all(g > 0.01) and np.all(g < 0.99)  # a real mix on rows 2 and 5: the test tells the two apart
+    # without the option the same rows are mixed by the gate on every row
+    plain = model._forward(x_t, x_m, training=False)
+    np.testing.assert_allclose(plain["z_bar"].numpy().ravel(), (g * z).sum(axis=-1), rtol=1e-5)
+    with pytest.raises(ValueError, match="route_by_origin.*mix_origin"):
+        model.student_losses(tf.constant(y_t), plain)
+    with pytest.raises(ValueError, match="route_by_origin"):
+        DIITConfig(route_by_origin=1)
+    assert DIITConfig(route_by_origin=True).reads_origin and DIITConfig(gate_origin=1.0).reads_origin
+    assert not DIITConfig().reads_origin and not DIITConfig.paper().route_by_origin
+
+
+def test_logit_kd_routed_by_origin_trains_as_kd_origin(spec, teachers):
+    """`DIITConfig.logit_kd(β, τ, route_by_origin=True)` takes the steps of the simulation's `kd_origin` (`WeightedKD`
+    with per-row weights: one-hot on the row's source, 1/K on the target's rows): same start, batches, weights."""
+    from diit_tf.baselines.kd import ROW_WEIGHTS, WeightedKD
+    from diit_tf.model import ORIGIN_KEY
+
+    students = [build_backbone("dnn", spec, name=f"student_{k}", **HIDDEN) for k in range(2)]
+    students[1].set_weights(students[0].get_weights())
+    start = _snapshot(students[0].weights)
+    diit = DIITModel(teachers, students[0], DIITConfig.logit_kd(3.0, tau=1.5, route_by_origin=True))
+    diit.compile(optimizer=keras.optimizers.SGD(0.1))
+    kd = WeightedKD(teachers, students[1], beta=3.0, temperature=1.5)
+    kd.compile(optimizer=keras.optimizers.SGD(0.1))
+    x_t, y_t = _rows(96, seed=21)
+    x_m, _ = _rows(96, seed=22)
+    origin = np.resize(np.array([-1, 0, 1, 1], np.int32), 96)
+    row_weights = np.array([[0.5, 0.5], [1, 0], [0, 1], [0, 1]], np.float32)[np.resize(np.arange(4), 96)]
+    by_origin, by_weights = dict(x_m, **{ORIGIN_KEY: origin}), dict(x_m, **{ROW_WEIGHTS: row_weights})
+    head = {k: v[:32] for k, v in x_t.items()}
+    loss = diit.student_losses(tf.constant(y_t[:32]), diit._forward(
+        head, {k: v[:32] for k, v in by_origin.items()}, training=False))["loss"]
+    expected = kd.compute_kd_loss(head, tf.constant(y_t[:32]), {k: v[:32] for k, v in by_weights.items()})[0]
+    np.testing.assert_allclose(loss.numpy(), expected.numpy(), rtol=1e-5)
+    diit.fit(_origin_batches(x_t, y_t, by_origin, 32), epochs=1, verbose=0)
+    kd.fit(_origin_batches(x_t, y_t, by_weights, 32), epochs=1, verbose=0)
+    for a, b in zip(students[0].get_weights(), students[1].get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(start, students[0].get_weights()))  # it did train

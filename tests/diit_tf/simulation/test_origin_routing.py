@@ -1,6 +1,7 @@
 """Routing by a mix row's origin in the simulation: `kd_origin` distils each source row from its own source (the
-target's rows from the sources' mean), and `diit:gate_origin=...` hands the gate each mix row's source. The tiny
-dataset's rows carry their domain (`domain_code`), so the test reads what every fit call was given."""
+target's rows from the sources' mean), and `diit:gate_origin=...` / `diit:route_by_origin=true` hand DIIT's gate /
+its KD each mix row's source. The tiny dataset's rows carry their domain (`domain_code`), so the test reads what
+every fit call was given."""
 import json
 
 import keras
@@ -42,7 +43,8 @@ def test_each_mix_row_carries_its_own_source(tmp_path):
     mp = pytest.MonkeyPatch()
     mp.setattr(keras.Model, "fit", spy_fit)
     try:
-        code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--methods", "kd_origin,diit:gate_origin=1",
+        code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--methods",
+                     "kd_origin,diit:gate_origin=1,diit:route_by_origin=true",
                      "--insertion-period", "1", "--hparams", str(tmp_path / "hp.json"), "--out", str(tmp_path / "r")])
     finally:
         mp.undo()
@@ -59,4 +61,4 @@ def test_each_mix_row_carries_its_own_source(tmp_path):
         else:
             assert x_m[ORIGIN_KEY].tolist() == [sources.index(DOMAINS[c]) if c else -1 for c in codes]
     results = json.loads((tmp_path / "r" / "results.json").read_text())
-    assert set(results["methods"]) >= {"kd_origin", "diit:gate_origin=1"}
+    assert set(results["methods"]) >= {"kd_origin", "diit:gate_origin=1", "diit:route_by_origin=true"}
