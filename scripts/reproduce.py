@@ -403,12 +403,16 @@ EXPERIMENTS = [
       for dataset in ORIGIN_BENCHMARKS),
     # A diagnostic on the genre experts' test periods (not committed: /tmp) found the origin row's gap to kd_origin
     # is its distillation weight (beta2 2: -0.002; beta2 2 with alpha 0, twice kd_origin's weight: +0.004). So beta2 is
-    # re-chosen with the origin gate on the validation periods (rule fixed before the run: a value other than 1 gets
-    # a test run of its own, the origin test's seeds; 1 leaves the origin test as it is).
-    Experiment("movielens-1m-genre-experts-origin-beta-transfer",
-               ("--dataset", "movielens-1m-genre-experts", "--tune", "transfer", "--seed-list", "100,101", "--hparams",
-                "docs/results/movielens-1m-genre-experts-origin-beta-transfer/start_hparams.json",
-                "--tune-grid", "diit.beta2=1,2,4,8")),
+    # re-chosen with the origin gate on the validation periods, on each benchmark whose origin-gate validation chose
+    # an origin row (ORIGIN_CHOSEN), starting from its origin-transfer preset with that row's options in DIIT's config
+    # (start_hparams.json). Rule fixed before each run: a beta2 other than the start file's (1 on the genre experts,
+    # 2 on age7) gets a test run of its own, the origin test's seeds; the start file's value leaves the origin test
+    # as it is.
+    *(Experiment(f"{dataset}-origin-beta-transfer",
+                 ("--dataset", dataset, "--tune", "transfer", "--seed-list", "100,101", "--hparams",
+                  f"docs/results/{dataset}-origin-beta-transfer/start_hparams.json",
+                  "--tune-grid", "diit.beta2=1,2,4,8"))
+      for dataset, chosen in ORIGIN_CHOSEN.items() if chosen),
     *(Experiment(f"{dataset}-origin-test", ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset],
                                             "--methods", ",".join(filter(None, ("base,kd_uniform,kd_static,diit,"
                                                                                 "kd_origin", chosen))),
