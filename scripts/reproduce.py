@@ -140,6 +140,22 @@ ORIGIN_CHOSEN = {"movielens-1m-genre-experts": "diit:gate_origin=1+gate_input=em
 ORIGIN_GATE_METHODS = "base,kd_uniform,kd_origin,diit," + ",".join(
     f"diit:gate_origin=1+gate_input={read}+gate_fit_epochs={epochs}"
     for read in ("representation", "embeddings") for epochs in (0, 1, 3))
+# Routing the KD by the rows' origin inside DIIT (DIITConfig.route_by_origin: a mix row of source k is distilled
+# from source k alone, the target's own rows of the mix from the gate's weights): on the same validation periods and
+# hparams as the origin-gate validation, the preset's DIIT and the DIIT row that validation chose, each with and
+# without the routing, next to kd_origin. Rule fixed before the run: the DIIT row with the highest mean validation AUC
+# is the benchmark's DIIT; where a routed row wins, it gets a test run (the origin test's seeds) next to kd_origin.
+# What each benchmark's routing validation chose by that rule (None: an unrouted row scored highest).
+ROUTE_CHOSEN = {"movielens-1m-genre-experts": "diit:route_by_origin=true", "movielens-1m-age7": None,
+                "synthetic-unequal-sources": None, "synthetic-strong-regional-experts": None, "movielens-1m": None}
+
+
+def route_methods(dataset: str) -> str:
+    rows = ["diit"] + ([ORIGIN_CHOSEN[dataset]] if ORIGIN_CHOSEN[dataset] else [])
+    routed = [row + ("+" if ":" in row else ":") + "route_by_origin=true" for row in rows]
+    return ",".join(["base,kd_uniform,kd_origin"] + rows + routed)
+
+
 # synthetic-strong-regional-experts' preset as its first validation chose it (mix batch 256), before the exposure
 # study below re-chose the mix batch and the betas: the experiments run on it keep it, so they reproduce whatever the
 # preset holds now.
@@ -418,6 +434,15 @@ EXPERIMENTS = [
                                                                                 "kd_origin", chosen))),
                                             "--hparams", f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
       for dataset, chosen in ORIGIN_CHOSEN.items()),
+    *(Experiment(f"{dataset}-route-origin-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
+                                                        "--methods", route_methods(dataset), "--hparams",
+                                                        f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
+      for dataset in ORIGIN_BENCHMARKS),
+    *(Experiment(f"{dataset}-route-origin-test", ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset],
+                                                  "--methods", "base,kd_uniform,kd_static,kd_origin,diit," + chosen,
+                                                  "--hparams",
+                                                  f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
+      for dataset, chosen in ROUTE_CHOSEN.items() if chosen),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
