@@ -6,8 +6,9 @@ Inputs:
                    or `diit.route_by_origin` each mix row also carries its source, `diit_tf.model.ORIGIN_KEY`),
                    the eval split for the logged per-domain metrics. With `diit.gate_fit_epochs` > 0 the gate is
                    first fitted alone: on one pass of at most `gate_fit_rows` mix rows' sources (with
-                   `gate_origin` > 0), then on the target rows' labels (unless `gate_supervision` is 0 while
-                   `gate_origin` > 0), as the simulation does
+                   `gate_origin` > 0), then on the labels of at most `gate_fit_rows` target rows (unless
+                   `gate_supervision` is 0 while `gate_origin` > 0), as the simulation does (which fits on all of
+                   the period's rows)
   transform_graph  Transform's graph (gives the transformed feature spec)
   source_model_<k> the K latest source models, one channel per source domain (the source trainers of *this* run,
                    already updated on the period); reloaded as frozen Keras backbones (teachers) from
@@ -38,7 +39,8 @@ the previous student, or a fresh model on the first span; "best_source": on a sp
 the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
 embedding tables only, into a fresh student), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`,
-`gate_fit_rows` (at most that many mix rows in the gate's origin fit, held in memory; default 262,144),
+`gate_fit_rows` (at most that many rows in each of the gate's own fits, held in memory: the mix rows of the
+origin fit, the target rows of the supervised one; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
 key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs.
@@ -185,7 +187,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
             gate_fit_origin = fit_gate_on_origin(spec, data, config, model, strategy, diit_config, rates,
                                                  origin_sources, fit_rows)
         if "supervised" in fits:
-            gate_fit = fit_gate_on_target(spec, data, config, model, strategy, diit_config)
+            gate_fit = fit_gate_on_target(spec, data, config, model, strategy, diit_config, fit_rows)
         teacher_weights = [[w.copy() for w in t.get_weights()] for t in teachers]
         log = ScalarLog(log_dir, names={f"gate_w{k}": f"gate/{d}" for k, d in enumerate(sources)})
         start = time.time()
@@ -227,7 +229,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     return student, info
 
 
-GATE_FIT_ROWS = 262_144  # default `gate_fit_rows`: mix rows the gate's origin fit holds in memory
+GATE_FIT_ROWS = 262_144  # default `gate_fit_rows`: rows each of the gate's own fits holds in memory
 
 
 def gate_fit_rows(config: Mapping) -> int:
@@ -236,27 +238,32 @@ def gate_fit_rows(config: Mapping) -> int:
     if rows is None:
         return GATE_FIT_ROWS
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise ValueError(f"DIIT trainer: `student.gate_fit_rows` should be a positive integer (the mix rows the "
-                         f"gate's origin fit holds in memory). Received: {rows!r}")
+        raise ValueError(f"DIIT trainer: `student.gate_fit_rows` should be a positive integer (the rows each of "
+                         f"the gate's own fits holds in memory). Received: {rows!r}")
     return rows
 
 
-def fit_gate_on_target(spec, data, config: Mapping, model, strategy, diit_config) -> dict:
-    """`gate_fit_epochs` passes of the gate alone over the train split's target rows on its supervised loss
-    (`DIITModel.fit_gate`), streamed once into the fit's in-memory cache. Returns what `fit_gate` does."""
+def fit_gate_on_target(spec, data, config: Mapping, model, strategy, diit_config, max_rows: int) -> dict:
+    """`gate_fit_epochs` passes of the gate alone on its supervised loss (`DIITModel.fit_gate`) over one pass of
+    the train split's target rows, bounded to `max_rows` rows, streamed once into the fit's in-memory cache.
+
+    The bound keeps the trainer's memory flat, as `fit_gate_on_origin`'s: the rows are the first `max_rows` of a
+    shuffled pass (read from the first files, shuffled within `shuffle_buffer` windows), not a uniform sample of a
+    larger span. Returns `fit_gate`'s `{"gate_bce", "steps"}` and `max_rows`."""
     from diit_tf.data import streaming
 
     seed = int(config.get("seed", 0))
-    target_rows = streaming.domain_batches(
+    target = streaming.domain_batches(
         data.train_files, data.columns, spec, spec.target, int(config["batch_size"]), seed + 3,
         int(config.get("shuffle_buffer") or streaming.SHUFFLE_BUFFER), strategy.num_replicas_in_sync)
+    rows = streaming.first_rows(target, max_rows)
     with strategy.scope():
-        # every worker reads every target row: the fit runs the same steps on every replica (fit_gate)
-        fitted = model.fit_gate(training.with_shard_policy(streaming.bounded(target_rows, data.train_steps), "off"),
+        # every worker reads the same target rows: the fit runs the same steps on every replica (fit_gate)
+        fitted = model.fit_gate(training.with_shard_policy(streaming.bounded(rows, data.train_steps), "off"),
                                 diit_config.gate_fit_epochs, seed=seed + 4)
-    logging.info("DIIT trainer: fitted the gate alone, %d step(s), gate loss %.4f", fitted["steps"],
-                 fitted["gate_bce"])
-    return fitted
+    logging.info("DIIT trainer: fitted the gate alone on the target rows' labels, %d step(s) over at most %d rows, "
+                 "gate loss %.4f", fitted["steps"], max_rows, fitted["gate_bce"])
+    return {**fitted, "max_rows": max_rows}
 
 
 def fit_gate_on_origin(spec, data, config: Mapping, model, strategy, diit_config, rates: Mapping,
@@ -266,9 +273,10 @@ def fit_gate_on_origin(spec, data, config: Mapping, model, strategy, diit_config
     rates `rates`, each row's source among `origin_sources` under `ORIGIN_KEY`), bounded to `max_rows` rows.
 
     The bound keeps the trainer's memory flat: `fit_gate` caches (query width + K + 1) floats per row, so the whole
-    mix of a 25M-row span would not fit; 262,144 rows of a 64-wide query and 2 sources are about 70 MB. The rows
-    are the first `max_rows` of a shuffled pass (read from the first files, shuffled within `shuffle_buffer`
-    windows), not a uniform sample of a larger span. Returns `fit_gate`'s `{"origin", "steps"}` and `max_rows`."""
+    mix of a 25M-row span would not fit (nor its target rows, which `fit_gate_on_target` bounds the same way);
+    262,144 rows of a 64-wide query and 2 sources are about 70 MB. The rows are the first `max_rows` of a shuffled
+    pass (read from the first files, shuffled within `shuffle_buffer` windows), not a uniform sample of a larger
+    span. Returns `fit_gate`'s `{"origin", "steps"}` and `max_rows`."""
     import tensorflow as tf
 
     from diit_tf.data import streaming

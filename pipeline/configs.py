@@ -91,8 +91,9 @@ DEFAULTS: dict = {
         # Streaming input (diit_tf/data/streaming.py): steps in all (TFX TrainArgs.num_steps) and eval batches
         # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
         **{key: None for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")},
-        # At most this many mix rows in the gate's origin fit (`diit.gate_fit_epochs` > 0 and `diit.gate_origin`
-        # > 0), which holds them in memory; null: 262,144 (components/diit_trainer.py, GATE_FIT_ROWS).
+        # At most this many rows in each of the gate's own fits (`diit.gate_fit_epochs` > 0), which hold them in
+        # memory: the mix rows of the origin fit (`diit.gate_origin` > 0), the target rows of the supervised fit;
+        # null: 262,144 (components/diit_trainer.py, GATE_FIT_ROWS).
         "gate_fit_rows": None,
     },
     # The joint teacher (the simulation's `kd_joint`): instead of the K source trainers, one joint trainer
@@ -273,8 +274,8 @@ class PipelineConfig:
                                      f"Received: {block[key]!r}")
         rows = v["student"]["gate_fit_rows"]
         if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-            raise ValueError(f"{where}: `student.gate_fit_rows` should be null or a positive integer (the mix rows "
-                             f"the gate's origin fit holds in memory). Received: {rows!r}")
+            raise ValueError(f"{where}: `student.gate_fit_rows` should be null or a positive integer (the rows "
+                             f"each of the gate's own fits holds in memory). Received: {rows!r}")
         ratio = v["student"]["mix_ratio"]
         if ratio is not None:
             rates = ratio.values() if isinstance(ratio, dict) else [ratio]

@@ -174,6 +174,7 @@ def test_the_gate_fit_runs_over_the_streamed_target_rows_before_training(tmp_pat
     target_rows = int((rows["domain"] == b"target").sum())
     assert info["gate_fit"]["steps"] == 3 * -(-target_rows // CONFIG["batch_size"])
     assert 0.0 < info["gate_fit"]["gate_bce"] < 2.0
+    assert info["gate_fit"]["max_rows"] == 262_144                           # the default bound, above the 240 rows
     _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
     assert plain["gate_fit"] is None
     assert info["gate_fit_origin"] is None and plain["gate_fit_origin"] is None   # gate_origin 0: no origin fit
@@ -242,6 +243,37 @@ def test_the_gate_origin_fit_runs_over_at_most_gate_fit_rows_mix_rows_before_tra
     assert both["gate_fit"]["steps"] == 2 * -(-target_rows // CONFIG["batch_size"])
     with pytest.raises(ValueError, match=r"`student.gate_fit_rows` should be a positive integer.*Received: 0"):
         train_student(SPEC, teachers, data, {**CONFIG, "diit": origin_only, "gate_fit_rows": 0})
+
+
+def test_the_gate_supervised_fit_runs_over_at_most_gate_fit_rows_target_rows(tmp_path, teachers, monkeypatch):
+    """The gate's supervised fit holds its rows in memory as the origin fit does, so it obeys the same bound: the
+    first `gate_fit_rows` rows of one pass of the target rows, all of them when there are fewer."""
+    from diit_tf.model import DIITModel
+
+    given, real = [], DIITModel.fit_gate
+
+    def spy(self, dataset, epochs, seed=0, loss="supervised"):  # the rows each fit is given, then the real fit
+        given.append((loss, sum(int(y.shape[0]) for _, y in dataset)))
+        return real(self, dataset, epochs, seed=seed, loss=loss)
+
+    monkeypatch.setattr(DIITModel, "fit_gate", spy)
+    rows = transformed()
+    data = split(tmp_path, "p", rows, transformed(seed=5))
+    assert int((rows["domain"] == b"target").sum()) == 71   # the fixture's 240 rows hold 71 target rows
+    both = {"gate_fit_epochs": 2, "gate_origin": 1.0}
+    # gate_fit_rows 50 < 71: each fit is given 50 rows (mix_ratio 1: 240 mix rows), in batches of 32:
+    # ceil(50 / 32) = 2 steps a pass (32, 18 rows), 2 passes
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": both, "gate_fit_rows": 50})
+    assert given == [("origin", 50), ("supervised", 50)]
+    assert info["gate_fit"]["steps"] == 2 * 2 and info["gate_fit"]["max_rows"] == 50
+    assert info["gate_fit_origin"]["steps"] == 2 * 2 and info["gate_fit_origin"]["max_rows"] == 50
+    # gate_fit_rows 100 > 71: the supervised fit is given all 71 target rows, ceil(71 / 32) = 3 steps a pass; the
+    # origin fit 100 of the 240 mix rows, ceil(100 / 32) = 4 steps a pass
+    given.clear()
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": both, "gate_fit_rows": 100})
+    assert given == [("origin", 100), ("supervised", 71)]
+    assert info["gate_fit"]["steps"] == 2 * 3 and info["gate_fit"]["max_rows"] == 100
+    assert info["gate_fit_origin"]["steps"] == 2 * 4
 
 
 def test_a_source_without_a_model_is_left_out_of_the_teachers(tmp_path, teachers):
