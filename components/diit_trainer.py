@@ -43,7 +43,9 @@ embedding tables only, into a fresh student), optional
 origin fit, the target rows of the supervised one; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
-key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs.
+key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs; so is, when it runs, an
+integer setting (`train_steps`, `eval_steps`, `shuffle_buffer`, `steps_per_execution`, `gate_fit_rows`) that is
+not null or a positive integer (`training.positive_int`: a boolean is no integer here).
 
 Example:
     diit_trainer = DIITTrainer(
@@ -141,11 +143,13 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         if missing:
             raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
         sources = [d for d in spec.sources if d in teacher_uris]
+    for key in ("shuffle_buffer", "steps_per_execution"):
+        training.positive_int(config.get(key), f"student.{key}", "DIIT trainer")
+    fit_rows = gate_fit_rows(config)
     strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
     keras.utils.set_random_seed(int(config.get("seed", 0)))
     diit_config = DIITConfig.from_dict(dict(config.get("diit") or {}))
     rates = streaming.mix_rates(spec, config.get("mix_ratio", 1.0))
-    fit_rows = gate_fit_rows(config)
     # the gate's origin loss and routing by origin read each mix row's source: its position among the teachers'
     # sources (the joint teacher is no source's own, so every row is -1 for it; its one weight is 1 anyway)
     origin_sources = [d for d in sources if d in spec.sources] if diit_config.reads_origin and sources else None
@@ -234,13 +238,8 @@ GATE_FIT_ROWS = 262_144  # default `gate_fit_rows`: rows each of the gate's own 
 
 def gate_fit_rows(config: Mapping) -> int:
     """`config["gate_fit_rows"]` (None: `GATE_FIT_ROWS`), checked: a positive integer, else an error naming it."""
-    rows = config.get("gate_fit_rows")
-    if rows is None:
-        return GATE_FIT_ROWS
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
-        raise ValueError(f"DIIT trainer: `student.gate_fit_rows` should be a positive integer (the rows each of "
-                         f"the gate's own fits holds in memory). Received: {rows!r}")
-    return rows
+    return training.positive_int(config.get("gate_fit_rows"), "student.gate_fit_rows", "DIIT trainer", GATE_FIT_ROWS,
+                                 " (the rows each of the gate's own fits holds in memory)")
 
 
 def fit_gate_on_target(spec, data, config: Mapping, model, strategy, diit_config, max_rows: int) -> dict:
@@ -463,6 +462,8 @@ class Executor(base_executor.BaseExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         config = json.loads(exec_properties.get("custom_config") or "{}")
         check_config_keys(config)
+        steps = {key: training.positive_int(config.pop(key, None), f"student.{key}", "DIIT trainer")
+                 for key in ("train_steps", "eval_steps")}  # TrainerInput's, not train_student's
         if "feature_spec" not in config:
             raise ValueError(f"DIIT trainer: custom_config is missing 'feature_spec'; keys {sorted(config)}")
         spec = FeatureSpec.from_dict(config.pop("feature_spec"))
@@ -483,7 +484,7 @@ class Executor(base_executor.BaseExecutor):
         data = streaming.TrainerInput(  # only the chief evaluates
             train_files=training.split_files(examples, "train"),
             eval_files=training.split_files(examples, "eval") if chief else [],
-            columns=columns, train_steps=config.pop("train_steps", None), eval_steps=config.pop("eval_steps", None))
+            columns=columns, **steps)
         run_uri = artifact_utils.get_single_instance(output_dict["model_run"]).uri
         student, info = train_student(spec, teacher_uris, data, config, base_uri, left_out,
                                       log_dir=run_uri if chief else None)

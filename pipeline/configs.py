@@ -123,6 +123,9 @@ _PATH_KEYS = ("data_dir", "data_root", "pipeline_root", "metadata_path", "servin
 _STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
 _SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
+# The integer settings of both trainer blocks (`source`, `student`), each null or a positive integer; the student
+# also has `mix_batch_size` and `gate_fit_rows`.
+_COUNT_KEYS = ("epochs", "batch_size", "train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")
 
 
 class PipelineConfig:
@@ -243,10 +246,9 @@ class PipelineConfig:
         for key in _PATH_KEYS:
             if v[key] is not None and not isinstance(v[key], str):
                 raise ValueError(f"{where}: `{key}` should be a path string. Received: {v[key]!r}")
-        if v["span"] is not None and (not isinstance(v["span"], int) or v["span"] < 0):
-            raise ValueError(f"{where}: `span` should be null or a span number >= 0. Received: {v['span']!r}")
+        _check_count(where, "span", v["span"], minimum=0, what="a span number >= 0")
         buckets = v["split_buckets"]
-        if set(buckets) != {"train", "eval"} or not all(isinstance(b, int) and b > 0 for b in buckets.values()):
+        if set(buckets) != {"train", "eval"} or not all(_is_count(b) for b in buckets.values()):
             raise ValueError(f"{where}: `split_buckets` should be {{'train': int > 0, 'eval': int > 0}}. "
                              f"Received: {buckets!r}")
         if not isinstance(v["beam_pipeline_args"], list):
@@ -257,10 +259,8 @@ class PipelineConfig:
                              f"Received: {v['hparams']!r}")
         for role in ("source", "student"):
             block = v[role]
-            for key in ("epochs", "batch_size") + (("mix_batch_size",) if role == "student" else ()):
-                if block[key] is not None and (not isinstance(block[key], int) or block[key] < 1):
-                    raise ValueError(f"{where}: `{role}.{key}` should be null or a positive integer. "
-                                     f"Received: {block[key]!r}")
+            for key in _COUNT_KEYS + (("mix_batch_size",) if role == "student" else ()):
+                _check_count(where, f"{role}.{key}", block[key])
             for key in ("learning_rate",) + (("discriminator_learning_rate",) if role == "student" else ()):
                 if block[key] is not None and not (isinstance(block[key], (int, float)) and block[key] > 0):
                     raise ValueError(f"{where}: `{role}.{key}` should be null or > 0. Received: {block[key]!r}")
@@ -268,14 +268,8 @@ class PipelineConfig:
             if options is not None and not isinstance(options, Mapping):
                 raise ValueError(f"{where}: `{role}.backbone_options` should be null or an object. "
                                  f"Received: {options!r}")
-            for key in ("train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution"):
-                if block[key] is not None and (not isinstance(block[key], int) or block[key] < 1):
-                    raise ValueError(f"{where}: `{role}.{key}` should be null or a positive integer. "
-                                     f"Received: {block[key]!r}")
-        rows = v["student"]["gate_fit_rows"]
-        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-            raise ValueError(f"{where}: `student.gate_fit_rows` should be null or a positive integer (the rows "
-                             f"each of the gate's own fits holds in memory). Received: {rows!r}")
+        _check_count(where, "student.gate_fit_rows", v["student"]["gate_fit_rows"],
+                     what="a positive integer (the rows each of the gate's own fits holds in memory)")
         ratio = v["student"]["mix_ratio"]
         if ratio is not None:
             rates = ratio.values() if isinstance(ratio, dict) else [ratio]
@@ -327,6 +321,21 @@ class PipelineConfig:
             raise ValueError(f"{where}: `evaluator.regression_tolerance` should be >= 0. Received: {tol!r}")
         if v["tuner"]["enabled"] and not v["tuner"]["tuner_fn"]:
             raise ValueError(f"{where}: `tuner.enabled` needs `tuner.tuner_fn` (a dotted path to a tuner_fn).")
+        for key in ("train_steps", "eval_steps"):
+            _check_count(where, f"tuner.{key}", v["tuner"][key])
+
+
+def _is_count(value, minimum: int = 1) -> bool:
+    """Whether `value` is an integer >= `minimum`. A boolean is not: JSON `true` loads as Python's True, which
+    `isinstance(True, int)` would take for 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a positive integer") -> None:
+    """Raise a ValueError naming the setting `name` unless `value` is null or an integer >= `minimum` (`_is_count`);
+    `what` says what it should be."""
+    if value is not None and not _is_count(value, minimum):
+        raise ValueError(f"{where}: `{name}` should be null or {what}. Received: {value!r}")
 
 
 def load_config(path=None, overrides: Optional[Mapping] = None) -> PipelineConfig:

@@ -241,7 +241,8 @@ def test_the_gate_origin_fit_runs_over_at_most_gate_fit_rows_mix_rows_before_tra
     assert both["gate_fit_origin"]["steps"] == 2 * 8 and both["gate_fit_origin"]["max_rows"] == 262_144
     target_rows = int((rows["domain"] == b"target").sum())
     assert both["gate_fit"]["steps"] == 2 * -(-target_rows // CONFIG["batch_size"])
-    with pytest.raises(ValueError, match=r"`student.gate_fit_rows` should be a positive integer.*Received: 0"):
+    with pytest.raises(ValueError, match=r"`student.gate_fit_rows` should be null or a positive integer \(the rows "
+                                         r"each of the gate's own fits holds in memory\)\. Received: 0$"):
         train_student(SPEC, teachers, data, {**CONFIG, "diit": origin_only, "gate_fit_rows": 0})
 
 
@@ -504,6 +505,40 @@ def test_the_source_trainer_refuses_an_unknown_setting_naming_it():
     for source in (configs.DEFAULTS["source"], configs.PipelineConfig({}).resolved("synthetic")["source"]):
         keys = set(source) - {"train_steps", "eval_steps"}  # pipeline/diit.py hands these to TrainArgs / EvalArgs
         assert keys | {"feature_spec", "domain", "strategy"} <= source_trainer.CONFIG_KEYS
+
+
+def test_the_trainers_refuse_a_boolean_for_an_integer_setting_naming_it(tmp_path):
+    """JSON `true` is Python's True, which `isinstance(True, int)` takes for 1: each trainer's integer settings are
+    checked when it runs (a buffer of 1 row or a bound of 1 step would pass silently), naming the setting; positive
+    integers pass."""
+    from tfx.components.trainer.fn_args_utils import FnArgs
+
+    from components import diit_trainer, joint_trainer, source_trainer
+
+    data = split(tmp_path, "p", transformed())
+    no_teacher = {"left_out": {"src_a": "-", "src_b": "-"}}  # the checks come before any model or row is read
+    for key in ("shuffle_buffer", "steps_per_execution", "gate_fit_rows"):
+        with pytest.raises(ValueError, match=rf"^DIIT trainer: `student\.{key}` should be null or a positive integer"
+                                             r".*Received: True$"):
+            train_student(SPEC, {}, data, {**CONFIG, "diit": {}, key: True}, **no_teacher)
+    _, info = train_student(SPEC, {}, data, {**CONFIG, "diit": {}, "shuffle_buffer": 16, "steps_per_execution": 2,
+                                             "gate_fit_rows": 8}, **no_teacher)
+    assert np.isfinite(info["history"]["loss"]).all()
+    for key in ("train_steps", "eval_steps"):  # the executor takes them out of the config for TrainerInput
+        with pytest.raises(ValueError, match=rf"^DIIT trainer: `student\.{key}` should be null or a positive "
+                                             r"integer\. Received: True$"):
+            diit_trainer.Executor().Do({}, {}, {"custom_config": json.dumps({key: True})})
+        with pytest.raises(ValueError, match="custom_config is missing 'feature_spec'"):  # 3 passes: the next check
+            diit_trainer.Executor().Do({}, {}, {"custom_config": json.dumps({key: 3})})
+    required = {"feature_spec": {}, "backbone": "dnn", "epochs": 1, "batch_size": 8, "learning_rate": 0.1}
+    for module, config in ((source_trainer, {**required, "domain": "src_a"}), (joint_trainer, required)):
+        where = module.run_fn.__module__.split(".")[-1].replace("_", " ")     # "source trainer", "joint trainer"
+        for key in ("shuffle_buffer", "steps_per_execution"):
+            with pytest.raises(ValueError, match=rf"^{where}: `source\.{key}` should be null or a positive integer\. "
+                                                 r"Received: True$"):
+                module.run_fn(FnArgs(custom_config={**config, key: True}))
+            with pytest.raises(TypeError, match="categorical"):  # 4 passes: the empty feature spec is the error
+                module.run_fn(FnArgs(custom_config={**config, key: 4}))
 
 
 def test_tuned_values_replace_only_what_the_tuner_searched(tmp_path):

@@ -42,6 +42,34 @@ def test_bad_settings_name_the_field(values, match):
         configs.PipelineConfig(values, source="x.json")
 
 
+# Every integer setting that should be null or a positive integer, written out (not read from configs.py).
+INTEGER_SETTINGS = [(role, key) for role in ("source", "student") for key in (
+    "epochs", "batch_size", "train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")] + [
+    ("student", "mix_batch_size"), ("student", "gate_fit_rows"), ("tuner", "train_steps"), ("tuner", "eval_steps")]
+
+
+@pytest.mark.parametrize("block, key", INTEGER_SETTINGS)
+def test_integer_settings_refuse_booleans_naming_the_key(block, key):
+    """JSON `true` is Python's True, which `isinstance(True, int)` takes for 1: it is an error naming the setting,
+    as are false (0), 0 and 2.0; integers >= 1 and null pass."""
+    for bad in (True, False, 0, 2.0):
+        with pytest.raises(ValueError, match=rf"^x\.json: `{block}\.{key}` should be null or a positive integer"
+                                             rf".*Received: {bad!r}$"):
+            configs.PipelineConfig({block: {key: bad}}, source="x.json")
+    for good in (1, 3, None):
+        assert configs.PipelineConfig({block: {key: good}})[block][key] == good
+
+
+def test_span_and_split_buckets_refuse_booleans():
+    with pytest.raises(ValueError, match=r"`span` should be null or a span number >= 0. Received: True$"):
+        configs.PipelineConfig({"span": True}, source="x.json")
+    assert configs.PipelineConfig({"span": 0})["span"] == 0
+    with pytest.raises(ValueError, match=r"`split_buckets` should be .*Received: \{'train': True, 'eval': 1\}"):
+        configs.PipelineConfig({"split_buckets": {"train": True, "eval": 1}}, source="x.json")
+    assert configs.PipelineConfig({"split_buckets": {"train": 1, "eval": 1}})["split_buckets"] == {"train": 1,
+                                                                                                  "eval": 1}
+
+
 def test_missing_or_broken_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         configs.load_config(tmp_path / "nope.json")
