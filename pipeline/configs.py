@@ -102,6 +102,12 @@ DEFAULTS: dict = {
     # entries). null: the hparams' `kd_joint` options (beta, temperature) and `joint` learning rate; the student's
     # learning rate is then the hparams' `kd_joint` one, and `student.student_init` must be "base".
     "joint_teacher": {"enabled": False, "beta": None, "temperature": None, "learning_rate": None},
+    # Routing by origin (the simulation's `kd_origin`): the source trainers stay, and the student distils each mix
+    # row from the source it came from, the target's rows of the mix from the sources' uniform average, by logit KD
+    # (`DIITConfig.logit_kd(beta, temperature, route_by_origin=True)`, under explicit `student.diit` entries). null:
+    # the hparams' `kd_origin` options (beta, temperature), else DIIT's beta2 and tau; the student's learning rate is
+    # then the hparams' `kd_origin` one. Not with the joint teacher (no row has an origin among its teachers).
+    "kd_origin": {"enabled": False, "beta": None, "temperature": None},
     # The target's single-domain base: the source trainer pointed at the target domain, with the source settings,
     # warm-started from its own previous model. What the student is compared with; never pushed.
     "base_trainer": {"enabled": False},
@@ -219,14 +225,27 @@ class PipelineConfig:
                 values["student"]["learning_rate"] = hp.learning_rate("kd_joint")
             if values["student"]["student_init"] is None:
                 values["student"]["student_init"] = "base"
+        routed = values["kd_origin"]
+        if routed["enabled"]:
+            options, cfg = hp.method_options("kd_origin"), hp.diit_config()
+            for key, value in (("beta", options.get("beta", cfg.beta2)),
+                               ("temperature", options.get("temperature", cfg.tau))):
+                if routed[key] is None:
+                    routed[key] = float(value)
+            if values["student"]["learning_rate"] is None:
+                values["student"]["learning_rate"] = hp.learning_rate("kd_origin")
         for role, settings in chosen.items():
             for key, value in settings.items():
                 if values[role][key] is None:
                     values[role][key] = value
         from diit_tf.config import DIITConfig
 
-        base = (DIITConfig.logit_kd(joint["beta"], joint["temperature"]).to_dict() if joint["enabled"]
-                else hp.diit_config_dict())
+        if joint["enabled"]:
+            base = DIITConfig.logit_kd(joint["beta"], joint["temperature"]).to_dict()
+        elif routed["enabled"]:
+            base = DIITConfig.logit_kd(routed["beta"], routed["temperature"], route_by_origin=True).to_dict()
+        else:
+            base = hp.diit_config_dict()
         values["student"]["diit"] = {**base, **values["student"]["diit"]}
         config = PipelineConfig(values, self.source, self.base_dir)
         config.resolved_from = origin
@@ -298,6 +317,22 @@ class PipelineConfig:
         if joint["enabled"] and v["student"]["student_init"] not in (None, "base"):
             raise ValueError(f"{where}: `student.student_init` is {v['student']['student_init']!r}, which starts from "
                              "a source model; with `joint_teacher.enabled` there is none: set it to null or \"base\"")
+        routed = v["kd_origin"]
+        if not isinstance(routed["enabled"], bool):
+            raise ValueError(f"{where}: `kd_origin.enabled` should be true or false. Received: {routed['enabled']!r}")
+        for key, zero_ok in (("beta", True), ("temperature", False)):
+            value = routed[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
+                raise ValueError(f"{where}: `kd_origin.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
+                                 f"Received: {value!r}")
+        if routed["enabled"] and joint["enabled"]:
+            raise ValueError(f"{where}: `kd_origin.enabled` and `joint_teacher.enabled`: routing by origin distils "
+                             "each mix row from its source, and the joint model is no source (no row has an origin "
+                             "among its teachers); turn one of them off")
+        if routed["enabled"] and v["tuner"]["enabled"]:
+            raise ValueError(f"{where}: `tuner.enabled` and `kd_origin.enabled`: the Tuner sweeps DIIT's options, "
+                             "which routing by origin fixes (logit KD, no gate); turn one of them off")
         if not isinstance(v["base_trainer"]["enabled"], bool):
             raise ValueError(f"{where}: `base_trainer.enabled` should be true or false. "
                              f"Received: {v['base_trainer']['enabled']!r}")

@@ -125,3 +125,18 @@ def test_the_joint_teacher_replaces_the_source_trainers(tiny_dataset, tmp_path, 
     assert {k: student["diit"][k] for k in ("use_gate", "use_middle", "use_adversarial", "alpha", "beta2")} == \
         {"use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0, "beta2": 3.0}
     assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"   # the student alone is pushed
+
+
+def test_kd_origin_keeps_the_source_trainers_and_routes_the_students_kd(tiny_dataset, tmp_path, make_config):
+    config = make_config(tmp_path, tiny_dataset, kd_origin={"enabled": True, "beta": 3.0})
+    nodes = _by_id(diit.pipeline_from_config(config))
+    assert diit.JOINT_ID not in nodes
+    student_inputs = nodes["diit_trainer"].inputs
+    assert sorted(student_inputs[k].producer_component_id for k in student_inputs if k.startswith("source_model_")) \
+        == ["source_trainer_source_a", "source_trainer_source_b"]
+    student = json.loads(nodes["diit_trainer"].exec_properties["custom_config"])
+    assert "teacher" not in student
+    assert {k: student["diit"][k] for k in ("route_by_origin", "use_gate", "use_middle", "use_adversarial", "alpha",
+                                            "gate_supervision", "beta2")} == \
+        {"route_by_origin": True, "use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0,
+         "gate_supervision": 0.0, "beta2": 3.0}

@@ -189,3 +189,84 @@ def test_bad_joint_teacher_settings_name_the_field(values, match):
 
     with pytest.raises(ValueError, match=match):
         configs.PipelineConfig(values)
+
+
+def test_kd_origin_takes_its_settings_from_the_hparams(tmp_path):
+    from diit_tf.config import DIITConfig
+    from pipeline import configs
+
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"training": {"learning_rate": 0.02, "student_init": "best_source"}, "methods": {
+        "kd_origin": {"beta": 4.0, "temperature": 1.5, "learning_rate": 0.003}, "kd_joint": {"beta": 8.0},
+        "diit": {"diit_config": {"beta2": 0.25, "tau": 3.0, "gate_fit_epochs": 2}}}}))
+    resolved = configs.PipelineConfig({"hparams": str(hp), "kd_origin": {"enabled": True}}).resolved(None)
+    assert resolved["kd_origin"] == {"enabled": True, "beta": 4.0, "temperature": 1.5}
+    diit = resolved["student"]["diit"]
+    assert diit == DIITConfig.logit_kd(4.0, 1.5, route_by_origin=True).to_dict()  # not DIIT's own beta2, tau, fit
+    assert {k: diit[k] for k in ("route_by_origin", "use_gate", "use_middle", "use_adversarial", "alpha",
+                                 "gate_supervision", "beta2", "tau", "gate_fit_epochs")} == \
+        {"route_by_origin": True, "use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0,
+         "gate_supervision": 0.0, "beta2": 4.0, "tau": 1.5, "gate_fit_epochs": 0}
+    # kd_origin's learning rate; the sources stay, so the student may still start from one
+    assert resolved["student"]["learning_rate"] == 0.003 and resolved["student"]["student_init"] == "best_source"
+    assert resolved["source"]["learning_rate"] == 0.02 and not resolved["joint_teacher"]["enabled"]
+    # explicit values win: the switch's beta, the student's learning rate, single student.diit options
+    explicit = configs.PipelineConfig({
+        "hparams": str(hp), "kd_origin": {"enabled": True, "beta": 1.0},
+        "student": {"learning_rate": 0.01, "diit": {"tau": 0.5, "use_gate": True, "gate_supervision": 1.0}},
+    }).resolved(None)
+    assert explicit["kd_origin"] == {"enabled": True, "beta": 1.0, "temperature": 1.5}
+    assert explicit["student"]["diit"] == {**DIITConfig.logit_kd(1.0, 1.5, route_by_origin=True).to_dict(),
+                                           "tau": 0.5, "use_gate": True, "gate_supervision": 1.0}
+    assert explicit["student"]["learning_rate"] == 0.01
+    off = configs.PipelineConfig({"hparams": str(hp)}).resolved(None)
+    assert off["student"]["diit"] == {"beta2": 0.25, "tau": 3.0, "gate_fit_epochs": 2}
+    assert off["kd_origin"] == {"enabled": False, "beta": None, "temperature": None}
+
+
+def test_kd_origin_falls_back_to_diits_beta2_tau_and_the_base_learning_rate(tmp_path):
+    from diit_tf.config import DIITConfig
+    from pipeline import configs
+
+    hp = tmp_path / "hp.json"   # no methods.kd_origin (as in every preset): DIIT's beta2 and tau, as the simulation
+    hp.write_text(json.dumps({"training": {"learning_rate": 0.02}, "methods": {
+        "diit": {"diit_config": {"beta2": 0.25, "tau": 3.0}, "learning_rate": 0.007}}}))
+    resolved = configs.PipelineConfig({"hparams": str(hp), "kd_origin": {"enabled": True}}).resolved(None)
+    assert resolved["kd_origin"] == {"enabled": True, "beta": 0.25, "temperature": 3.0}
+    assert resolved["student"]["diit"] == DIITConfig.logit_kd(0.25, 3.0, route_by_origin=True).to_dict()
+    assert resolved["student"]["learning_rate"] == 0.02                 # training's, not DIIT's 0.007
+    hp.write_text(json.dumps({"methods": {"kd_origin": {"beta": 2}, "diit": {"diit_config": {"tau": 3.0}}}}))
+    partial = configs.PipelineConfig({"hparams": str(hp), "kd_origin": {"enabled": True}}).resolved(None)
+    assert partial["kd_origin"] == {"enabled": True, "beta": 2.0, "temperature": 3.0}
+    # no hparams at all: the built-in defaults, DIITConfig's beta2 0.5 and tau 2.0
+    default = configs.PipelineConfig({"kd_origin": {"enabled": True}}).resolved(None)
+    assert default["kd_origin"] == {"enabled": True, "beta": 0.5, "temperature": 2.0}
+
+
+@pytest.mark.parametrize("values, match", [
+    ({"kd_origin": {"enabled": "yes"}}, r"`kd_origin.enabled` should be true or false. Received: 'yes'"),
+    ({"kd_origin": {"enabled": 1}}, r"`kd_origin.enabled` should be true or false. Received: 1"),
+    ({"kd_origin": {"beta": -1}}, r"`kd_origin.beta` should be null or >= 0. Received: -1"),
+    ({"kd_origin": {"beta": True}}, r"`kd_origin.beta` should be null or >= 0. Received: True"),
+    ({"kd_origin": {"temperature": 0}}, r"`kd_origin.temperature` should be null or > 0. Received: 0"),
+    ({"kd_origin": {"temperature": "2"}}, r"`kd_origin.temperature` should be null or > 0. Received: '2'"),
+    ({"kd_origin": {"enabled": True}, "joint_teacher": {"enabled": True}},
+     r"`kd_origin.enabled` and `joint_teacher.enabled`: .*the joint model is no source"),
+    ({"kd_origin": {"enabled": True}, "tuner": {"enabled": True, "tuner_fn": "diit_tf.tuning.tfx.tuner_fn"}},
+     r"`tuner.enabled` and `kd_origin.enabled`: the Tuner sweeps DIIT's options"),
+])
+def test_bad_kd_origin_settings_name_the_field(values, match):
+    from pipeline import configs
+
+    with pytest.raises(ValueError, match=match):
+        configs.PipelineConfig(values, source="my.json")
+    off = {k: ({**v, "enabled": False} if k == "kd_origin" and "enabled" in v else v) for k, v in values.items()}
+    if "joint_teacher" in values or "tuner" in values:    # each alone is accepted: the refusal is of the pair
+        configs.PipelineConfig(off)
+
+
+def test_kd_origin_with_zero_beta_and_explicit_temperature_is_accepted():
+    from pipeline import configs
+
+    resolved = configs.PipelineConfig({"kd_origin": {"enabled": True, "beta": 0, "temperature": 0.5}}).resolved(None)
+    assert (resolved["student"]["diit"]["beta2"], resolved["student"]["diit"]["tau"]) == (0.0, 0.5)
