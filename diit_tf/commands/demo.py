@@ -58,6 +58,10 @@ def register(subparsers) -> None:
     parser.add_argument("--joint-teacher", action="store_true",
                         help="one joint multi-domain model instead of the source trainers, distilled into the "
                         "student (`joint_teacher.enabled`; docs/pipeline.md, \"The joint teacher\")")
+    parser.add_argument("--kd-origin", action="store_true",
+                        help="the student distils each mix row from the source it came from, by logit KD with "
+                        "kd_origin's beta from the hparams (`kd_origin.enabled`; docs/pipeline.md, \"Routing by "
+                        "origin\")")
     parser.add_argument("--target-auc-floor", type=float, default=0.55,
                         help="the Evaluator blesses a student only if its target-domain AUC reaches this")
     parser.add_argument("--results", default=None, metavar="JSON",
@@ -135,6 +139,7 @@ def _start(args) -> Demo:
         "source": budget,
         "student": {**budget, **({"mix_batch_size": mix} if mix else {})},
         "joint_teacher": {"enabled": args.joint_teacher},
+        "kd_origin": {"enabled": args.kd_origin},
         "base_trainer": {"enabled": True},
         "evaluator": {"target_auc_floor": args.target_auc_floor},
     }, source="diit demo").resolved(data_dir)
@@ -150,7 +155,9 @@ def _describe(demo: Demo) -> str:
             f"{source['backbone']} {towers.get('hidden_units')} with {towers.get('embedding_dim')}-dim embeddings, "
             f"mix batch {student['mix_batch_size']}, DIIT {student['diit'] or 'defaults'}"
             + (f"; joint teacher (beta {demo.config['joint_teacher']['beta']}) instead of the source trainers"
-               if demo.config["joint_teacher"]["enabled"] else ""))
+               if demo.config["joint_teacher"]["enabled"] else "")
+            + (f"; kd_origin (beta {demo.config['kd_origin']['beta']}): each mix row distilled from its own source"
+               if demo.config["kd_origin"]["enabled"] else ""))
 
 
 def _land(data_dir: Path, landing: Path, span: int) -> None:
@@ -281,8 +288,11 @@ def _print_table(demo: Demo, rows: list) -> None:
 
 
 def student_label(config) -> str:
-    """What the student learns from, for the table and the plot: DIIT's sources, or the joint teacher."""
-    return "student (joint teacher)" if config["joint_teacher"]["enabled"] else "student (DIIT)"
+    """What the student learns from, for the table and the plot: DIIT's sources, the joint teacher, or the sources
+    routed by origin (`kd_origin`)."""
+    if config["joint_teacher"]["enabled"]:
+        return "student (joint teacher)"
+    return "student (kd_origin)" if config["kd_origin"]["enabled"] else "student (DIIT)"
 
 
 def _plot(rows: list, target: str, path: Path, student: str = "student (DIIT)") -> None:
@@ -320,7 +330,7 @@ def _report(demo: Demo, rows: list, started: float, results_file=None) -> None:
     hparams = demo.config.resolved_from.replace(f"{REPO_ROOT}{os.sep}", "")  # no machine path in a results file
     summary = {"dataset": demo.dataset, "hparams": hparams,
                "settings": {"source": demo.config["source"], "student": demo.config["student"],
-                            "joint_teacher": demo.config["joint_teacher"]},
+                            "joint_teacher": demo.config["joint_teacher"], "kd_origin": demo.config["kd_origin"]},
                "periods": [{k: v for k, v in r.items() if not k.endswith("_uri")} for r in rows],
                "comparison": comparison(rows), "served_versions": served,
                "wall_seconds": round(time.time() - started, 1),

@@ -47,6 +47,10 @@ def _add_overrides(parser) -> None:
     parser.add_argument("--joint-teacher", action="store_true",
                         help="one joint multi-domain model instead of the source trainers, distilled into the "
                         "student (sets `joint_teacher.enabled`; docs/pipeline.md, \"The joint teacher\")")
+    parser.add_argument("--kd-origin", action="store_true",
+                        help="the student distils each mix row from the source it came from, by logit KD with "
+                        "kd_origin's beta from the hparams (sets `kd_origin.enabled`; docs/pipeline.md, \"Routing by "
+                        "origin\")")
 
 
 def _absolute_if_path(value: str) -> str:
@@ -69,6 +73,8 @@ def _config(args):
         overrides["hparams"] = _absolute_if_path(args.hparams)
     if args.joint_teacher:  # run and compile both take it (_add_overrides)
         overrides["joint_teacher"] = {"enabled": True}
+    if args.kd_origin:
+        overrides["kd_origin"] = {"enabled": True}
     return configs.load_config(args.config, overrides=overrides or None)
 
 

@@ -55,7 +55,7 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
         "tiny", "test", preset="synthetic", periods=3, rows_target=40, rows_source=(60, 50), users=30, items=20))
     args = argparse.Namespace(dataset="tiny", data_root=str(tmp_path / "data"), out=str(tmp_path / "demo"),
                               periods=2, hparams=None, epochs=None, target_auc_floor=0.5, results=None,
-                              mix_batch_size=None, joint_teacher=False)
+                              mix_batch_size=None, joint_teacher=False, kd_origin=False)
     run = demo._start(args)
     assert run.spans == [1, 2] and run.dataset == "tiny" and run.data_dir == (tmp_path / "data" / "tiny").resolve()
     saved = json.loads((tmp_path / "demo" / "pipeline_config.json").read_text())
@@ -80,11 +80,42 @@ def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, m
     demo._report(run, rows, started=0.0, results_file=tmp_path / "summary.json")
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["hparams"] == f"file {args.hparams}" and summary["settings"]["joint_teacher"]["enabled"]
+    assert summary["settings"]["kd_origin"]["enabled"] is False
+
+
+def test_demo_kd_origin_flag_routes_the_student_with_kd_origins_beta(tmp_path, monkeypatch):
+    import argparse
+
+    from diit_tf.config import DIITConfig
+    from diit_tf.data import registry
+
+    monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
+        "tiny", "test", preset="synthetic", periods=3, rows_target=40, rows_source=(60, 50), users=30, items=20))
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"training": {"learning_rate": 0.02}, "methods": {
+        "kd_origin": {"beta": 3.0, "learning_rate": 0.004}, "diit": {"diit_config": {"beta2": 0.25, "tau": 1.5}}}}))
+    args = argparse.Namespace(dataset="tiny", data_root=str(tmp_path / "data"), out=str(tmp_path / "demo"),
+                              periods=1, hparams=str(hp), epochs=None, target_auc_floor=0.5, results=None,
+                              mix_batch_size=None, joint_teacher=False, kd_origin=True)
+    run = demo._start(args)
+    saved = json.loads((tmp_path / "demo" / "pipeline_config.json").read_text())
+    assert saved["kd_origin"] == {"enabled": True, "beta": 3.0, "temperature": 1.5}   # tau: DIIT's, none given
+    assert saved["student"]["diit"] == DIITConfig.logit_kd(3.0, 1.5, route_by_origin=True).to_dict()
+    assert saved["student"]["learning_rate"] == 0.004
+    assert "kd_origin (beta 3.0)" in demo._describe(run) and demo.student_label(run.config) == "student (kd_origin)"
+    rows = [{"period": 1, "student_eval": 0.6, "base_eval": 0.5, "student_next": None, "base_next": None}]
+    demo._report(run, rows, started=0.0, results_file=tmp_path / "summary.json")
+    assert json.loads((tmp_path / "summary.json").read_text())["settings"]["kd_origin"]["enabled"] is True
+    args.joint_teacher = True
+    with pytest.raises(ValueError, match=r"`kd_origin.enabled` and `joint_teacher.enabled`"):
+        demo._start(args)
 
 
 def test_the_demo_names_what_the_student_learns_from():
-    assert demo.student_label({"joint_teacher": {"enabled": True}}) == "student (joint teacher)"
-    assert demo.student_label({"joint_teacher": {"enabled": False}}) == "student (DIIT)"
+    off = {"enabled": False}
+    assert demo.student_label({"joint_teacher": {"enabled": True}, "kd_origin": off}) == "student (joint teacher)"
+    assert demo.student_label({"joint_teacher": off, "kd_origin": {"enabled": True}}) == "student (kd_origin)"
+    assert demo.student_label({"joint_teacher": off, "kd_origin": off}) == "student (DIIT)"
 
 
 def test_demo_compares_student_and_base_per_view(tmp_path):
@@ -106,8 +137,27 @@ def test_pipeline_joint_teacher_flag_turns_it_on_and_keeps_the_files_settings(tm
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"joint_teacher": {"beta": 2.0}}))
     args = argparse.Namespace(config=str(config), dataset=None, data_root=None, hparams=None, span=None,
-                              joint_teacher=True)
+                              joint_teacher=True, kd_origin=False)
     assert command._config(args)["joint_teacher"] == {"enabled": True, "beta": 2.0, "temperature": None,
                                                       "learning_rate": None}
     args.joint_teacher = False
     assert command._config(args)["joint_teacher"]["enabled"] is False
+
+
+def test_pipeline_kd_origin_flag_turns_it_on_and_keeps_the_files_settings(tmp_path, capsys):
+    import argparse
+
+    from diit_tf.commands import pipeline as command
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"kd_origin": {"beta": 2.0}}))
+    args = argparse.Namespace(config=str(config), dataset=None, data_root=None, hparams=None, span=None,
+                              joint_teacher=False, kd_origin=True)
+    assert command._config(args)["kd_origin"] == {"enabled": True, "beta": 2.0, "temperature": None}
+    assert command._config(args)["joint_teacher"]["enabled"] is False
+    args.kd_origin = False
+    assert command._config(args)["kd_origin"]["enabled"] is False
+    # both commands take the flag; with --joint-teacher the config refuses the pair, naming both keys
+    for action in (["run"], ["compile", "--image", "img", "--out", str(tmp_path / "p.json")]):
+        assert cli.main(["pipeline", *action, "--config", str(config), "--kd-origin", "--joint-teacher"]) == 1
+        assert "`kd_origin.enabled` and `joint_teacher.enabled`" in capsys.readouterr().err
