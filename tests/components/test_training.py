@@ -202,14 +202,20 @@ def test_gate_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
 
 def test_route_by_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatch):
     """DIITConfig.route_by_origin (no origin loss): the mix stream still carries each row's source, which routes
-    the KD; with the routed logit KD alone (`DIITConfig.logit_kd`, no gate) the trainer trains as `kd_origin`."""
+    the KD; with the routed logit KD alone (`DIITConfig.logit_kd`, no gate) the trainer trains as `kd_origin`. The
+    config is the one the pipeline's switch (`kd_origin.enabled`) hands the DIIT trainer."""
+    from pipeline import configs
+
     calls, real = [], streaming.diit_batches
     monkeypatch.setattr(streaming, "diit_batches", lambda *a, **k: calls.append(k) or real(*a, **k))
     data = split(tmp_path, "p", transformed(), transformed(seed=5))
-    routed = DIITConfig.logit_kd(1.0, route_by_origin=True).to_dict()
+    routed = configs.PipelineConfig({"kd_origin": {"enabled": True, "beta": 1.0}}).resolved(None)["student"]["diit"]
+    assert routed == DIITConfig.logit_kd(1.0, route_by_origin=True).to_dict()
     _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": routed})
     assert (calls[-1]["origin_key"], calls[-1]["origin_sources"]) == ("mix_origin", ["src_a", "src_b"])
     assert info["diit"]["route_by_origin"] is True and "origin" not in info["history"]  # no origin loss
+    assert (info["diit"]["use_gate"], info["diit"]["alpha"], info["diit"]["beta2"]) == (False, 0.0, 1.0)
+    assert info["gate_fit"] is None and info["gate_fit_origin"] is None                 # no gate, no fit
     assert np.isfinite(info["history"]["kl"]).all()
     _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
     assert calls[-1]["origin_key"] is None
