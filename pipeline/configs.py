@@ -281,7 +281,7 @@ class PipelineConfig:
             for key in _COUNT_KEYS + (("mix_batch_size",) if role == "student" else ()):
                 _check_count(where, f"{role}.{key}", block[key])
             for key in ("learning_rate",) + (("discriminator_learning_rate",) if role == "student" else ()):
-                if block[key] is not None and not (isinstance(block[key], (int, float)) and block[key] > 0):
+                if block[key] is not None and not (_is_number(block[key]) and block[key] > 0):
                     raise ValueError(f"{where}: `{role}.{key}` should be null or > 0. Received: {block[key]!r}")
             options = block["backbone_options"]
             if options is not None and not isinstance(options, Mapping):
@@ -292,7 +292,7 @@ class PipelineConfig:
         ratio = v["student"]["mix_ratio"]
         if ratio is not None:
             rates = ratio.values() if isinstance(ratio, dict) else [ratio]
-            if not all(isinstance(r, (int, float)) for r in rates) or not (
+            if not all(_is_number(r) for r in rates) or not (
                     all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
                 raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
                                  f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
@@ -307,7 +307,7 @@ class PipelineConfig:
                              f"Received: {joint['enabled']!r}")
         for key, zero_ok in (("beta", True), ("temperature", False), ("learning_rate", False)):
             value = joint[key]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            number = _is_number(value)
             if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
                 raise ValueError(f"{where}: `joint_teacher.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
                                  f"Received: {value!r}")
@@ -322,7 +322,7 @@ class PipelineConfig:
             raise ValueError(f"{where}: `kd_origin.enabled` should be true or false. Received: {routed['enabled']!r}")
         for key, zero_ok in (("beta", True), ("temperature", False)):
             value = routed[key]
-            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            number = _is_number(value)
             if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
                 raise ValueError(f"{where}: `kd_origin.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
                                  f"Received: {value!r}")
@@ -349,15 +349,20 @@ class PipelineConfig:
             raise ValueError(f"{where}: `strategy.shard` should be one of {list(_SHARDS)}. "
                              f"Received: {v['strategy']['shard']!r}")
         floor = v["evaluator"]["target_auc_floor"]
-        if not isinstance(floor, (int, float)) or not 0.0 <= floor <= 1.0:
+        if not _is_number(floor) or not 0.0 <= floor <= 1.0:
             raise ValueError(f"{where}: `evaluator.target_auc_floor` should be in [0, 1]. Received: {floor!r}")
         tol = v["evaluator"]["regression_tolerance"]
-        if not isinstance(tol, (int, float)) or tol < 0:
+        if not _is_number(tol) or tol < 0:
             raise ValueError(f"{where}: `evaluator.regression_tolerance` should be >= 0. Received: {tol!r}")
         if v["tuner"]["enabled"] and not v["tuner"]["tuner_fn"]:
             raise ValueError(f"{where}: `tuner.enabled` needs `tuner.tuner_fn` (a dotted path to a tuner_fn).")
         for key in ("train_steps", "eval_steps"):
             _check_count(where, f"tuner.{key}", v["tuner"][key])
+
+
+def _is_number(value) -> bool:
+    """Whether `value` is an int or a float; not a boolean (JSON `true` loads as Python's True, an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _is_count(value, minimum: int = 1) -> bool:

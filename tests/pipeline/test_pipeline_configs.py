@@ -70,6 +70,25 @@ def test_span_and_split_buckets_refuse_booleans():
                                                                                                   "eval": 1}
 
 
+@pytest.mark.parametrize("settings, name", [
+    ({"source": {"learning_rate": True}}, "source.learning_rate"),
+    ({"student": {"learning_rate": True}}, "student.learning_rate"),
+    ({"student": {"discriminator_learning_rate": True}}, "student.discriminator_learning_rate"),
+    ({"student": {"mix_ratio": True}}, "student.mix_ratio"),
+    ({"student": {"mix_ratio": {"a": True}}}, "student.mix_ratio"),
+    ({"evaluator": {"target_auc_floor": True}}, "evaluator.target_auc_floor"),
+    ({"evaluator": {"regression_tolerance": False}}, "evaluator.regression_tolerance"),
+])
+def test_number_settings_refuse_booleans_naming_the_key(settings, name):
+    """A boolean is no number here either (True would pass as 1, False as 0); the same numbers as plain values
+    pass."""
+    with pytest.raises(ValueError, match=rf"^x\.json: `{name}` should be"):
+        configs.PipelineConfig(settings, source="x.json")
+    block, (key, value) = next(iter(settings.items())), next(iter(next(iter(settings.values())).items()))
+    number = {k: float(v) for k, v in value.items()} if isinstance(value, dict) else float(value)
+    configs.PipelineConfig({block[0]: {key: number}})
+
+
 def test_missing_or_broken_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         configs.load_config(tmp_path / "nope.json")
