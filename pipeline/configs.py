@@ -305,12 +305,7 @@ class PipelineConfig:
         if not isinstance(joint["enabled"], bool):
             raise ValueError(f"{where}: `joint_teacher.enabled` should be true or false. "
                              f"Received: {joint['enabled']!r}")
-        for key, zero_ok in (("beta", True), ("temperature", False), ("learning_rate", False)):
-            value = joint[key]
-            number = _is_number(value)
-            if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
-                raise ValueError(f"{where}: `joint_teacher.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
-                                 f"Received: {value!r}")
+        _check_kd_numbers(where, "joint_teacher", joint)
         if joint["enabled"] and v["tuner"]["enabled"]:
             raise ValueError(f"{where}: `tuner.enabled` and `joint_teacher.enabled`: the Tuner sweeps DIIT from the "
                              "source models, which the joint teacher replaces; turn one of them off")
@@ -320,12 +315,7 @@ class PipelineConfig:
         routed = v["kd_origin"]
         if not isinstance(routed["enabled"], bool):
             raise ValueError(f"{where}: `kd_origin.enabled` should be true or false. Received: {routed['enabled']!r}")
-        for key, zero_ok in (("beta", True), ("temperature", False)):
-            value = routed[key]
-            number = _is_number(value)
-            if value is not None and not (number and (value >= 0 if zero_ok else value > 0)):
-                raise ValueError(f"{where}: `kd_origin.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
-                                 f"Received: {value!r}")
+        _check_kd_numbers(where, "kd_origin", routed)
         if routed["enabled"] and joint["enabled"]:
             raise ValueError(f"{where}: `kd_origin.enabled` and `joint_teacher.enabled`: routing by origin distils "
                              "each mix row from its source, and the joint model is no source (no row has an origin "
@@ -358,6 +348,17 @@ class PipelineConfig:
             raise ValueError(f"{where}: `tuner.enabled` needs `tuner.tuner_fn` (a dotted path to a tuner_fn).")
         for key in ("train_steps", "eval_steps"):
             _check_count(where, f"tuner.{key}", v["tuner"][key])
+
+
+def _check_kd_numbers(where: str, section: str, block: Mapping) -> None:
+    """A KD teacher section's numbers (`joint_teacher`, `kd_origin`): `beta` null or >= 0, `temperature` and
+    `learning_rate` (where the section has them) null or > 0; else a ValueError naming the setting."""
+    for key in ("beta", "temperature", "learning_rate"):
+        value = block.get(key)
+        zero_ok = key == "beta"
+        if value is not None and not (_is_number(value) and (value >= 0 if zero_ok else value > 0)):
+            raise ValueError(f"{where}: `{section}.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
+                             f"Received: {value!r}")
 
 
 def _is_number(value) -> bool:
