@@ -199,6 +199,12 @@ EXPERIMENTS = [
     Experiment("demo-age7-joint", ("--dataset", "movielens-1m-age7", "--periods", "6", "--hparams",
                                    "docs/results/movielens-1m-age7-kd-joint-mix4096-transfer/best_hparams.json",
                                    "--joint-teacher"), command="demo"),
+    # ... and on the genre experts: the default student next to kd_origin (the --kd-origin switch, its beta as its
+    # validation chose it), the best single-domain student measured there in the simulation.
+    Experiment("demo-genre-experts", ("--dataset", "movielens-1m-genre-experts", "--periods", "6"), command="demo"),
+    Experiment("demo-genre-experts-kd-origin", (
+        "--dataset", "movielens-1m-genre-experts", "--periods", "6", "--hparams",
+        "docs/results/movielens-1m-genre-experts-origin-transfer/best_hparams.json", "--kd-origin"), command="demo"),
     Experiment("demo-spans", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
                               "--methods", "base,diit", "--seeds", "3", "--hparams", "synthetic")),
     Experiment("demo-spans-train-share", ("--dataset", "synthetic", "--periods", "5", "--insertion-period", "1",
@@ -645,13 +651,15 @@ def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-
         f"{summary['comparison']['next']['mean_difference']:+.4f} AUC)."])
 
 
-def demo_pair_table(default: str = "demo-age7", joint: str = "demo-age7-joint") -> str:
-    """Two demos on the same spans side by side: the pipeline's default student (DIIT from the sources) and the
-    joint teacher's student, each with the base it trained beside it, on the eval split and out of time."""
+def demo_pair_table(default: str = "demo-age7", joint: str = "demo-age7-joint",
+                    other: str = "joint-teacher student") -> str:
+    """Two demos on the same spans side by side: the pipeline's default student (DIIT from the sources) and
+    another student (`other`: the joint teacher's, `kd_origin`'s) from the demo `joint`, each with the base it
+    trained beside it, on the eval split and out of time."""
     runs = {name: json.loads((RESULTS / name / "summary.json").read_text()) for name in (default, joint)}
     rows = {name: {r["period"]: r for r in summary["periods"]} for name, summary in runs.items()}
-    lines = ["| period | base, eval split | DIIT student | joint-teacher student | next period: base | DIIT student "
-             "| joint-teacher student |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| period | base, eval split | DIIT student | {other} | next period: base | DIIT student "
+             f"| {other} |", "|---|---|---|---|---|---|---|"]
     for period in sorted(rows[default]):
         a, b = rows[default][period], rows[joint].get(period, {})
         cells = [a.get("base_eval"), a.get("student_eval"), b.get("student_eval"), a.get("base_next"),
@@ -666,7 +674,7 @@ def demo_pair_table(default: str = "demo-age7", joint: str = "demo-age7-joint") 
 
     return "\n".join(["    " + BY_NAME[default].shown(), "    " + BY_NAME[joint].shown(), "", *lines, "",
                       f"One pipeline run per period (training seed 0), each demo on 2 cores. DIIT student: "
-                      f"{said(default)} ({runs[default]['hparams']}); joint-teacher student: {said(joint)} "
+                      f"{said(default)} ({runs[default]['hparams']}); {other}: {said(joint)} "
                       f"({runs[joint]['hparams']}). The two demos' bases are "
                       f"{'identical' if same_base else 'not identical'} out of time."])
 
@@ -679,6 +687,8 @@ BLOCKS = {
     "benchmark-budget": lambda: budget_table([f"{dataset}-budget" for dataset in BENCHMARKS]),
     "demo": demo_table,
     "demo-age7": demo_pair_table,
+    "demo-genre-experts": lambda: demo_pair_table("demo-genre-experts", "demo-genre-experts-kd-origin",
+                                                  "kd_origin student"),
     **{e.name: (lambda name=e.name: simulation_section(name))
        for e in EXPERIMENTS if e.command == "simulate" and not e.tuning},
     **{e.name: (lambda name=e.name: transfer_table(name)) for e in EXPERIMENTS if e.name.endswith("-transfer")},
