@@ -128,6 +128,11 @@ def examples_context(spec, data, settings: dict, base_model_uri: Optional[str] =
         options["hidden_units"] = tuple(options["hidden_units"])
     seed = int(settings["seed"])
     keras.utils.set_random_seed(seed)
+    for split, files in (("train", data.train_files), ("eval", data.eval_files)):  # trials fit and score on these
+        if not streaming.has_domain_rows(files, data.columns, spec, spec.target):
+            raise streaming.StreamInputError(
+                f"Tuner: the span's {split} split has no rows of the target domain {spec.target!r} (files "
+                f"{files[:3]}{' ...' if len(files) > 3 else ''}): no trial can be trained or scored")
     teachers = []
     for k, domain in enumerate(spec.sources):
         if not streaming.has_domain_rows(data.train_files, data.columns, spec, domain, settings["batch_size"]):

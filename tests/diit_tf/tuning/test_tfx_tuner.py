@@ -98,7 +98,8 @@ def test_examples_context_leaves_out_a_source_without_rows(tmp_path):
 
     columns = _columns(300, 2)
     columns["domain"] = np.where(columns["domain"] == b"src_b", b"src_a", columns["domain"])  # no src_b rows
-    data = TrainerInput(write_examples(str(tmp_path / "train"), columns, shards=2), [], dict(COLUMNS))
+    eval_files = write_examples(str(tmp_path / "eval"), _columns(100, 5))
+    data = TrainerInput(write_examples(str(tmp_path / "train"), columns, shards=2), eval_files, dict(COLUMNS))
     settings = tuner_settings({"feature_spec": SPEC.to_dict(), "batch_size": 64, "backbone_options": TINY_OPTIONS})
     lines = []
     context = examples_context(SPEC, data, settings, log=lines.append)
@@ -107,9 +108,24 @@ def test_examples_context_leaves_out_a_source_without_rows(tmp_path):
     assert "Tuner: teacher of source 'src_a' trained on the train split" in lines
 
     columns["domain"] = np.full(300, b"target")
-    data = TrainerInput(write_examples(str(tmp_path / "only_target"), columns), [], dict(COLUMNS))
+    data = TrainerInput(write_examples(str(tmp_path / "only_target"), columns), eval_files, dict(COLUMNS))
     with pytest.raises(ValueError, match=r"no source domain of \['src_a', 'src_b'\] has rows in the train split"):
         examples_context(SPEC, data, settings)
+
+
+def test_a_span_without_target_rows_stops_the_tuner_naming_the_split(tmp_path):
+    from diit_tf.data.streaming import StreamInputError, TrainerInput
+    from diit_tf.tuning.tfx import examples_context
+
+    settings = tuner_settings({"feature_spec": SPEC.to_dict(), "batch_size": 64, "backbone_options": TINY_OPTIONS})
+    with_target = write_examples(str(tmp_path / "with_target"), _columns(200, 3))
+    columns = _columns(200, 4)
+    columns["domain"] = np.where(columns["domain"] == b"target", b"src_a", columns["domain"])
+    no_target = write_examples(str(tmp_path / "no_target"), columns)
+    for train, evaluation, split in ((no_target, with_target, "train"), (with_target, no_target, "eval")):
+        with pytest.raises(StreamInputError, match=rf"Tuner: the span's {split} split has no rows of the target "
+                                                   rf"domain 'target' \(files \[.*no_target"):
+            examples_context(SPEC, TrainerInput(train, evaluation, dict(COLUMNS)), settings)
 
 
 def test_a_truncated_examples_file_stops_the_tuner_before_any_trial(tmp_path):
