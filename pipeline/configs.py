@@ -203,11 +203,15 @@ class PipelineConfig:
         hp, origin = self.hparams_for(data_dir)
         backbone = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.backbone_options.items()}
         lr = hp.learning_rate("diit")
+        # the KD students (joint teacher, kd_origin) distil over every row of the span, as the simulation's KD
+        # methods do: DIIT's own mix ratio is not theirs
+        kd_student = self.values["joint_teacher"]["enabled"] or self.values["kd_origin"]["enabled"]
         chosen = {
             "source": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                        "learning_rate": hp.learning_rate("base")},
             "student": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
-                        "mix_batch_size": hp.mix_batch_size, "mix_ratio": float(hp.diit_option("mix_ratio", 1.0)),
+                        "mix_batch_size": hp.mix_batch_size,
+                        "mix_ratio": 1.0 if kd_student else float(hp.diit_option("mix_ratio", 1.0)),
                         "student_init": hp.student_init,
                         "learning_rate": lr,
                         "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},

@@ -210,6 +210,21 @@ def test_bad_joint_teacher_settings_name_the_field(values, match):
         configs.PipelineConfig(values)
 
 
+def test_the_kd_students_distil_over_every_row_not_at_diits_mix_ratio(tmp_path):
+    """The simulation's KD methods (kd_joint, kd_origin) read every row of a period, whatever DIIT's `mix_ratio`;
+    the pipeline's KD students do too unless `student.mix_ratio` says otherwise. DIIT keeps its own."""
+    from pipeline import configs
+
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"methods": {"diit": {"mix_ratio": 0.3}}}))
+    assert configs.PipelineConfig({"hparams": str(hp)}).resolved(None)["student"]["mix_ratio"] == 0.3
+    for switch in ("kd_origin", "joint_teacher"):
+        assert configs.PipelineConfig({"hparams": str(hp), switch: {"enabled": True}}).resolved(None)[
+            "student"]["mix_ratio"] == 1.0
+        assert configs.PipelineConfig({"hparams": str(hp), switch: {"enabled": True},
+                                       "student": {"mix_ratio": 0.5}}).resolved(None)["student"]["mix_ratio"] == 0.5
+
+
 def test_kd_origin_takes_its_settings_from_the_hparams(tmp_path):
     from diit_tf.config import DIITConfig
     from pipeline import configs
