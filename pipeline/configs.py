@@ -131,6 +131,8 @@ _SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
 # The integer settings of both trainer blocks (`source`, `student`), each null or a positive integer; the student
 # also has `mix_batch_size` and `gate_fit_rows`.
+# The KD switches (each replaces DIIT by logit KD in the student) and the hparams method each takes its settings from.
+_KD_SWITCHES = {"joint_teacher": "kd_joint", "kd_origin": "kd_origin"}
 _COUNT_KEYS = ("epochs", "batch_size", "train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")
 
 
@@ -203,53 +205,40 @@ class PipelineConfig:
         hp, origin = self.hparams_for(data_dir)
         backbone = {k: list(v) if isinstance(v, tuple) else v for k, v in hp.backbone_options.items()}
         lr = hp.learning_rate("diit")
-        # the KD students (joint teacher, kd_origin) distil over every row of the span, as the simulation's KD
-        # methods do: DIIT's own mix ratio is not theirs
-        kd_student = self.values["joint_teacher"]["enabled"] or self.values["kd_origin"]["enabled"]
+        # The student's method: DIIT, or the KD switch that is on (at most one, checked), whose hparams method gives
+        # its learning rate, beta and temperature. The KD students distil over every row of the span, as the
+        # simulation's KD methods do: DIIT's own mix ratio is not theirs.
+        switch = next((name for name in _KD_SWITCHES if self.values[name]["enabled"]), None)
+        method = _KD_SWITCHES.get(switch, "diit")
         chosen = {
             "source": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                        "learning_rate": hp.learning_rate("base")},
             "student": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                         "mix_batch_size": hp.mix_batch_size,
-                        "mix_ratio": 1.0 if kd_student else float(hp.diit_option("mix_ratio", 1.0)),
-                        "student_init": hp.student_init,
-                        "learning_rate": lr,
+                        "mix_ratio": float(hp.diit_option("mix_ratio", 1.0)) if switch is None else 1.0,
+                        # the joint teacher leaves no source model to start from
+                        "student_init": "base" if switch == "joint_teacher" else hp.student_init,
+                        "learning_rate": hp.learning_rate(method),
                         "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},
         }
         values = self.to_dict()
-        joint = values["joint_teacher"]
-        if joint["enabled"]:
-            options, cfg = hp.method_options("kd_joint"), hp.diit_config()
-            for key, value in (("beta", options.get("beta", cfg.beta2)),
-                               ("temperature", options.get("temperature", cfg.tau)),
-                               ("learning_rate", hp.learning_rate("joint"))):
-                if joint[key] is None:
-                    joint[key] = float(value)
-            if values["student"]["learning_rate"] is None:
-                values["student"]["learning_rate"] = hp.learning_rate("kd_joint")
-            if values["student"]["student_init"] is None:
-                values["student"]["student_init"] = "base"
-        routed = values["kd_origin"]
-        if routed["enabled"]:
-            options, cfg = hp.method_options("kd_origin"), hp.diit_config()
-            for key, value in (("beta", options.get("beta", cfg.beta2)),
-                               ("temperature", options.get("temperature", cfg.tau))):
-                if routed[key] is None:
-                    routed[key] = float(value)
-            if values["student"]["learning_rate"] is None:
-                values["student"]["learning_rate"] = hp.learning_rate("kd_origin")
         for role, settings in chosen.items():
             for key, value in settings.items():
                 if values[role][key] is None:
                     values[role][key] = value
         from diit_tf.config import DIITConfig
 
-        if joint["enabled"]:
-            base = DIITConfig.logit_kd(joint["beta"], joint["temperature"]).to_dict()
-        elif routed["enabled"]:
-            base = DIITConfig.logit_kd(routed["beta"], routed["temperature"], route_by_origin=True).to_dict()
-        else:
+        if switch is None:
             base = hp.diit_config_dict()
+        else:
+            kd = values[switch]
+            options, cfg = hp.method_options(method), hp.diit_config()
+            fill = {"beta": options.get("beta", cfg.beta2), "temperature": options.get("temperature", cfg.tau)}
+            if switch == "joint_teacher":
+                fill["learning_rate"] = hp.learning_rate("joint")  # the joint model's own
+            kd.update({key: float(value) for key, value in fill.items() if kd[key] is None})
+            base = DIITConfig.logit_kd(kd["beta"], kd["temperature"],
+                                       route_by_origin=switch == "kd_origin").to_dict()
         values["student"]["diit"] = {**base, **values["student"]["diit"]}
         config = PipelineConfig(values, self.source, self.base_dir)
         config.resolved_from = origin
