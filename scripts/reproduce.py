@@ -651,31 +651,32 @@ def demo_table(demo: str = "demo", simulations=("demo-spans", "demo-spans-train-
         f"{summary['comparison']['next']['mean_difference']:+.4f} AUC)."])
 
 
-def demo_pair_table(default: str = "demo-age7", joint: str = "demo-age7-joint",
+def demo_pair_table(default: str = "demo-age7", other_demo: str = "demo-age7-joint",
                     other: str = "joint-teacher student") -> str:
     """Two demos on the same spans side by side: the pipeline's default student (DIIT from the sources) and
-    another student (`other`: the joint teacher's, `kd_origin`'s) from the demo `joint`, each with the base it
-    trained beside it, on the eval split and out of time."""
-    runs = {name: json.loads((RESULTS / name / "summary.json").read_text()) for name in (default, joint)}
+    another student (`other`: the joint teacher's, `kd_origin`'s) from the demo `other_demo`, each with the base
+    it trained beside it, on the eval split and out of time."""
+    runs = {name: json.loads((RESULTS / name / "summary.json").read_text()) for name in (default, other_demo)}
     rows = {name: {r["period"]: r for r in summary["periods"]} for name, summary in runs.items()}
     lines = [f"| period | base, eval split | DIIT student | {other} | next period: base | DIIT student "
              f"| {other} |", "|---|---|---|---|---|---|---|"]
     for period in sorted(rows[default]):
-        a, b = rows[default][period], rows[joint].get(period, {})
+        a, b = rows[default][period], rows[other_demo].get(period, {})
         cells = [a.get("base_eval"), a.get("student_eval"), b.get("student_eval"), a.get("base_next"),
                  a.get("student_next"), b.get("student_next")]
         lines.append(f"| {period} | " + " | ".join("-" if v is None else f"{v:.4f}" for v in cells) + " |")
-    same_base = all(rows[joint].get(p, {}).get("base_next") == r.get("base_next") for p, r in rows[default].items())
+    same_base = all(rows[other_demo].get(p, {}).get("base_next") == r.get("base_next")
+                    for p, r in rows[default].items())
 
     def said(name):
         nxt = runs[name]["comparison"]["next"]  # the demo's own student-vs-base comparison, out of time
         return (f"{nxt['mean_difference']:+.4f} AUC over its base out of time (ahead in {nxt['student_ahead']} of "
                 f"{nxt['periods']} periods), wall time {runs[name]['wall_seconds'] / 60:.1f} min")
 
-    return "\n".join(["    " + BY_NAME[default].shown(), "    " + BY_NAME[joint].shown(), "", *lines, "",
+    return "\n".join(["    " + BY_NAME[default].shown(), "    " + BY_NAME[other_demo].shown(), "", *lines, "",
                       f"One pipeline run per period (training seed 0), each demo on 2 cores. DIIT student: "
-                      f"{said(default)} ({runs[default]['hparams']}); {other}: {said(joint)} "
-                      f"({runs[joint]['hparams']}). The two demos' bases are "
+                      f"{said(default)} ({runs[default]['hparams']}); {other}: {said(other_demo)} "
+                      f"({runs[other_demo]['hparams']}). The two demos' bases are "
                       f"{'identical' if same_base else 'not identical'} out of time."])
 
 
