@@ -113,6 +113,7 @@ TRANSFER_GRIDS = {dataset: STRONG_REGIONAL_TRANSFER_GRID if dataset in ROUTING_B
 GATE_PRIOR_METHODS = ("base,kd_static,diit,diit:gate_prior=quality,"
                       "diit:gate_prior=quality+gate_prior_temperature=0.03")
 MIX_METHODS = "base,kd_uniform,kd_static,diit"
+GENRE_MIX_METHODS = "base,kd_uniform,kd_static,kd_origin,diit,diit:route_by_origin=true"
 KD_JOINT_BENCHMARKS = ("synthetic-unequal-sources", "synthetic-strong-regional-experts", "movielens-1m-age7",
                        "movielens-1m-genre-experts")
 KD_JOINT_GRID = "kd_joint.beta=0.25,0.5,1,2,4"
@@ -367,7 +368,7 @@ EXPERIMENTS = [
                  ("--dataset", dataset, "--validation", "--seed-list", "100,101", "--methods", MIX_METHODS,
                   "--option", f"training.student_init={init}"))
       for dataset in ("movielens-1m-age7", "movielens-1m", "synthetic-unequal-sources", "synthetic-regional-experts",
-                      "synthetic-strong-regional-experts")
+                      "synthetic-strong-regional-experts", "movielens-1m-genre-experts")
       for init in ("base", "best_source", "best_source_embeddings")),
     # Where the validation chose the best source's weights (DIIT beyond the combined spread: age7 and
     # unequal-sources), the test periods with the test run's method list ({dataset}-test is the same run from the
@@ -449,6 +450,18 @@ EXPERIMENTS = [
                                                   "--hparams",
                                                   f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
       for dataset, chosen in ROUTE_CHOSEN.items() if chosen),
+    # Exposure on the genre experts (2026-12-07, third session): more source rows per step paid for the gate on the
+    # strong synthetic experts and for kd_joint on age7, and never ran here. The KD weightings, kd_origin, the
+    # preset's DIIT and the routed DIIT (the routing validation's choice) at the preset's 256 and at 4096 mix rows,
+    # same method list, hparams and validation periods. Rule fixed before the runs: if a DIIT row at 4096 beats
+    # kd_origin at 4096 and its own 256 row, each by more than the combined seed spread, the six methods get a test
+    # run at 4096 (the origin test's seeds); otherwise nothing goes to the test periods.
+    *(Experiment(f"movielens-1m-genre-experts-mix{n}-validation",
+                 ("--dataset", "movielens-1m-genre-experts", "--validation", "--seed-list", "100,101",
+                  "--methods", GENRE_MIX_METHODS, "--hparams",
+                  "docs/results/movielens-1m-genre-experts-origin-transfer/best_hparams.json",
+                  "--option", f"training.mix_batch_size={n}"))
+      for n in (256, 4096)),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
