@@ -103,8 +103,19 @@ def verdict(summary: dict) -> list:
         else:
             word = "does NOT beat"
         out.append(f"DIIT {word} {name}: {d['auc_mean']:.4f} vs {s['auc_mean']:.4f} (diff {gap:+.4f}, "
-                   f"combined seed spread {noise:.4f}).")
+                   f"combined seed spread {noise:.4f}{paired(d, s)}).")
     return out
+
+
+def paired(a: dict, b: dict) -> str:
+    """Method `a` against `b` seed by seed (both trained on the same data and source models within a seed, so the
+    seed's luck cancels): `"; per seed ahead in k of n, diff m ± sd"`, or "" without per-seed AUCs for both."""
+    x, y = a.get("per_seed_auc"), b.get("per_seed_auc")
+    if not x or not y or len(x) != len(y):
+        return ""
+    diffs = np.asarray(x) - np.asarray(y)
+    sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else 0.0
+    return f"; per seed ahead in {int((diffs > 0).sum())} of {len(diffs)}, diff {diffs.mean():+.4f} ± {sd:.4f}"
 
 
 def gate_keys(history: dict) -> list:

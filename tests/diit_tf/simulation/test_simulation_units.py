@@ -10,7 +10,7 @@ from diit_tf.data import PeriodData
 from diit_tf.simulation.hparams import Hparams
 from diit_tf.simulation.methods import parse_methods
 from diit_tf.simulation.protocol import SimulationResult, resolve_insertion_period, summarize
-from diit_tf.simulation.report import results_json, verdict
+from diit_tf.simulation.report import paired, results_json, verdict
 from diit_tf.simulation.training import _sliced, auc, logloss, reset_optimizers, transfer_dataset
 
 from simulation_fixtures import tiny_spec
@@ -187,6 +187,21 @@ def test_summary_lift_is_the_mean_relative_gain_over_seeds_and_periods():
     assert "logloss_std" not in shaped["methods"]["diit"]
     lines = verdict(s)
     assert "larger than its spread" in lines[0]
+
+
+def test_paired_comparison_counts_seeds_and_takes_the_spread_of_the_differences():
+    a = {"per_seed_auc": [0.70, 0.60, 0.66]}
+    b = {"per_seed_auc": [0.68, 0.61, 0.63]}  # differences 0.02, -0.01, 0.03: mean 0.0133, sd 0.0208
+    assert paired(a, b) == "; per seed ahead in 2 of 3, diff +0.0133 ± 0.0208"
+    assert paired(b, a) == "; per seed ahead in 1 of 3, diff -0.0133 ± 0.0208"
+    assert paired(a, {"per_seed_auc": [0.7]}) == ""  # not the same seeds
+    assert paired(a, {}) == ""
+    summary = {"diit": {"auc_mean": np.mean(a["per_seed_auc"]), "auc_std": 0.05, "rel_auc_lift_vs_base": 0.01, "rel_auc_lift_std": 0.0,
+                        **a},
+               "kd": {"auc_mean": np.mean(b["per_seed_auc"]), "auc_std": 0.04, **b}}
+    assert verdict(summary)[1] == ("DIIT is ahead of, but within the seed spread of, kd: 0.6533 vs 0.6400 (diff "
+                                   "+0.0133, combined seed spread 0.0640; per seed ahead in 2 of 3, diff +0.0133 "
+                                   "± 0.0208).")
 
 
 def test_simulate_rejects_a_bad_dataset(tmp_path, capsys):
