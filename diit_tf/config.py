@@ -57,6 +57,12 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
   weights (the uniform average without a gate). The gate is then trained and reported as before, and decides only
   for rows of no known source. With `DIITConfig.logit_kd(beta, route_by_origin=True)` DIIT trains as the
   simulation's `kd_origin`. False: the gate's weights on every row (the paper).
+- `target_kd=0.0`: a logit spot on the labelled target rows too, `L_KL(x_t)`: the student's logit on each target
+  row of the batch is distilled from the sources mixed by the gate's weights on that row (sharpened by
+  `routing_temperature`, constants unless `gate_from_kd`), and `L_KD = α·L_MSE + (1-α)·(L_KL + target_kd·L_KL(x_t))`.
+  The mix's logit spot sees the target's rows only at their share of the mix; routing a row of no known source is
+  the one thing the gate can do that routing by origin (`route_by_origin`, `kd_origin`) cannot, and this spot
+  gives those rows the weight of a whole batch. 0: no such spot (the paper).
 - `middle_spot="mapper"`: the direction of the middle-spot regression. "mapper" (the paper):
   `MSE(e_T, Mapper(ē_S))`, which the mapper alone can drive to zero; "student" (FitNets): a regressor from the
   student's side onto each source's own representation, `Σ_k g_k · MSE(R_k(e_T), sg(e_Sk))`, so only a student
@@ -76,7 +82,7 @@ import json
 # losses, no supervised gate loss.
 PAPER_FORM = {"gate_from_kd": True, "gate_supervision": 0.0, "gate_origin": 0.0, "gate_input": "representation",
               "gate_prior": "none", "gate_fit_epochs": 0, "gate_calibration": False, "routing_temperature": 1.0,
-              "route_by_origin": False, "use_middle": True, "use_adversarial": True}
+              "route_by_origin": False, "target_kd": 0.0, "use_middle": True, "use_adversarial": True}
 
 CHOICES = {
     "gate_loss": ("mixture", "confidence"),
@@ -112,6 +118,7 @@ class DIITConfig:
     gate_calibration: bool = False
     routing_temperature: float = 1.0
     route_by_origin: bool = False
+    target_kd: float = 0.0
     middle_spot: str = "mapper"
     adversary: str = "mapper"
     gate_hidden: int = 64
@@ -130,7 +137,7 @@ class DIITConfig:
             raise ValueError(f"`tau` (temperature) should be > 0. Received: {self.tau!r}")
         if not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"`alpha` should be in [0, 1]. Received: {self.alpha!r}")
-        for name in ("beta1", "beta2", "grl_lambda", "gate_supervision", "gate_origin"):
+        for name in ("beta1", "beta2", "grl_lambda", "gate_supervision", "gate_origin", "target_kd"):
             value = getattr(self, name)
             if not value >= 0:
                 raise ValueError(f"`{name}` should be >= 0. Received: {value!r}")

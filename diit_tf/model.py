@@ -47,7 +47,7 @@ TEACHER_KEYS = ("teacher_representations", "teacher_logits")
 # < 0 for a row of no source): what the gate's origin loss (`DIITConfig.gate_origin`) and routing by origin
 # (`DIITConfig.route_by_origin`) read.
 ORIGIN_KEY = "mix_origin"
-LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kd", "gate_bce", "origin")
+LOSS_NAMES = ("loss", "ce", "adv1", "adv2", "mse", "kl", "kl_target", "kd", "gate_bce", "origin")
 
 
 def sharpened(weights, temperature: float):
@@ -399,6 +399,12 @@ class DIITModel(keras.Model):
     def _supervises_gate(self) -> bool:
         return self.diit_config.gate_supervision > 0 and self.diit_config.use_gate
 
+    def _kd_weights(self, weights):
+        """The gate's weights where KD mixes the sources: sharpened (`routing_temperature`), and constants unless
+        the KD losses train the gate (`gate_from_kd`)."""
+        kd_weights = sharpened(weights, self.diit_config.routing_temperature)
+        return kd_weights if self.diit_config.gate_from_kd else tf.stop_gradient(kd_weights)
+
     def _forward(self, x_t, x_m, training):
         """Everything both phases need, from ONE student pass over the target and mix rows stacked together
         (and one pass of each teacher over the rows the losses use): the same values as separate calls, with
@@ -414,23 +420,25 @@ class DIITModel(keras.Model):
         e_target, e_mix = tf.split(e_all, [n_t, n_m], axis=0)
         z_target, z_mix = tf.split(z_all, [n_t, n_m], axis=0)
         forward = {"z_target": z_target, "e_target": e_target, "e_mix": e_mix, "z_mix": z_mix}
-        supervise = self._supervises_gate
-        # Gate supervision needs the sources' view of the labelled target rows too.
-        if supervise and TEACHER_KEYS[1] in x_m:
+        # Gate supervision and the target rows' logit spot need the sources' view of the labelled target rows too.
+        on_target = self._supervises_gate or cfg.target_kd > 0
+        if on_target and TEACHER_KEYS[1] in x_m:
             x_all.update({k: tf.concat([x_t[k], x_m[k]], axis=0) for k in TEACHER_KEYS})
-        reps, logits = self._teachers(x_all if supervise else x_m)
-        query = query_all if supervise else tf.split(query_all, [n_t, n_m], axis=0)[1]
+        reps, logits = self._teachers(x_all if on_target else x_m)
+        query = query_all if on_target else tf.split(query_all, [n_t, n_m], axis=0)[1]
         if not self.gate.built:  # the first (eager, dummy) pass builds the gate through Keras' __call__
             self.gate(query, reps, logits)
         weights = self.gate.gate(self.gate.query(query, reps, logits))
-        if supervise:
+        if on_target:
             forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
             forward["z_sources_target"] = [z[:n_t] for z in logits]
+            if cfg.target_kd > 0:  # z̄_S on the target rows, from the gate's KD weights there
+                _, forward["z_bar_target"] = self.gate.aggregate(self._kd_weights(forward["gate_target"]),
+                                                                 [r[:n_t] for r in reps], forward["z_sources_target"])
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
         if cfg.reads_origin and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
             forward["origin"] = x_m[ORIGIN_KEY]
-        kd_weights = sharpened(weights, cfg.routing_temperature)
-        kd_weights = kd_weights if cfg.gate_from_kd else tf.stop_gradient(kd_weights)
+        kd_weights = self._kd_weights(weights)
         if cfg.route_by_origin and "origin" in forward:
             kd_weights = routed_by_origin(kd_weights, forward["origin"])
         e_bar, z_bar = self.gate.aggregate(kd_weights, reps, logits)
@@ -518,8 +526,11 @@ class DIITModel(keras.Model):
         kd = 0.0
         if cfg.use_middle:
             kd = kd + cfg.alpha * losses["mse"]
+        if cfg.target_kd > 0:
+            losses["kl_target"] = logit_spot_kl(forward["z_bar_target"], forward["z_target"], cfg.tau)
         if cfg.use_logit:
-            kd = kd + (1.0 - cfg.alpha) * losses["kl"]
+            kl = losses["kl"] + cfg.target_kd * losses["kl_target"] if cfg.target_kd > 0 else losses["kl"]
+            kd = kd + (1.0 - cfg.alpha) * kl
         losses["kd"] = tf.convert_to_tensor(kd, tf.float32)
         total = total + cfg.beta2 * losses["kd"]
         if self._supervises_gate:
@@ -604,6 +615,8 @@ class DIITModel(keras.Model):
                self._supervises_gate}
         if not self.diit_config.gate_origin > 0:
             out.pop("origin")
+        if not self.diit_config.target_kd > 0:
+            out.pop("kl_target")
         if not self.diit_config.use_adversarial:
             out.pop("adv1"), out.pop("adv2")
         if not self.uses_mapper:

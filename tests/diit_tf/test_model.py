@@ -752,3 +752,56 @@ def test_logit_kd_routed_by_origin_trains_as_kd_origin(spec, teachers):
     for a, b in zip(students[0].get_weights(), students[1].get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert any(not np.allclose(a, b) for a, b in zip(start, students[0].get_weights()))  # it did train
+
+
+def _logit_kl(z_teacher, z_student, tau):
+    """τ² · mean KL(p_τ(z_teacher) ‖ p_τ(z_student)) of two Bernoullis, by hand."""
+    p, q = 1 / (1 + np.exp(-z_teacher / tau)), 1 / (1 + np.exp(-z_student / tau))
+    return tau ** 2 * np.mean(p * (np.log(p) - np.log(q)) + (1 - p) * (np.log(1 - p) - np.log(1 - q)))
+
+
+def test_target_kd_distils_the_labelled_target_rows_from_the_gate_routed_sources_by_hand(spec, teachers):
+    """target_kd λ: a logit spot on the target rows, the teacher Σ_k g'_k(x_t) z_Sk(x_t) with the gate's KD weights
+    (sharpened by routing_temperature) on those rows; L_KD = (1-α)·(L_KL(mix) + λ·L_KL(target))."""
+    cfg = DIITConfig(target_kd=2.0, routing_temperature=0.5, beta2=1.5, tau=2.0)
+    model = _model(spec, teachers, cfg)
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(16, seed=13)
+    forward = model._forward(x_t, x_m, training=False)
+    z_t = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g_t = model.gate.gate(model.student(x_t)["representation"]).numpy()
+    sharp = g_t ** 2 / (g_t ** 2).sum(axis=1, keepdims=True)
+    assert np.all(np.abs(sharp - 0.5) > 1e-3)  # a real routing: the sharpened weights differ from the average
+    np.testing.assert_allclose(forward["z_bar_target"].numpy()[:, 0], (sharp * z_t).sum(axis=1), rtol=1e-5, atol=1e-6)
+    losses = model.student_losses(tf.constant(y_t), forward)
+    student_t = model.student(x_t)["logit"].numpy()[:, 0]
+    kl_target = _logit_kl((sharp * z_t).sum(axis=1), student_t, 2.0)
+    np.testing.assert_allclose(losses["kl_target"].numpy(), kl_target, rtol=1e-4)
+    np.testing.assert_allclose(losses["kd"].numpy(), 0.5 * (losses["kl"].numpy() + 2.0 * kl_target), rtol=1e-4)
+    np.testing.assert_allclose(losses["loss"].numpy(), losses["ce"].numpy() + 1.5 * losses["kd"].numpy()
+                               + losses["gate_bce"].numpy(), rtol=1e-5)
+    # off (the default and the paper): no such term, and the mix's logit spot alone in L_KD
+    plain = _model(spec, teachers, cfg.replace(target_kd=0.0))
+    plain.set_weights(model.get_weights())
+    plain_losses = plain.student_losses(tf.constant(y_t), plain._forward(x_t, x_m, training=False))
+    assert "kl_target" not in plain_losses
+    np.testing.assert_allclose(plain_losses["kd"].numpy(), 0.5 * losses["kl"].numpy(), rtol=1e-5)
+    assert DIITConfig().target_kd == 0.0 and DIITConfig.paper().target_kd == 0.0
+    with pytest.raises(ValueError, match="target_kd"):
+        DIITConfig(target_kd=-1.0)
+
+
+@pytest.mark.slow
+def test_target_kd_runs_the_sources_on_the_target_rows_without_gate_supervision(spec, teachers):
+    """With no supervised gate loss the sources' outputs on the target rows are computed for this spot alone; with
+    no gate (`use_gate=False`) the teacher is their uniform average. It trains and reports `kl_target`."""
+    model = _model(spec, teachers, DIITConfig.logit_kd(1.0, target_kd=1.0))
+    x_t, y_t = _rows(8, seed=14)
+    x_m, _ = _rows(16, seed=15)
+    forward = model._forward(x_t, x_m, training=False)
+    z_t = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    np.testing.assert_allclose(forward["z_bar_target"].numpy()[:, 0], z_t.mean(axis=1), rtol=1e-5, atol=1e-6)
+    assert "gate_bce" not in model.student_losses(tf.constant(y_t), forward)
+    history = model.fit(_dataset(), epochs=1, verbose=0).history
+    assert np.isfinite(history["kl_target"]).all() and history["kl_target"][0] > 0
+    assert "kl_target" not in _model(spec, teachers, DIITConfig()).fit(_dataset(), epochs=1, verbose=0).history
