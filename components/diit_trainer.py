@@ -43,9 +43,10 @@ embedding tables only, into a fresh student), optional
 origin fit, the target rows of the supervised one; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
-key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs; so is, when it runs, an
-integer setting (`train_steps`, `eval_steps`, `shuffle_buffer`, `steps_per_execution`, `gate_fit_rows`) that is
-not null or a positive integer (`training.positive_int`: a boolean is no integer here).
+key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs; so is, when it runs, a
+count that is not a positive integer (`training.positive_int`: a boolean is no integer here, 256.0 is 256):
+`epochs` and `batch_size`, and `mix_batch_size`, `train_steps`, `eval_steps`, `shuffle_buffer`,
+`steps_per_execution`, `gate_fit_rows` unless null.
 
 Example:
     diit_trainer = DIITTrainer(
@@ -143,8 +144,8 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         if missing:
             raise ValueError(f"DIIT trainer: no source model for source domain(s) {missing}")
         sources = [d for d in spec.sources if d in teacher_uris]
-    for key in ("shuffle_buffer", "steps_per_execution"):
-        training.positive_int(config.get(key), f"student.{key}", "DIIT trainer")
+    config = training.checked_counts(config, "student", "DIIT trainer",
+                                     ("mix_batch_size", "shuffle_buffer", "steps_per_execution"))
     fit_rows = gate_fit_rows(config)
     strategy, shard = training.strategy_from_config(config.get("strategy"))  # first: it configures the runtime
     keras.utils.set_random_seed(int(config.get("seed", 0)))

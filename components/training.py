@@ -311,23 +311,42 @@ def fit_logged(strategy: tf.distribute.Strategy, shard: str, trainer, batches: t
             "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
 
 
-def positive_int(value, name: str, where: str, default: Optional[int] = None, what: str = "") -> Optional[int]:
-    """`value`, a trainer's integer setting `name`, checked: a positive integer, or `default` when it is null.
-    Anything else is a ValueError naming it after `where` (and `what`, what it is for), a boolean too: JSON `true`
-    loads as Python's True, which `isinstance(True, int)` would take for 1. E.g. "DIIT trainer:
-    `student.shuffle_buffer` should be null or a positive integer. Received: True"."""
-    if value is None:
+def positive_int(value, name: str, where: str, default: Optional[int] = None, what: str = "",
+                 required: bool = False) -> Optional[int]:
+    """`value`, a trainer's integer setting `name`, checked: a positive integer, or `default` when it is null (unless
+    `required`). A float with an integral value (256.0, as a JSON writer may spell a count) is taken as that integer,
+    as the trainers' `int()` took it before they checked. Anything else is a ValueError naming it after `where` (and
+    `what`, what it is for), a boolean too: JSON `true` loads as Python's True, which `isinstance(True, int)` would
+    take for 1. E.g. "DIIT trainer: `student.shuffle_buffer` should be null or a positive integer. Received: True"."""
+    if value is None and not required:
         return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{where}: `{name}` should be null or a positive integer{what}. Received: {value!r}")
-    return value
+    number = int(value) if isinstance(value, float) and value.is_integer() else value
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        null = "" if required else "null or "
+        raise ValueError(f"{where}: `{name}` should be {null}a positive integer{what}. Received: {value!r}")
+    return number
+
+
+def checked_counts(config: Mapping, block: str, where: str, optional: Sequence[str] = ()) -> dict:
+    """`config` (a trainer's custom_config) with its `epochs` and `batch_size` (required) and its `optional` counts
+    (when present) checked by `positive_int`, named `<block>.<key>` after `where`, and replaced by the integers it
+    returns: a count the trainers' `int()` used to take silently (True as 1) or fail on obscurely (0, -3, "abc")
+    is an error naming it."""
+    checked = dict(config)
+    for key in ("epochs", "batch_size"):
+        checked[key] = positive_int(config.get(key), f"{block}.{key}", where, required=True)
+    for key in optional:
+        if key in config:
+            checked[key] = positive_int(config[key], f"{block}.{key}", where)
+    return checked
 
 
 def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str) -> tuple:
     """`(config, role, spec, data, previous model uri)` of a generic TFX Trainer's `run_fn` (the source and joint
     trainers; `where`: "source trainer", "joint trainer"; `role`: `where` and the config's domain, if any): the
-    custom_config checked (an unknown key or a missing required one is named, and so is an integer setting that is
-    not null or a positive integer, `positive_int`), the transformed columns checked, the splits' files (the eval
+    custom_config checked (an unknown key or a missing required one is named, and so is a count that is not a
+    positive integer, `checked_counts`: `epochs`, `batch_size`, and `shuffle_buffer` / `steps_per_execution` when not
+    null; the config returned holds them as integers), the transformed columns checked, the splits' files (the eval
     split on the chief only: the other workers' numbers would be the same), the previous model when it holds one."""
     import tensorflow_transform as tft
     from absl import logging
@@ -343,8 +362,8 @@ def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str
     for key in required:
         if key not in config:
             raise ValueError(f"{where}: custom_config is missing {key!r}; received keys {sorted(config)}")
-    for key in ("shuffle_buffer", "steps_per_execution"):  # both trainers take the pipeline's `source` settings
-        positive_int(config.get(key), f"source.{key}", where)
+    # both trainers take the pipeline's `source` settings
+    config = checked_counts(config, "source", where, ("shuffle_buffer", "steps_per_execution"))
     role = f"{where} {config['domain']!r}" if "domain" in config else where
     spec = FeatureSpec.from_dict(config["feature_spec"])
     columns = streaming.check_columns(tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec(),

@@ -514,12 +514,10 @@ def test_the_source_trainer_refuses_an_unknown_setting_naming_it():
 
 
 def test_the_trainers_refuse_a_boolean_for_an_integer_setting_naming_it(tmp_path):
-    """JSON `true` is Python's True, which `isinstance(True, int)` takes for 1: each trainer's integer settings are
-    checked when it runs (a buffer of 1 row or a bound of 1 step would pass silently), naming the setting; positive
-    integers pass."""
-    from tfx.components.trainer.fn_args_utils import FnArgs
-
-    from components import diit_trainer, joint_trainer, source_trainer
+    """JSON `true` is Python's True, which `isinstance(True, int)` takes for 1: the DIIT trainer's integer settings
+    are checked when it runs (a buffer of 1 row or a bound of 1 step would pass silently), naming the setting; positive
+    integers pass and train. Every trainer's counts against every bad value: test_trainer_counts.py."""
+    from components import diit_trainer
 
     data = split(tmp_path, "p", transformed())
     no_teacher = {"left_out": {"src_a": "-", "src_b": "-"}}  # the checks come before any model or row is read
@@ -536,15 +534,18 @@ def test_the_trainers_refuse_a_boolean_for_an_integer_setting_naming_it(tmp_path
             diit_trainer.Executor().Do({}, {}, {"custom_config": json.dumps({key: True})})
         with pytest.raises(ValueError, match="custom_config is missing 'feature_spec'"):  # 3 passes: the next check
             diit_trainer.Executor().Do({}, {}, {"custom_config": json.dumps({key: 3})})
-    required = {"feature_spec": {}, "backbone": "dnn", "epochs": 1, "batch_size": 8, "learning_rate": 0.1}
-    for module, config in ((source_trainer, {**required, "domain": "src_a"}), (joint_trainer, required)):
-        where = module.run_fn.__module__.split(".")[-1].replace("_", " ")     # "source trainer", "joint trainer"
-        for key in ("shuffle_buffer", "steps_per_execution"):
-            with pytest.raises(ValueError, match=rf"^{where}: `source\.{key}` should be null or a positive integer\. "
-                                                 r"Received: True$"):
-                module.run_fn(FnArgs(custom_config={**config, key: True}))
-            with pytest.raises(TypeError, match="categorical"):  # 4 passes: the empty feature spec is the error
-                module.run_fn(FnArgs(custom_config={**config, key: 4}))
+
+
+def test_integral_float_counts_train_as_their_integers(tmp_path):
+    """A count spelled as a float (epochs 2.0, batch_size 16.0: what `int()` took before the counts were checked)
+    trains as the integer: 2 passes over the target's rows in batches of 16, ceil(rows / 16) steps a pass."""
+    data = split(tmp_path, "p", transformed())
+    rows = transformed()
+    target_rows = int((rows["domain"] == b"target").sum())
+    _, info = train_student(SPEC, {}, data, {**CONFIG, "diit": {}, "epochs": 2.0, "batch_size": 16.0},
+                            left_out={"src_a": "-", "src_b": "-"})
+    assert info["batch_size"] == 16 and type(info["batch_size"]) is int
+    assert info["train_steps"] == 2 * -(-target_rows // 16)
 
 
 def test_tuned_values_replace_only_what_the_tuner_searched(tmp_path):
