@@ -145,10 +145,12 @@ def run(args) -> int:
     from diit_tf.keyvalue import parse_value, split_assignment
     from diit_tf.simulation.context import PeriodStore
     from diit_tf.simulation.hparams import Hparams
+    from diit_tf.simulation.methods import parse_methods
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
     from diit_tf.simulation.report import dataset_record, run_record, write_report
 
-    # a file or preset name is read first, so a bad one fails before any data is built
+    # the methods, and a file or preset name, are read first, so a bad one fails before any data is built
+    parse_methods(args.methods)
     hparams = Hparams.load(args.hparams) if args.hparams not in (None, "none") else None
     data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
     hparams = hparams or _default_hparams(args.hparams, data_dir)

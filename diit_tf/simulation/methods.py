@@ -533,22 +533,39 @@ METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 
+DIIT_METHODS = tuple(name for name in METHODS if name.startswith("diit"))  # the ones taking DIITConfig options
+
+
+def known_methods() -> str:
+    """What `--methods` accepts, in one line: every method name, and the `method:option=value` form of DIIT's."""
+    return (f"known methods: {', '.join(ALL_METHODS)} (or 'all'); named only: {', '.join(MULTI_DOMAIN)}; "
+            f"experimental: {', '.join(EXPERIMENTAL)}; or a DIIT method with DIITConfig options changed, "
+            f"method:option=value[+option=value...], e.g. diit:gate_loss=confidence (DIIT methods: "
+            f"{', '.join(DIIT_METHODS)})")
+
+
 def parse_variant(name: str):
     """`"diit:gate_loss=confidence+gate_from_kd=false"` -> ("diit", {"gate_loss": "confidence", "gate_from_kd":
     False}): a DIIT method (or ablation) with `DIITConfig` options changed, named by that text. None for a plain
-    method name."""
+    method name. A ValueError naming `--methods` and the text for an unknown method, one that is not DIIT's, or an
+    unknown or bad option."""
     if ":" not in name:
         return None
     base, _, text = name.partition(":")
-    if base not in METHODS or not base.startswith("diit"):
-        raise ValueError(f"--methods {name!r}: options after ':' are for DIIT methods (diit, diit_no_gate, ...). "
+    if base not in METHODS:
+        raise ValueError(f"--methods: unknown method {base!r} in {name!r}; {known_methods()}")
+    if base not in DIIT_METHODS:
+        raise ValueError(f"--methods {name!r}: options after ':' are for DIIT methods ({', '.join(DIIT_METHODS)}). "
                          f"Received base method {base!r}")
     changes = {}
     for item in filter(None, (part.strip() for part in text.split("+"))):
         key, value = split_assignment(item, f"--methods {name!r}", "key=value options after ':'")
         changes[key] = parse_value(value)
     form = DIITConfig.paper() if getattr(METHODS[base][0](), "paper", False) else DIITConfig()
-    DIITConfig.from_dict({**form.to_dict(), **changes})  # raises naming an unknown or bad option
+    try:
+        DIITConfig.from_dict({**form.to_dict(), **changes})  # raises naming an unknown or bad option
+    except (TypeError, ValueError) as err:  # TypeError: a value of the wrong type compared ("abc" > 0)
+        raise ValueError(f"--methods {name!r}: {err}") from None
     return base, changes
 
 
@@ -557,7 +574,7 @@ def make_method(name: str) -> Method:
     try:
         factory = METHODS[variant[0] if variant else name][0]
     except KeyError:
-        raise ValueError(f"unknown method {name!r}; known methods: {', '.join(ALL_METHODS)}") from None
+        raise ValueError(f"unknown method {name!r}; {known_methods()}") from None
     method = factory()
     if variant:
         method.changes = {**method.changes, **variant[1]}
@@ -575,7 +592,6 @@ def parse_methods(text) -> list:
         names = list(ALL_METHODS)
     unknown = [n for n in names if n not in METHODS and not parse_variant(n)]
     if unknown:
-        raise ValueError(f"--methods: unknown method(s) {unknown}; known methods: {', '.join(ALL_METHODS)} (or 'all'), "
-                         f"named only: {', '.join(MULTI_DOMAIN)}, experimental: {', '.join(EXPERIMENTAL)}")
+        raise ValueError(f"--methods: unknown method(s) {unknown}; {known_methods()}")
     ordered = ["base"] + [n for n in dict.fromkeys(names) if n != "base"]
     return ordered

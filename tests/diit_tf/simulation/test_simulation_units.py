@@ -1,5 +1,6 @@
 """Units of the simulation: hyperparameter validation, optimizer reset, transfer datasets, metrics, summaries."""
 import json
+import re
 
 import keras
 import numpy as np
@@ -210,6 +211,34 @@ def test_simulate_rejects_a_bad_dataset(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["simulate", "--dataset", str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 1
     assert "metadata.json" in capsys.readouterr().err
+
+
+def test_simulate_names_an_unknown_method_in_one_line_before_reading_the_dataset(tmp_path, capsys):
+    """A typo in --methods is one line naming --methods, the name, every method --methods accepts and the
+    `method:option=value` form; it comes before the dataset is read (`nowhere` would be a --dataset error)."""
+    from diit_tf.simulation.catalog import NAMED
+
+    def error(methods):
+        assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--methods", methods,
+                     "--out", str(tmp_path / "o")]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.endswith("\n")  # one line, no traceback
+        return err
+
+    err = error("diit,bogus")
+    assert err.startswith("diit simulate: error: --methods: unknown method(s) ['bogus']; known methods: base, diit, ")
+    assert set(NAMED) <= set(re.findall(r"[a-z0-9_]+", err))
+    assert "method:option=value" in err and "e.g. diit:gate_loss=confidence" in err
+    err = error("bogus:beta=1")  # an unknown base of the option form
+    assert err.startswith("diit simulate: error: --methods: unknown method 'bogus' in 'bogus:beta=1'; known methods: ")
+    assert "method:option=value" in err
+    err = error("kd_uniform:beta=1")  # options on a method that is not DIIT's
+    assert "--methods 'kd_uniform:beta=1': options after ':' are for DIIT methods (diit, diit_paper, " in err
+    # a bad DIIT option or value names the --methods item (a value of the wrong type was a TypeError traceback)
+    err = error("diit:gate_los=confidence")
+    assert "error: --methods 'diit:gate_los=confidence': Unknown DIIT option(s) ['gate_los']; known options: " in err
+    assert error("diit:tau=abc").startswith("diit simulate: error: --methods 'diit:tau=abc': ")
+    assert not (tmp_path / "o").exists()
 
 
 def test_simulate_help(capsys):
