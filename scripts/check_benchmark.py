@@ -41,6 +41,28 @@ def log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def open_benchmark(dataset, data_root, log=None) -> tuple:
+    """`(data_dir, metadata, store, relevance)` of a named dataset (built under `data_root` when missing or stale) or
+    a dataset directory: its metadata.json, its periods (`PeriodStore`) and the relevance its design records
+    (`ground_truth.relevance`, None without). Also what scripts/gate_optimum.py reads."""
+    data_dir = resolve_dataset(dataset, data_root, log=log)
+    metadata = read_metadata(data_dir)
+    store = PeriodStore(data_dir)
+    return data_dir, metadata, store, (metadata.get("ground_truth") or {}).get("relevance")
+
+
+def sources_on_target(store, ctx, period: int) -> tuple:
+    """`(rows, {source: logits})`: the target's rows of `period` and the latest frozen source models' logits on
+    them, in the sources' order."""
+    data = store.get(period).domain(store.spec.target)
+    return data, {n: predict_logits(m, data.features) for n, m in zip(ctx.sources.names, ctx.sources.latest())}
+
+
+def auc_by_region(labels, logits, region, regions) -> dict:
+    """`{region: AUC of logits on its rows}` for each of `regions`; `region` holds each row's."""
+    return {r: auc(labels[region == r], logits[region == r]) for r in regions}
+
+
 def describe(metadata: dict, spec) -> None:
     """Rows and CTR per domain and period, and the recorded ground truth."""
     rows, clicks = metadata["rows_per_period_per_domain"], metadata["clicks_per_period_per_domain"]
@@ -92,20 +114,17 @@ def check(store, hparams, seeds, insertion_period, relevance=None) -> dict:
                       "base_cpu": c2 - c1}
             line = f"[seed {seed}] period {p}: sources {t1 - t0:.1f}s, base {t2 - t1:.2f}s"
             if p >= p0:
-                data = store.get(p + 1).domain(spec.target)
+                data, logits = sources_on_target(store, ctx, p + 1)
                 base_logits = base.logits(data)
                 record["base_auc"] = auc(data.labels, base_logits)
-                logits = {n: predict_logits(m, data.features) for n, m in zip(ctx.sources.names,
-                                                                               ctx.sources.latest())}
                 record["source_auc"] = {n: auc(data.labels, z) for n, z in logits.items()}
                 if regional:
                     region = region_of(data.features)
-                    record["source_auc_by_region"] = {
-                        n: {r: auc(data.labels[region == r], z[region == r]) for r in relevance["regions"]}
-                        for n, z in logits.items()}
+                    record["source_auc_by_region"] = {n: auc_by_region(data.labels, z, region, relevance["regions"])
+                                                      for n, z in logits.items()}
                     record["ambiguous_rows"] = int((region == "ambiguous").sum())
-                    record["base_auc_by_region"] = {r: auc(data.labels[region == r], base_logits[region == r])
-                                                    for r in relevance["regions"]}
+                    record["base_auc_by_region"] = auc_by_region(data.labels, base_logits, region,
+                                                                 relevance["regions"])
                     record["routing"] = routing_scores(list(logits), np.stack(list(logits.values()), axis=1),
                                                        data.labels, region)
                 line += f"; on target rows of period {p + 1}: base {record['base_auc']:.4f}, " + ", ".join(
@@ -194,11 +213,8 @@ def main(argv=None) -> int:
     if args.seeds < 1:
         parser.error("--seeds should be >= 1")
     hparams = Hparams.load(args.hparams) if args.hparams else Hparams()
-    data_dir = resolve_dataset(args.dataset, args.data_root, log=log)
-    metadata = read_metadata(data_dir)
-    store = PeriodStore(data_dir)
+    _, metadata, store, relevance = open_benchmark(args.dataset, args.data_root, log)
     describe(metadata, store.spec)
-    relevance = metadata.get("ground_truth", {}).get("relevance")
     start = time.perf_counter()
     result = check(store, hparams, list(range(args.seeds)), args.insertion_period, relevance)
     summarize(result, list(store.spec.sources), relevance)

@@ -21,14 +21,13 @@ quiet_logging()  # before TensorFlow loads
 
 import keras  # noqa: E402
 
-from diit_tf.data import read_metadata  # noqa: E402
 from diit_tf.data.regions import regions_of  # noqa: E402
-from diit_tf.data.registry import resolve_dataset  # noqa: E402
-from diit_tf.simulation.context import PeriodStore, SeedContext  # noqa: E402
+from diit_tf.simulation.context import SeedContext  # noqa: E402
 from diit_tf.simulation.hparams import Hparams  # noqa: E402
 from diit_tf.simulation.mixture import mixture_fit  # noqa: E402
 from diit_tf.simulation.protocol import resolve_insertion_period  # noqa: E402
-from diit_tf.simulation.training import auc, predict_logits  # noqa: E402
+
+from check_benchmark import auc_by_region, open_benchmark, sources_on_target  # noqa: E402 (beside this script)
 
 
 def main(argv=None) -> int:
@@ -39,10 +38,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
     parser.add_argument("--data-root", default="data", help="where named datasets are cached")
     args = parser.parse_args(argv)
-    path = resolve_dataset(args.dataset, args.data_root)
-    store = PeriodStore(path)
-    spec = store.spec
-    region_of = regions_of((read_metadata(path).get("ground_truth") or {}).get("relevance"), spec)
+    _, _, store, relevance = open_benchmark(args.dataset, args.data_root)
+    region_of = regions_of(relevance, store.spec)
     if region_of is None:
         parser.error(f"{args.dataset}: metadata.json records no regions (ground_truth.relevance)")
     hparams = Hparams.load(args.hparams or args.dataset)
@@ -58,14 +55,13 @@ def main(argv=None) -> int:
             ctx.sources.train(p)
             if p < p0:
                 continue
-            data = store.get(p).domain(spec.target)  # the rows the gate trains on in period p
-            logits = np.stack([predict_logits(m, data.features) for m in ctx.sources.latest()], axis=1)
+            data, by_source = sources_on_target(store, ctx, p)  # the rows the gate trains on in period p
+            logits = np.stack(list(by_source.values()), axis=1)
             region = region_of(data.features)
             shared, routed = mixture_fit(logits, data.labels), mixture_fit(logits, data.labels, region)
             drops.append(shared["loss"] - routed["loss"])
-            quality = "; ".join(f"{g}: " + ", ".join(f"{auc(data.labels[region == g], logits[region == g, k]):.3f}"
-                                                     for k in range(logits.shape[1]))
-                                for g in routed["weights"])
+            per_source = [auc_by_region(data.labels, z, region, routed["weights"]) for z in by_source.values()]
+            quality = "; ".join(f"{g}: " + ", ".join(f"{a[g]:.3f}" for a in per_source) for g in routed["weights"])
             print(f"| {seed} | {p} | {len(data.labels):,} | {shared['loss']:.4f} | {routed['loss']:.4f} | "
                   f"{drops[-1]:.4f} | {routed['weights']} | {quality} |", flush=True)
     print(f"\nsources: {list(ctx.sources.names)}; mean drop in the gate's loss from routing by region: "
