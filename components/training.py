@@ -30,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from diit_tf.counts import is_count
+
 SERVING_DIR = "Format-Serving"
 KERAS_DIR = "keras"
 BACKBONE_FILE = "backbone.keras"
@@ -321,7 +323,7 @@ def positive_int(value, name: str, where: str, default: Optional[int] = None, wh
     if value is None and not required:
         return default
     number = int(value) if isinstance(value, float) and value.is_integer() else value
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+    if not is_count(number):
         null = "" if required else "null or "
         raise ValueError(f"{where}: `{name}` should be {null}a positive integer{what}. Received: {value!r}")
     return number

@@ -77,6 +77,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from diit_tf.counts import is_count
+
 
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
 # losses, no supervised gate loss.
@@ -144,8 +146,7 @@ class DIITConfig:
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"`{name}` should be one of {list(allowed)}. Received: {getattr(self, name)!r}")
-        if isinstance(self.gate_fit_epochs, bool) or not isinstance(self.gate_fit_epochs, int) or \
-                self.gate_fit_epochs < 0:
+        if not is_count(self.gate_fit_epochs, minimum=0):
             raise ValueError(f"`gate_fit_epochs` should be an integer >= 0. Received: {self.gate_fit_epochs!r}")
         for name in ("gate_temperature", "gate_prior_temperature", "gate_fit_learning_rate", "routing_temperature"):
             if not getattr(self, name) > 0:

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from diit_tf.counts import is_count
 from diit_tf.jsonfile import read_json_object
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -260,7 +261,7 @@ class PipelineConfig:
                 raise ValueError(f"{where}: `{key}` should be a path string. Received: {v[key]!r}")
         _check_count(where, "span", v["span"], minimum=0, what="a span number >= 0")
         buckets = v["split_buckets"]
-        if set(buckets) != {"train", "eval"} or not all(_is_count(b) for b in buckets.values()):
+        if set(buckets) != {"train", "eval"} or not all(is_count(b) for b in buckets.values()):
             raise ValueError(f"{where}: `split_buckets` should be {{'train': int > 0, 'eval': int > 0}}. "
                              f"Received: {buckets!r}")
         if not isinstance(v["beam_pipeline_args"], list):
@@ -359,16 +360,10 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_count(value, minimum: int = 1) -> bool:
-    """Whether `value` is an integer >= `minimum`. A boolean is not: JSON `true` loads as Python's True, which
-    `isinstance(True, int)` would take for 1."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-
-
 def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a positive integer") -> None:
-    """Raise a ValueError naming the setting `name` unless `value` is null or an integer >= `minimum` (`_is_count`);
+    """Raise a ValueError naming the setting `name` unless `value` is null or an integer >= `minimum` (`is_count`);
     `what` says what it should be."""
-    if value is not None and not _is_count(value, minimum):
+    if value is not None and not is_count(value, minimum):
         raise ValueError(f"{where}: `{name}` should be null or {what}. Received: {value!r}")
 
 

@@ -5,8 +5,9 @@ Floors, each importing only its own floor and the ones below:
     features -> data -> core -> simulation / baselines / tuning -> components / pipeline -> serving -> CLI
 
 `features` is the FeatureSpec the data layout is written with; on the ground floor with it, `jsonfile` (reading a
-settings file's JSON object) and `keyvalue` (KEY=VALUE items); the core is layers, backbones, losses, config, model,
-ctr, export and warmup; the CLI is `diit_tf/cli.py` and `diit_tf/commands/`, and nothing imports it.
+settings file's JSON object), `keyvalue` (KEY=VALUE items) and `counts` (whether a setting is a count); the core is
+layers, backbones, losses, config, model, ctr, export and warmup; the CLI is `diit_tf/cli.py` and `diit_tf/commands/`,
+and nothing imports it.
 Serving needs a SavedModel and TF Serving's protos only: it imports none of `diit_tf`, `components`, `pipeline`.
 Every import counts, also one inside a function or under `if TYPE_CHECKING:`.
 """
@@ -26,6 +27,7 @@ FLOORS = {
     "diit_tf.features": 0,
     "diit_tf.jsonfile": 0,
     "diit_tf.keyvalue": 0,
+    "diit_tf.counts": 0,
     "diit_tf.data": 1,
     "diit_tf.layers": 2,
     "diit_tf.backbones": 2,

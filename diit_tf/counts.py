@@ -1,0 +1,18 @@
+"""Whether a setting is a count: an integer at or above a minimum, never a boolean.
+
+JSON `true` loads as Python's True, which `isinstance(True, int)` takes for 1, so a `true` where a count belongs (a
+pipeline config, a trainer's custom_config, a DIITConfig read from JSON) would pass as 1: a buffer of one row, a
+bound of one step. The one predicate of the pipeline config (`pipeline/configs.py`), the trainers
+(`components.training.positive_int`) and DIITConfig (`gate_fit_epochs`). On the ground floor and free of
+TensorFlow: `pipeline/configs.py` loads without it.
+
+Example:
+    is_count(3), is_count(0, minimum=0)                         # True, True
+    is_count(True), is_count(0), is_count(2.0), is_count("3")   # False each
+"""
+from __future__ import annotations
+
+
+def is_count(value, minimum: int = 1) -> bool:
+    """Whether `value` is an int >= `minimum` (not a bool, not a float, not a string)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum

@@ -1,0 +1,48 @@
+"""diit_tf/counts.py: the one "is this setting a count" predicate of the pipeline config, the trainers and
+DIITConfig, free of TensorFlow so that pipeline/configs.py loads without it."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diit_tf.counts import is_count
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("value, minimum, expected", [
+    (3, 1, True), (1, 1, True), (0, 1, False), (-1, 1, False), (0, 0, True), (-1, 0, False),
+    (True, 1, False), (False, 0, False),  # JSON true / false are Python's True / False, ints to isinstance
+    (2.0, 1, False), ("3", 1, False), (None, 1, False), (None, 0, False),
+])
+def test_is_count_by_hand(value, minimum, expected):
+    assert is_count(value, minimum) is expected
+
+
+def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate():
+    import diit_tf.config
+    from components import training
+    from pipeline import configs
+
+    assert configs.is_count is training.is_count is diit_tf.config.is_count is is_count
+    assert not hasattr(configs, "_is_count")
+    # and each still reads as before: true is no count, 0 is one for gate_fit_epochs (>= 0) and not for the rest
+    with pytest.raises(ValueError, match=r"`gate_fit_epochs` should be an integer >= 0\. Received: True$"):
+        diit_tf.config.DIITConfig(gate_fit_epochs=True)
+    assert diit_tf.config.DIITConfig(gate_fit_epochs=0).gate_fit_epochs == 0
+    with pytest.raises(ValueError, match=r"`student\.shuffle_buffer` should be null or a positive integer\. "
+                                         r"Received: 0$"):
+        configs.PipelineConfig({"student": {"shuffle_buffer": 0}}, source="x.json")
+    with pytest.raises(ValueError, match=r"^w: `k` should be null or a positive integer\. Received: True$"):
+        training.positive_int(True, "k", "w")
+
+
+@pytest.mark.slow  # starts a Python subprocess
+def test_the_pipeline_config_loads_without_tensorflow():
+    code = ("import sys, pipeline.configs, diit_tf.config, diit_tf.counts; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.stdout.strip() == "[]", out.stderr
