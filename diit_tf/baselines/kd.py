@@ -121,7 +121,8 @@ def quality_weights(logits, labels, quality: str = "auc", weighting: str = "soft
 
 # ------------------------------------------------------------------------------------------------- the model
 class WeightedKD(keras.Model):
-    def __init__(self, teachers, student, beta: float = 0.5, temperature: float = 2.0, weights=None, **kwargs):
+    def __init__(self, teachers, student, beta: float = 0.5, temperature: float = 2.0, weights=None,
+                 target_kd: float = 0.0, **kwargs):
         kwargs.setdefault("name", "kd")
         super().__init__(**kwargs)
         teachers = list(teachers or [])
@@ -131,12 +132,15 @@ class WeightedKD(keras.Model):
             raise ValueError(f"`beta` should be >= 0. Received: {beta!r}")
         if not temperature > 0:
             raise ValueError(f"`temperature` should be > 0. Received: {temperature!r}")
+        if isinstance(target_kd, bool) or not target_kd >= 0:
+            raise ValueError(f"`target_kd` should be >= 0. Received: {target_kd!r}")
         for teacher in teachers:
             teacher.trainable = False
         self.teachers = teachers
         self.student = student
         self.beta = float(beta)
         self.temperature = float(temperature)
+        self.target_kd = float(target_kd)
         # A variable, so new weights each period reuse the traced train step.
         self.teacher_weights = self.add_weight(shape=(len(teachers),), initializer="zeros", trainable=False,
                                                name="teacher_weights")
@@ -170,12 +174,17 @@ class WeightedKD(keras.Model):
         return tf.reduce_sum(logits * tf.cast(weights, logits.dtype), axis=-1, keepdims=True)
 
     def compute_kd_loss(self, x_t, y_t, x_m):
-        """`(loss, ce, kl)` of one step: `ce + β·kl` (see the module doc)."""
+        """`(loss, ce, kl)` of one step: `ce + β·kl` (see the module doc); with `target_kd` λ > 0 the labelled
+        target rows get a logit spot too, from the same fixed weights, `ce + β·(kl + λ·KL(x_t))` (as
+        `DIITConfig.target_kd`), and `kl` is the sum `kl + λ·KL(x_t)`."""
         x_t = {k: v for k, v in x_t.items() if k != ROW_WEIGHTS}
-        ce = ctr_bce(y_t, self.student(x_t, training=True)["logit"])
+        student_t = self.student(x_t, training=True)["logit"]
+        ce = ctr_bce(y_t, student_t)
         student_m = {k: v for k, v in x_m.items() if k != ROW_WEIGHTS}
         kl = logit_spot_kl(self.ensemble_logit(x_m), self.student(student_m, training=True)["logit"],
                            self.temperature)
+        if self.target_kd > 0:
+            kl = kl + self.target_kd * logit_spot_kl(self.ensemble_logit(x_t), student_t, self.temperature)
         return ce + self.beta * kl, ce, kl
 
     def train_step(self, data):

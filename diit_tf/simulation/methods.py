@@ -235,13 +235,17 @@ class FixedWeightKD(Method):
         """`(teacher models, weights or None)` for this period; None keeps the uniform weights."""
         return self.teacher_models(ctx), None
 
+    option_changes: dict = {}  # a `--methods kd_static:target_kd=1` variant's options, over the hparams' (KD_OPTIONS)
+
     def setup(self, ctx):
-        self.options = ctx.hparams.method_options(self.name)
+        kind = type(self).name  # the method's own name (`self.name` is a variant's whole text)
+        self.options = {**ctx.hparams.method_options(kind), **self.option_changes}
         cfg = ctx.hparams.diit_config()
         self.teachers = _frozen_copies(ctx, self.teacher_models(ctx))
         self.model = WeightedKD(self.teachers, _student_from_snapshot(ctx), beta=self.options.get("beta", cfg.beta2),
-                                temperature=self.options.get("temperature", cfg.tau), name=self.name)
-        compile_fresh(self.model, ctx.hparams.learning_rate(self.name))
+                                temperature=self.options.get("temperature", cfg.tau),
+                                target_kd=self.options.get("target_kd", 0.0), name=kind)
+        compile_fresh(self.model, ctx.hparams.learning_rate(kind))
         self.model.optimizer.build(self.model.student.trainable_variables)
 
     def period_rows(self, ctx, period):
@@ -534,14 +538,21 @@ METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 DIIT_METHODS = tuple(name for name in METHODS if name.startswith("diit"))  # the ones taking DIITConfig options
+# The fixed-weighting KD methods take these options after ':' too (over the hparams' `methods.<name>`), e.g.
+# `kd_static:target_kd=1`, so a run can hold a KD method with and without one.
+KD_METHODS = tuple(name for name, (factory, _) in METHODS.items()
+                   if isinstance(factory, type) and issubclass(factory, FixedWeightKD))
+KD_OPTIONS = ("beta", "temperature", "target_kd")
 
 
 def known_methods() -> str:
-    """What `--methods` accepts, in one line: every method name, and the `method:option=value` form of DIIT's."""
+    """What `--methods` accepts, in one line: every method name, and the `method:option=value` form of DIIT's and
+    of the fixed-weighting KD methods'."""
     return (f"known methods: {', '.join(ALL_METHODS)} (or 'all'); named only: {', '.join(MULTI_DOMAIN)}; "
             f"experimental: {', '.join(EXPERIMENTAL)}; or a DIIT method with DIITConfig options changed, "
             f"method:option=value[+option=value...], e.g. diit:gate_loss=confidence (DIIT methods: "
-            f"{', '.join(DIIT_METHODS)})")
+            f"{', '.join(DIIT_METHODS)}), or a KD method ({', '.join(KD_METHODS)}) with {', '.join(KD_OPTIONS)} "
+            f"changed, e.g. kd_static:target_kd=1")
 
 
 def parse_variant(name: str):
@@ -554,13 +565,24 @@ def parse_variant(name: str):
     base, _, text = name.partition(":")
     if base not in METHODS:
         raise ValueError(f"--methods: unknown method {base!r} in {name!r}; {known_methods()}")
-    if base not in DIIT_METHODS:
-        raise ValueError(f"--methods {name!r}: options after ':' are for DIIT methods ({', '.join(DIIT_METHODS)}). "
-                         f"Received base method {base!r}")
+    if base not in DIIT_METHODS + KD_METHODS:
+        raise ValueError(f"--methods {name!r}: options after ':' are for DIIT methods ({', '.join(DIIT_METHODS)}) "
+                         f"and the fixed-weighting KD methods ({', '.join(KD_METHODS)}). Received base method "
+                         f"{base!r}")
     changes = {}
     for item in filter(None, (part.strip() for part in text.split("+"))):
         key, value = split_assignment(item, f"--methods {name!r}", "key=value options after ':'")
         changes[key] = parse_value(value)
+    if base in KD_METHODS:
+        for key, value in changes.items():
+            if key not in KD_OPTIONS:
+                raise ValueError(f"--methods {name!r}: {base} takes {', '.join(KD_OPTIONS)} after ':'. "
+                                 f"Received {key!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or \
+                    (key == "temperature" and not value > 0):
+                raise ValueError(f"--methods {name!r}: `{key}` should be a number "
+                                 f"{'> 0' if key == 'temperature' else '>= 0'}. Received: {value!r}")
+        return base, changes
     form = DIITConfig.paper() if getattr(METHODS[base][0](), "paper", False) else DIITConfig()
     try:
         DIITConfig.from_dict({**form.to_dict(), **changes})  # raises naming an unknown or bad option
@@ -576,7 +598,9 @@ def make_method(name: str) -> Method:
     except KeyError:
         raise ValueError(f"unknown method {name!r}; {known_methods()}") from None
     method = factory()
-    if variant:
+    if variant and variant[0] in KD_METHODS:
+        method.option_changes = variant[1]
+    elif variant:
         method.changes = {**method.changes, **variant[1]}
     method.name = name
     return method

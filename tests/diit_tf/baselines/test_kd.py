@@ -181,3 +181,37 @@ def test_per_row_weights_in_the_mix_batch_replace_the_fixed_ones_by_hand(tiny_sp
     q = _sigmoid(0.5)
     kl_rows = [p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)) for p in map(_sigmoid, (1.0, -2.0, -0.5))]
     assert kl == pytest.approx(np.mean(kl_rows), rel=1e-4)
+
+
+def test_target_kd_adds_a_logit_spot_on_the_target_rows_from_the_fixed_weights_by_hand(tiny_spec):
+    """`target_kd` λ: `ce + β·(KL(mix) + λ·KL(x_t))`, the target rows' teacher from the fixed weights even where the
+    mix rows carry their own (kd_origin's per-row weights): mix row teachers 1.0, target rows 0.75·1 + 0.25·(-2)."""
+    from diit_tf.baselines import ROW_WEIGHTS
+    teachers = [_constant_backbone(tiny_spec, "t0", 1.0), _constant_backbone(tiny_spec, "t1", -2.0)]
+    model = WeightedKD(teachers, _constant_backbone(tiny_spec, "s", 0.5), beta=0.5, temperature=2.0,
+                       weights=[3.0, 1.0], target_kd=2.0)
+    x_m = dict(_features(tiny_spec, 3, seed=1), **{ROW_WEIGHTS: np.array([[1, 0]] * 3, np.float32)})
+    x_t, y_t = _features(tiny_spec, 2), np.array([1.0, 0.0], np.float32)
+    loss, ce, kl = (float(v) for v in model.compute_kd_loss(x_t, y_t, x_m))
+    tau, q = 2.0, _sigmoid(0.5 / 2.0)
+
+    def kl_of(z):
+        p = _sigmoid(z / tau)
+        return tau ** 2 * (p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q)))
+
+    assert kl == pytest.approx(kl_of(1.0) + 2.0 * kl_of(0.25), rel=1e-4)
+    assert loss == pytest.approx(ce + 0.5 * (kl_of(1.0) + 2.0 * kl_of(0.25)), rel=1e-5)
+    model.target_kd = 0.0  # off: the mix's spot alone
+    assert float(model.compute_kd_loss(x_t, y_t, x_m)[2]) == pytest.approx(kl_of(1.0), rel=1e-4)
+    with pytest.raises(ValueError, match="target_kd"):
+        WeightedKD(teachers, _constant_backbone(tiny_spec, "s2", 0.5), target_kd=-1.0)
+
+
+def test_a_kd_variant_takes_its_options_over_the_hparams():
+    """`kd_static:target_kd=1+beta=2` runs kd_static with those options over the run's `methods.kd_static`, and
+    reads the hparams (learning rate, options) under kd_static's own name."""
+    from diit_tf.simulation.methods import KDStatic, make_method, parse_methods
+    method = make_method("kd_static:target_kd=1+beta=2")
+    assert isinstance(method, KDStatic) and method.name == "kd_static:target_kd=1+beta=2"
+    assert method.option_changes == {"target_kd": 1, "beta": 2} and make_method("kd_static").option_changes == {}
+    assert parse_methods("kd_static,kd_static:target_kd=1") == ["base", "kd_static", "kd_static:target_kd=1"]

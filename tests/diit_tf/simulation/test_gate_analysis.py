@@ -60,8 +60,9 @@ def test_diit_variants_are_named_by_their_options():
     assert "with adversary=domain" in describe("diit:adversary=domain")
     with pytest.raises(ValueError, match="gate_los"):
         parse_variant("diit:gate_los=confidence")
-    with pytest.raises(ValueError, match="DIIT methods"):
-        parse_variant("kd_uniform:beta=1")
+    with pytest.raises(ValueError, match="DIIT methods"):  # a method that takes no options
+        parse_variant("base:beta=1")
+    assert parse_variant("kd_uniform:beta=1") == ("kd_uniform", {"beta": 1})  # the KD methods' own options
     with pytest.raises(ValueError, match="key=value"):
         parse_variant("diit:gate_loss")
     # options are checked against the method's own form: the paper's form trains its gate through KD, so γ = 0 is

@@ -232,8 +232,14 @@ def test_simulate_names_an_unknown_method_in_one_line_before_reading_the_dataset
     err = error("bogus:beta=1")  # an unknown base of the option form
     assert err.startswith("diit simulate: error: --methods: unknown method 'bogus' in 'bogus:beta=1'; known methods: ")
     assert "method:option=value" in err
-    err = error("kd_uniform:beta=1")  # options on a method that is not DIIT's
-    assert "--methods 'kd_uniform:beta=1': options after ':' are for DIIT methods (diit, diit_paper, " in err
+    err = error("base:beta=1")  # options on a method that takes none
+    assert "--methods 'base:beta=1': options after ':' are for DIIT methods (diit, diit_paper, " in err
+    assert "and the fixed-weighting KD methods (kd_uniform, kd_static, " in err
+    assert error("kd_static:gate_input=embeddings").startswith(  # a KD method takes its own few options only
+        "diit simulate: error: --methods 'kd_static:gate_input=embeddings': kd_static takes beta, temperature, "
+        "target_kd after ':'. Received 'gate_input'")
+    assert "`target_kd` should be a number >= 0. Received: -1" in error("kd_uniform:target_kd=-1")
+    assert "`temperature` should be a number > 0. Received: 0" in error("kd_uniform:temperature=0")
     # a bad DIIT option or value names the --methods item (a value of the wrong type was a TypeError traceback)
     err = error("diit:gate_los=confidence")
     assert "error: --methods 'diit:gate_los=confidence': Unknown DIIT option(s) ['gate_los']; known options: " in err
