@@ -20,14 +20,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "docs" / "results"
 FIGURE = RESULTS / "answer.png"
-METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "kd_origin", "diit+origin", "joint", "kd_joint")
+METHODS = ("kd_uniform", "kd_static", "diit", "diit_paper", "kd_origin", "diit+origin", "diit+target", "joint",
+           "kd_joint")
 # A column that stands for a family of method names in a run: `diit+origin` is DIIT whose gate learns the rows'
-# origin (`diit:gate_origin=...`, the variant each benchmark's validation chose; not every run has one).
-PREFIXES = {"diit+origin": "diit:gate_origin="}
+# origin (`diit:gate_origin=...`, the variant each benchmark's validation chose; not every run has one) without
+# the target rows' logit spot; `diit+target` the DIIT row with that spot (`target_kd=...`) a validation chose.
+FAMILIES = {"diit+origin": lambda m: m.startswith("diit:gate_origin=") and "target_kd=" not in m,
+            "diit+target": lambda m: m.startswith("diit") and "target_kd=" in m}
 # (label, runs): each method's gain comes from the first of the runs that has it (the benchmark's test run first)
 BENCHMARKS = (
     ("synthetic, 2 sources (3 seeds)", ("synthetic-dnn",)),
-    ("MovieLens-1M, 2 sources (3 seeds)", ("movielens-1m-dnn", "movielens-1m-origin-test")),
+    ("MovieLens-1M, 2 sources (3 seeds)", ("movielens-1m-dnn", "movielens-1m-origin-test",
+                                           "movielens-1m-target-kd-test")),
     ("unequal sources", ("synthetic-unequal-sources-test", "synthetic-unequal-sources-kd-joint-test",
                          "synthetic-unequal-sources-origin-test")),
     ("regional experts", ("synthetic-regional-experts-test",)),
@@ -36,7 +40,8 @@ BENCHMARKS = (
                                                "synthetic-strong-regional-experts-mix4096-all",
                                                "synthetic-strong-regional-experts-origin-test")),
     ("MovieLens-1M age7 (kd_joint: 4096-row mix, β 8)", ("movielens-1m-age7-test", "movielens-1m-age7-joint-test",
-                           "movielens-1m-age7-kd-joint-mix4096-rechosen-test", "movielens-1m-age7-origin-test")),
+                           "movielens-1m-age7-kd-joint-mix4096-rechosen-test", "movielens-1m-age7-origin-test",
+                           "movielens-1m-age7-target-kd-test")),
     ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
     ("MovieLens-1M genre experts (catalogue split between the sources)", ("movielens-1m-genre-experts-test",
                                                                           "movielens-1m-genre-experts-kd-joint-test",
@@ -46,8 +51,8 @@ BENCHMARKS = (
 
 def method_in(result: dict, column: str):
     """The name, in one run's results.json, of the method a table column stands for (None if the run has none)."""
-    if column in PREFIXES:
-        return next((m for m in result["methods"] if m.startswith(PREFIXES[column])), None)
+    if column in FAMILIES:
+        return next((m for m in result["methods"] if FAMILIES[column](m)), None)
     return column if column in result["methods"] else None
 
 
@@ -101,7 +106,8 @@ def plot(rows: list, out: Path, methods=METHODS) -> Path:
     import matplotlib.pyplot as plt
 
     colors = {"kd_uniform": "tab:blue", "kd_static": "tab:green", "diit": "tab:red", "diit_paper": "tab:orange",
-              "kd_origin": "tab:cyan", "diit+origin": "tab:brown", "joint": "tab:gray", "kd_joint": "tab:purple"}
+              "kd_origin": "tab:cyan", "diit+origin": "tab:brown", "diit+target": "tab:pink", "joint": "tab:gray",
+              "kd_joint": "tab:purple"}
     fig, ax = plt.subplots(figsize=(11, 0.9 * len(rows) + 1.6))
     height = 0.8 / len(methods)
     for k, method in enumerate(methods):

@@ -48,6 +48,14 @@ def test_a_prefix_column_takes_the_runs_method_of_that_family(tmp_path):
     assert got["diit"][3] == "test"
 
 
+def test_the_origin_and_target_spot_columns_tell_their_rows_apart(tmp_path):
+    _run(tmp_path, "test", {"base": [0.70, 0.72], "diit:gate_origin=1+gate_fit_epochs=3": [0.71, 0.73],
+                            "diit:gate_origin=1+gate_fit_epochs=3+target_kd=1": [0.74, 0.76]})
+    got = answer.gains(tmp_path, (("bench", ("test",)),), ("diit+origin", "diit+target"))[0]["gains"]
+    assert got["diit+origin"][0] == pytest.approx(0.01)  # the row without the spot, though the other one matches
+    assert got["diit+target"][0] == pytest.approx(0.04)  # its prefix too
+
+
 def test_runs_with_different_seeds_are_refused(tmp_path):
     _run(tmp_path, "test", {"base": [0.70, 0.72], "diit": [0.71]})
     with pytest.raises(ValueError, match="diit and base have 1 and 2 seeds"):
