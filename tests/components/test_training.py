@@ -221,6 +221,17 @@ def test_route_by_origin_reaches_the_diit_trainer(tmp_path, teachers, monkeypatc
     assert calls[-1]["origin_key"] is None
 
 
+def test_target_kd_reaches_the_diit_trainer(tmp_path, teachers):
+    """DIITConfig.target_kd from the pipeline's `student.diit`: the trainer's history reports the target rows' logit
+    spot (`kl_target`), which a run without it does not have; no origin is read for it."""
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "diit": {"target_kd": 1.0}})
+    assert info["diit"]["target_kd"] == 1.0
+    assert np.isfinite(info["history"]["kl_target"]).all() and info["history"]["kl_target"][-1] > 0
+    _, plain = train_student(SPEC, teachers, data, {**CONFIG, "diit": {}})
+    assert "kl_target" not in plain["history"] and plain["diit"]["target_kd"] == 0.0
+
+
 def test_the_gate_origin_fit_runs_over_at_most_gate_fit_rows_mix_rows_before_training(tmp_path, teachers,
                                                                                      monkeypatch):
     """gate_fit_epochs with gate_origin > 0, as the simulation: the gate alone on the sources of one pass of the
