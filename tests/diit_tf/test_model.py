@@ -572,6 +572,15 @@ def test_gate_calibration_maps_the_mixed_logit_in_the_gate_loss_only_by_hand(spe
         DIITConfig(gate_calibration="yes")
 
 
+def _sources_and_gate(model, teachers, x, temperature):
+    """By hand on rows `x`: the teachers' logits (B, K), the gate's weights on the student's representation, and
+    those weights sharpened by `temperature`, g^(1/T) / Σ g^(1/T)."""
+    z = np.stack([t(x)["logit"].numpy()[:, 0] for t in teachers], axis=1)
+    g = model.gate.gate(model.student(x)["representation"]).numpy()
+    sharp = g ** (1.0 / temperature)
+    return z, g, sharp / sharp.sum(axis=1, keepdims=True)
+
+
 def test_routing_temperature_sharpens_the_weights_kd_mixes_by_hand(spec, teachers):
     """routing_temperature T: KD mixes the sources with g_k^(1/T) / Σ_j g_j^(1/T); the gate's own weights and its
     supervised loss are the unsharpened ones."""
@@ -584,13 +593,10 @@ def test_routing_temperature_sharpens_the_weights_kd_mixes_by_hand(spec, teacher
     x_t, y_t = _rows(8, seed=12)
     x_m, _ = _rows(16, seed=13)
     forward = model._forward(x_t, x_m, training=False)
-    z_m = np.stack([t(x_m)["logit"].numpy()[:, 0] for t in teachers], axis=1)
-    g_m = model.gate.gate(model.student(x_m)["representation"]).numpy()
-    sharp = g_m ** 2 / (g_m ** 2).sum(axis=1, keepdims=True)
+    z_m, g_m, sharp = _sources_and_gate(model, teachers, x_m, 0.5)
     np.testing.assert_allclose(forward["gate"].numpy(), g_m, rtol=1e-5)
     np.testing.assert_allclose(forward["z_bar"].numpy()[:, 0], (sharp * z_m).sum(axis=1), rtol=1e-5, atol=1e-6)
-    z_t = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
-    g_t = model.gate.gate(model.student(x_t)["representation"]).numpy()
+    z_t, g_t, _ = _sources_and_gate(model, teachers, x_t, 0.5)
     np.testing.assert_allclose(model.gate_supervision_loss(tf.constant(y_t), forward).numpy(),
                                _sigmoid_bce(y_t, (g_t * z_t).sum(axis=1)).mean(), rtol=1e-5)
     assert DIITConfig.paper().routing_temperature == 1.0
@@ -768,9 +774,7 @@ def test_target_kd_distils_the_labelled_target_rows_from_the_gate_routed_sources
     x_t, y_t = _rows(8, seed=12)
     x_m, _ = _rows(16, seed=13)
     forward = model._forward(x_t, x_m, training=False)
-    z_t = np.stack([t(x_t)["logit"].numpy()[:, 0] for t in teachers], axis=1)
-    g_t = model.gate.gate(model.student(x_t)["representation"]).numpy()
-    sharp = g_t ** 2 / (g_t ** 2).sum(axis=1, keepdims=True)
+    z_t, _, sharp = _sources_and_gate(model, teachers, x_t, 0.5)
     assert np.all(np.abs(sharp - 0.5) > 1e-3)  # a real routing: the sharpened weights differ from the average
     np.testing.assert_allclose(forward["z_bar_target"].numpy()[:, 0], (sharp * z_t).sum(axis=1), rtol=1e-5, atol=1e-6)
     losses = model.student_losses(tf.constant(y_t), forward)
