@@ -223,6 +223,11 @@ EXPERIMENTS = [
     # The pipeline on MovieLens-1M's age groups: its default student (DIIT from the 6 sources, the age7 preset) and
     # the joint teacher (the simulation's kd_joint with the settings its validation chose: 4096 mix rows, beta 8).
     Experiment("demo-age7", ("--dataset", "movielens-1m-age7", "--periods", "6"), command="demo"),
+    # The same spans with the student age7's target_kd budget validation chose (the origin gate on the input
+    # embeddings without its fit, and the target rows' logit spot), the rest of the hparams the origin search's
+    # (hparams.json: that file with those DIIT options).
+    Experiment("demo-age7-target-kd", ("--dataset", "movielens-1m-age7", "--periods", "6", "--hparams",
+                                       "docs/results/demo-age7-target-kd/hparams.json"), command="demo"),
     Experiment("demo-age7-joint", ("--dataset", "movielens-1m-age7", "--periods", "6", "--hparams",
                                    "docs/results/movielens-1m-age7-kd-joint-mix4096-transfer/best_hparams.json",
                                    "--joint-teacher"), command="demo"),
@@ -775,6 +780,8 @@ BLOCKS = {
     "benchmark-budget": lambda: budget_table([f"{dataset}-budget" for dataset in BENCHMARKS]),
     "demo": demo_table,
     "demo-age7": demo_pair_table,
+    "demo-age7-target-kd": lambda: demo_pair_table("demo-age7", "demo-age7-target-kd",
+                                                   "origin gate + target spot student"),
     "demo-genre-experts": lambda: demo_pair_table("demo-genre-experts", "demo-genre-experts-kd-origin",
                                                   "kd_origin student"),
     **{e.name: (lambda name=e.name: simulation_section(name))
