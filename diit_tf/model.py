@@ -433,8 +433,8 @@ class DIITModel(keras.Model):
             forward["gate_target"], weights = tf.split(weights, [n_t, n_m], axis=0)
             forward["z_sources_target"] = [z[:n_t] for z in logits]
             if cfg.target_kd > 0:  # z̄_S on the target rows, from the gate's KD weights there
-                _, forward["z_bar_target"] = self.gate.aggregate(self._kd_weights(forward["gate_target"]),
-                                                                 [r[:n_t] for r in reps], forward["z_sources_target"])
+                forward["z_bar_target"] = self.gate.aggregate_logit(self._kd_weights(forward["gate_target"]),
+                                                                    forward["z_sources_target"])
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
         if cfg.reads_origin and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
             forward["origin"] = x_m[ORIGIN_KEY]

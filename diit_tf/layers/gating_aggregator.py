@@ -179,9 +179,14 @@ class GatingAggregator(keras.layers.Layer):
             source_representations = [p(e) for p, e in zip(self.projections, source_representations)]
         stacked = ops.stack(source_representations, axis=1)  # (B, K, d)
         aggregated_representation = ops.sum(ops.expand_dims(gate_weights, -1) * stacked, axis=1)
+        return aggregated_representation, self.aggregate_logit(gate_weights, source_logits)
+
+    def aggregate_logit(self, gate_weights, source_logits):
+        """`z̄_S (B, 1)` alone, `Σ_k g_k z_Sk`, for given weights `(B, K)`: `aggregate`'s logit, without projecting
+        and summing the representations (for a caller that reads only the logit)."""
+        source_logits = self._check_list(source_logits, "source_logits")
         logits = ops.concatenate([ops.reshape(z, (-1, 1)) for z in source_logits], axis=-1)  # (B, K)
-        aggregated_logit = ops.sum(gate_weights * logits, axis=-1, keepdims=True)
-        return aggregated_representation, aggregated_logit
+        return ops.sum(gate_weights * logits, axis=-1, keepdims=True)
 
     def compute_output_shape(self, target_representation_shape, source_representations_shape, source_logits_shape):
         batch = target_representation_shape[0]

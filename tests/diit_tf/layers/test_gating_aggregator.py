@@ -35,6 +35,9 @@ def test_aggregation_matches_hand_computation():
     np.testing.assert_allclose(gate.numpy(), [[g1, g2]], rtol=1e-6)
     np.testing.assert_allclose(e_bar.numpy(), [[g1 * 1.0, g2 * 4.0, g1 * 2.0 - g2 * 1.0]], rtol=1e-6)
     np.testing.assert_allclose(z_bar.numpy(), [[g1 * 0.5 - g2 * 1.5]], rtol=1e-6)
+    # the logit alone, for given weights: 0.25 * 0.5 + 0.75 * (-1.5) = -1.0
+    np.testing.assert_allclose(layer.aggregate_logit(np.array([[0.25, 0.75]], "float32"), [Z_1, Z_2]).numpy(),
+                               [[-1.0]], rtol=1e-6)
 
 
 def test_gate_weights_sum_to_one_per_example():
