@@ -33,6 +33,9 @@ Args (WeightedKD):
 """
 from __future__ import annotations
 
+import numbers
+from typing import Optional
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -119,6 +122,21 @@ def quality_weights(logits, labels, quality: str = "auc", weighting: str = "soft
     return gains, static_weights(gains, weighting, temperature)
 
 
+# The options of a fixed-weighting KD student (WeightedKD's, and what `--methods kd_static:option=value` may change)
+# and the bound each holds.
+KD_OPTION_BOUNDS = {"beta": ">= 0", "temperature": "> 0", "target_kd": ">= 0"}
+
+
+def kd_option_problem(name: str, value) -> Optional[str]:
+    """Why `value` is no valid KD option `name` (`KD_OPTION_BOUNDS`: a number, not a boolean, within its bound), in
+    one sentence naming it, or None when it is valid."""
+    bound = KD_OPTION_BOUNDS[name]
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+            value > 0 if bound == "> 0" else value >= 0):
+        return None
+    return f"`{name}` should be a number {bound}. Received: {value!r}"
+
+
 # ------------------------------------------------------------------------------------------------- the model
 class WeightedKD(keras.Model):
     def __init__(self, teachers, student, beta: float = 0.5, temperature: float = 2.0, weights=None,
@@ -128,12 +146,10 @@ class WeightedKD(keras.Model):
         teachers = list(teachers or [])
         if not teachers:
             raise ValueError("`teachers` should hold at least one teacher backbone. Received: none")
-        if not beta >= 0:
-            raise ValueError(f"`beta` should be >= 0. Received: {beta!r}")
-        if not temperature > 0:
-            raise ValueError(f"`temperature` should be > 0. Received: {temperature!r}")
-        if isinstance(target_kd, bool) or not target_kd >= 0:
-            raise ValueError(f"`target_kd` should be >= 0. Received: {target_kd!r}")
+        for name, value in (("beta", beta), ("temperature", temperature), ("target_kd", target_kd)):
+            problem = kd_option_problem(name, value)
+            if problem:
+                raise ValueError(problem)
         for teacher in teachers:
             teacher.trainable = False
         self.teachers = teachers

@@ -15,6 +15,7 @@ import numpy as np
 from diit_tf.baselines import (ROW_WEIGHTS, CTNet, DANN, WeightedKD, as_domain_model, build_hamur_model,
                                build_joint_model, build_star_model, copy_weights, joint_features, joint_spec,
                                quality_weights, static_weights, teacher_gains, teacher_logits)
+from diit_tf.baselines.kd import KD_OPTION_BOUNDS, kd_option_problem
 from diit_tf.config import PAPER_FORM, DIITConfig
 from diit_tf.keyvalue import parse_value, split_assignment
 from diit_tf.model import ORIGIN_KEY, DIITModel
@@ -235,7 +236,8 @@ class FixedWeightKD(Method):
         """`(teacher models, weights or None)` for this period; None keeps the uniform weights."""
         return self.teacher_models(ctx), None
 
-    option_changes: dict = {}  # a `--methods kd_static:target_kd=1` variant's options, over the hparams' (KD_OPTIONS)
+    option_changes: dict = {}  # a `--methods kd_static:target_kd=1` variant's options, over the hparams'
+    # (KD_OPTION_BOUNDS)
 
     def setup(self, ctx):
         kind = type(self).name  # the method's own name (`self.name` is a variant's whole text)
@@ -538,11 +540,10 @@ METHODS = {name: (_FACTORIES[name], NAMED[name]) for name in _FACTORIES}
 
 
 DIIT_METHODS = tuple(name for name in METHODS if name.startswith("diit"))  # the ones taking DIITConfig options
-# The fixed-weighting KD methods take these options after ':' too (over the hparams' `methods.<name>`), e.g.
-# `kd_static:target_kd=1`, so a run can hold a KD method with and without one.
+# The fixed-weighting KD methods take their options (KD_OPTION_BOUNDS) after ':' too (over the hparams'
+# `methods.<name>`), e.g. `kd_static:target_kd=1`, so a run can hold a KD method with and without one.
 KD_METHODS = tuple(name for name, (factory, _) in METHODS.items()
                    if isinstance(factory, type) and issubclass(factory, FixedWeightKD))
-KD_OPTIONS = ("beta", "temperature", "target_kd")
 
 
 def known_methods() -> str:
@@ -551,7 +552,7 @@ def known_methods() -> str:
     return (f"known methods: {', '.join(ALL_METHODS)} (or 'all'); named only: {', '.join(MULTI_DOMAIN)}; "
             f"experimental: {', '.join(EXPERIMENTAL)}; or a DIIT method with DIITConfig options changed, "
             f"method:option=value[+option=value...], e.g. diit:gate_loss=confidence (DIIT methods: "
-            f"{', '.join(DIIT_METHODS)}), or a KD method ({', '.join(KD_METHODS)}) with {', '.join(KD_OPTIONS)} "
+            f"{', '.join(DIIT_METHODS)}), or a KD method ({', '.join(KD_METHODS)}) with {', '.join(KD_OPTION_BOUNDS)} "
             f"changed, e.g. kd_static:target_kd=1")
 
 
@@ -575,13 +576,12 @@ def parse_variant(name: str):
         changes[key] = parse_value(value)
     if base in KD_METHODS:
         for key, value in changes.items():
-            if key not in KD_OPTIONS:
-                raise ValueError(f"--methods {name!r}: {base} takes {', '.join(KD_OPTIONS)} after ':'. "
+            if key not in KD_OPTION_BOUNDS:
+                raise ValueError(f"--methods {name!r}: {base} takes {', '.join(KD_OPTION_BOUNDS)} after ':'. "
                                  f"Received {key!r}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or \
-                    (key == "temperature" and not value > 0):
-                raise ValueError(f"--methods {name!r}: `{key}` should be a number "
-                                 f"{'> 0' if key == 'temperature' else '>= 0'}. Received: {value!r}")
+            problem = kd_option_problem(key, value)
+            if problem:
+                raise ValueError(f"--methods {name!r}: {problem}")
         return base, changes
     form = DIITConfig.paper() if getattr(METHODS[base][0](), "paper", False) else DIITConfig()
     try:

@@ -207,6 +207,18 @@ def test_target_kd_adds_a_logit_spot_on_the_target_rows_from_the_fixed_weights_b
         WeightedKD(teachers, _constant_backbone(tiny_spec, "s2", 0.5), target_kd=-1.0)
 
 
+def test_kd_options_and_their_bounds_are_checked_in_one_place():
+    """WeightedKD and `--methods kd_static:...` ask `kd_option_problem`: a number (not a boolean) >= 0, > 0 for the
+    temperature."""
+    from diit_tf.baselines.kd import kd_option_problem
+    assert kd_option_problem("beta", 0) is None and kd_option_problem("target_kd", 2.5) is None
+    assert kd_option_problem("temperature", np.float32(0.5)) is None
+    assert kd_option_problem("temperature", 0) == "`temperature` should be a number > 0. Received: 0"
+    assert kd_option_problem("beta", -0.1) == "`beta` should be a number >= 0. Received: -0.1"
+    assert kd_option_problem("target_kd", True) == "`target_kd` should be a number >= 0. Received: True"
+    assert kd_option_problem("beta", "1") is not None and kd_option_problem("beta", float("nan")) is not None
+
+
 def test_a_kd_variant_takes_its_options_over_the_hparams():
     """`kd_static:target_kd=1+beta=2` runs kd_static with those options over the run's `methods.kd_static`, and
     reads the hparams (learning rate, options) under kd_static's own name."""
