@@ -151,17 +151,32 @@ ROUTE_CHOSEN = {"movielens-1m-genre-experts": "diit:route_by_origin=true", "movi
                 "synthetic-unequal-sources": None, "synthetic-strong-regional-experts": None, "movielens-1m": None}
 
 
+def with_option(row: str, option: str) -> str:
+    """A `--methods` row with one more DIIT option: `diit` -> `diit:option`, `diit:a=1` -> `diit:a=1+option`."""
+    return row + ("+" if ":" in row else ":") + option
+
+
 def route_methods(dataset: str) -> str:
     rows = ["diit"] + ([ORIGIN_CHOSEN[dataset]] if ORIGIN_CHOSEN[dataset] else [])
-    routed = [row + ("+" if ":" in row else ":") + "route_by_origin=true" for row in rows]
-    return ",".join(["base,kd_uniform,kd_origin"] + rows + routed)
+    return ",".join(["base,kd_uniform,kd_origin"] + rows + [with_option(row, "route_by_origin=true") for row in rows])
+
+
+def origin_run(dataset: str, *appended: str) -> tuple:
+    """The arguments of the benchmark's origin test (its seeds, the origin search's hparams, and the methods: the KD
+    weightings, the preset's DIIT, kd_origin and the origin row its validation chose), with `appended` rows after
+    that list. A method's draws depend only on the methods listed before it, so such a run reruns the origin test's
+    figures and adds the appended rows' next to them."""
+    methods = ",".join(filter(None, ("base,kd_uniform,kd_static,diit,kd_origin", ORIGIN_CHOSEN[dataset], *appended)))
+    return ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset], "--methods", methods,
+            "--hparams", f"docs/results/{dataset}-origin-transfer/best_hparams.json")
 
 
 # The DIIT rows each benchmark's target_kd validation starts from: the preset's DIIT, and where a validation chose
 # another row (routing by origin on the genre experts, the origin gate on age7) that row, routed where it was chosen.
 TARGET_KD_ROWS = {dataset: ["diit"] for dataset in ORIGIN_BENCHMARKS}
 TARGET_KD_ROWS["movielens-1m-genre-experts"] = [ROUTE_CHOSEN["movielens-1m-genre-experts"],
-                                                ORIGIN_CHOSEN["movielens-1m-genre-experts"] + "+route_by_origin=true"]
+                                                with_option(ORIGIN_CHOSEN["movielens-1m-genre-experts"],
+                                                            "route_by_origin=true")]
 TARGET_KD_ROWS["movielens-1m-age7"] = ["diit", ORIGIN_CHOSEN["movielens-1m-age7"]]
 
 
@@ -169,7 +184,7 @@ TARGET_KD_ROWS["movielens-1m-age7"] = ["diit", ORIGIN_CHOSEN["movielens-1m-age7"
 # gate with target_kd 1 (0.6464 against 0.6433 without it), MovieLens-1M the preset's DIIT with target_kd 1 (0.6975
 # against 0.6972: a noise-level choice, the rule's all the same). The genre experts, unequal-sources and the strong
 # regional experts kept a row without it.
-TARGET_KD_CHOSEN = {"movielens-1m-age7": ORIGIN_CHOSEN["movielens-1m-age7"] + "+target_kd=1",
+TARGET_KD_CHOSEN = {"movielens-1m-age7": with_option(ORIGIN_CHOSEN["movielens-1m-age7"], "target_kd=1"),
                     "movielens-1m": "diit:target_kd=1"}
 
 
@@ -179,7 +194,7 @@ AGE7_BUDGET_CHOSEN = "diit:gate_origin=1+gate_input=embeddings+gate_fit_epochs=0
 
 def target_kd_methods(dataset: str) -> str:
     rows = TARGET_KD_ROWS[dataset]
-    with_spot = [row + ("+" if ":" in row else ":") + f"target_kd={weight}" for row in rows for weight in (1, 4)]
+    with_spot = [with_option(row, f"target_kd={weight}") for row in rows for weight in (1, 4)]
     return ",".join(["base,kd_uniform,kd_static,kd_origin"] + rows + with_spot)
 
 
@@ -467,11 +482,7 @@ EXPERIMENTS = [
                   f"docs/results/{dataset}-origin-beta-transfer/start_hparams.json",
                   "--tune-grid", "diit.beta2=1,2,4,8"))
       for dataset, chosen in ORIGIN_CHOSEN.items() if chosen),
-    *(Experiment(f"{dataset}-origin-test", ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset],
-                                            "--methods", ",".join(filter(None, ("base,kd_uniform,kd_static,diit,"
-                                                                                "kd_origin", chosen))),
-                                            "--hparams", f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
-      for dataset, chosen in ORIGIN_CHOSEN.items()),
+    *(Experiment(f"{dataset}-origin-test", origin_run(dataset)) for dataset in ORIGIN_CHOSEN),
     *(Experiment(f"{dataset}-route-origin-validation", ("--dataset", dataset, "--validation", "--seed-list", "100,101",
                                                         "--methods", route_methods(dataset), "--hparams",
                                                         f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
@@ -507,10 +518,7 @@ EXPERIMENTS = [
     # What each benchmark's target_kd validation chose by that rule, where the winner has the spot: its test run, the
     # benchmark's origin-test method list with that row appended (a method's draws depend only on the methods listed
     # before it, so the others rerun the origin test's figures).
-    *(Experiment(f"{dataset}-target-kd-test",
-                 ("--dataset", dataset, "--seed-list", ORIGIN_BENCHMARKS[dataset], "--methods",
-                  ",".join(filter(None, ("base,kd_uniform,kd_static,diit,kd_origin", ORIGIN_CHOSEN[dataset], chosen))),
-                  "--hparams", f"docs/results/{dataset}-origin-transfer/best_hparams.json"))
+    *(Experiment(f"{dataset}-target-kd-test", origin_run(dataset, chosen))
       for dataset, chosen in TARGET_KD_CHOSEN.items()),
     # age7's chosen row costs 7.8x the base's training time (the origin gate's own fit over the period's mix rows),
     # against the issue's budget of 3x. The origin gate without its fit (gate_fit_epochs 0: the origin loss in DIIT's
@@ -527,20 +535,14 @@ EXPERIMENTS = [
                 "--hparams", "docs/results/movielens-1m-age7-origin-transfer/best_hparams.json")),
     # ... it chose the origin gate on the input embeddings without its fit (0.6453, 1.6x the base's time): its test.
     Experiment("movielens-1m-age7-target-kd-budget-test",
-               ("--dataset", "movielens-1m-age7", "--seed-list", ORIGIN_BENCHMARKS["movielens-1m-age7"], "--methods",
-                ",".join(("base,kd_uniform,kd_static,diit,kd_origin", ORIGIN_CHOSEN["movielens-1m-age7"],
-                          TARGET_KD_CHOSEN["movielens-1m-age7"], AGE7_BUDGET_CHOSEN)),
-                "--hparams", "docs/results/movielens-1m-age7-origin-transfer/best_hparams.json")),
+               origin_run("movielens-1m-age7", TARGET_KD_CHOSEN["movielens-1m-age7"], AGE7_BUDGET_CHOSEN)),
     # What carries age7's gain with the spot, the spot or the origin gate's weights on the target rows: the spot
     # under the preset's supervised gate, under no gate (the sources' uniform average on the target rows), and added
     # to the fixed weightings (kd_uniform, kd_static: the same spot, from their weights), all appended to the test's
     # method list (so its figures rerun). A diagnostic on the test periods, not a choice.
     Experiment("movielens-1m-age7-target-kd-diagnostics",
-               ("--dataset", "movielens-1m-age7", "--seed-list", ORIGIN_BENCHMARKS["movielens-1m-age7"], "--methods",
-                ",".join(("base,kd_uniform,kd_static,diit,kd_origin", ORIGIN_CHOSEN["movielens-1m-age7"],
-                          TARGET_KD_CHOSEN["movielens-1m-age7"], "diit:target_kd=1",
+               origin_run("movielens-1m-age7", TARGET_KD_CHOSEN["movielens-1m-age7"], "diit:target_kd=1",
                           "diit:use_gate=false+target_kd=1", "kd_uniform:target_kd=1", "kd_static:target_kd=1")),
-                "--hparams", "docs/results/movielens-1m-age7-origin-transfer/best_hparams.json")),
 ]
 BY_NAME = {e.name: e for e in EXPERIMENTS}
 
