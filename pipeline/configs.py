@@ -130,10 +130,10 @@ _PATH_KEYS = ("data_dir", "data_root", "pipeline_root", "metadata_path", "servin
 _STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
 _SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
-# The integer settings of both trainer blocks (`source`, `student`), each null or a positive integer; the student
-# also has `mix_batch_size` and `gate_fit_rows`.
 # The KD switches (each replaces DIIT by logit KD in the student) and the hparams method each takes its settings from.
 _KD_SWITCHES = {"joint_teacher": "kd_joint", "kd_origin": "kd_origin"}
+# The integer settings of both trainer blocks (`source`, `student`), each null or a positive integer; the student
+# also has `mix_batch_size` and `gate_fit_rows`.
 _COUNT_KEYS = ("epochs", "batch_size", "train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")
 
 
