@@ -41,6 +41,7 @@ from components.validation_gate import ValidationGate  # noqa: E402
 from diit_tf.features import FeatureSpec  # noqa: E402
 from pipeline import configs  # noqa: E402
 from pipeline.schema import write_schema  # noqa: E402
+from pipeline.scratch import run_scratch  # noqa: E402
 
 SPAN_PATTERN = "span-{SPAN}/*"
 PREDICTION_KEY = "probabilities"
@@ -299,8 +300,10 @@ def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metada
 
 
 def run(config: Optional[configs.PipelineConfig] = None) -> None:
-    """One pipeline run (one period) with LocalDagRunner."""
-    tfx.orchestration.LocalDagRunner().run(pipeline_from_config(config))
+    """One pipeline run (one period) with LocalDagRunner, in a temporary directory of its own that is removed
+    afterwards (pipeline/scratch.py: TFX's Beam components leave a 49 MB package copy there per run)."""
+    with run_scratch():
+        tfx.orchestration.LocalDagRunner().run(pipeline_from_config(config))
 
 
 if __name__ == "__main__":

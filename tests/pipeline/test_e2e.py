@@ -19,6 +19,7 @@ import pytest
 
 from landing_fixtures import empty_landing
 from pipeline import diit, results
+from pipeline.scratch import temp_dir_at
 
 pytestmark = pytest.mark.slow  # end-to-end LocalDagRunner runs
 
@@ -67,6 +68,17 @@ def _wait_for_new_dir(parent, before, proc, timeout=900):
 @pytest.fixture(scope="module")
 def e2e(tiny_dataset, tmp_path_factory, make_config):
     root = tmp_path_factory.mktemp("e2e")
+    # The runs' temporary files go to a directory of this fixture's own, checked empty at the end: every run
+    # removes its scratch directory (pipeline/scratch.py), the killed run's is removed by the next run.
+    temp_base = root / "tmp"
+    temp_base.mkdir()
+    with temp_dir_at(temp_base):
+        out = _run_spans(root, tiny_dataset, make_config)
+    out["temp_left"] = sorted(os.listdir(temp_base))
+    return out
+
+
+def _run_spans(root, tiny_dataset, make_config):
     landing = empty_landing(root, tiny_dataset)
     config = make_config(root, landing)
     metadata = config.path("metadata_path")
@@ -133,6 +145,11 @@ def e2e(tiny_dataset, tmp_path_factory, make_config):
     out["summary_6"] = results.run_summary(metadata, since_ms=out["since"][6])
     print(f"\n[e2e] seconds per run: {json.dumps({k: round(v, 1) for k, v in out['seconds'].items()})}")
     return out
+
+
+def test_runs_leave_nothing_in_the_temporary_directory(e2e):
+    # Without pipeline/scratch.py each run leaves TFX's 49 MB package copies (<tmp>/tmpXXXX/build/tfx) behind.
+    assert e2e["temp_left"] == []
 
 
 def test_every_component_executed(e2e):
