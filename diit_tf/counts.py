@@ -1,4 +1,4 @@
-"""Whether a setting is a count: an integer at or above a minimum, never a boolean.
+"""Whether a setting is a count (an integer at or above a minimum) or a number, never a boolean.
 
 JSON `true` loads as Python's True, which `isinstance(True, int)` takes for 1, so a `true` where a count belongs (a
 pipeline config, a trainer's custom_config, a DIITConfig read from JSON) would pass as 1: a buffer of one row, a
@@ -6,13 +6,24 @@ bound of one step. The one predicate of the pipeline config (`pipeline/configs.p
 (`components.training.positive_int`) and DIITConfig (`gate_fit_epochs`). On the ground floor and free of
 TensorFlow: `pipeline/configs.py` loads without it.
 
+`is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD
+options, the pipeline config): an int or a float, not a boolean (True would pass as 1) and not a string.
+
 Example:
     is_count(3), is_count(0, minimum=0)                         # True, True
     is_count(True), is_count(0), is_count(2.0), is_count("3")   # False each
+    is_number(0.5), is_number(2), is_number(True), is_number("1")  # True, True, False, False
 """
 from __future__ import annotations
+
+import numbers
 
 
 def is_count(value, minimum: int = 1) -> bool:
     """Whether `value` is an int >= `minimum` (not a bool, not a float, not a string)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def is_number(value) -> bool:
+    """Whether `value` is a real number (an int, a float, a NumPy scalar), not a boolean."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from diit_tf.counts import is_count
+from diit_tf.counts import is_count, is_number
 from diit_tf.jsonfile import read_json_object
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -275,7 +275,7 @@ class PipelineConfig:
             for key in _COUNT_KEYS + (("mix_batch_size",) if role == "student" else ()):
                 _check_count(where, f"{role}.{key}", block[key])
             for key in ("learning_rate",) + (("discriminator_learning_rate",) if role == "student" else ()):
-                if block[key] is not None and not (_is_number(block[key]) and block[key] > 0):
+                if block[key] is not None and not (is_number(block[key]) and block[key] > 0):
                     raise ValueError(f"{where}: `{role}.{key}` should be null or > 0. Received: {block[key]!r}")
             options = block["backbone_options"]
             if options is not None and not isinstance(options, Mapping):
@@ -286,7 +286,7 @@ class PipelineConfig:
         ratio = v["student"]["mix_ratio"]
         if ratio is not None:
             rates = ratio.values() if isinstance(ratio, dict) else [ratio]
-            if not all(_is_number(r) for r in rates) or not (
+            if not all(is_number(r) for r in rates) or not (
                     all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
                 raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
                                  f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
@@ -333,10 +333,10 @@ class PipelineConfig:
             raise ValueError(f"{where}: `strategy.shard` should be one of {list(_SHARDS)}. "
                              f"Received: {v['strategy']['shard']!r}")
         floor = v["evaluator"]["target_auc_floor"]
-        if not _is_number(floor) or not 0.0 <= floor <= 1.0:
+        if not is_number(floor) or not 0.0 <= floor <= 1.0:
             raise ValueError(f"{where}: `evaluator.target_auc_floor` should be in [0, 1]. Received: {floor!r}")
         tol = v["evaluator"]["regression_tolerance"]
-        if not _is_number(tol) or tol < 0:
+        if not is_number(tol) or tol < 0:
             raise ValueError(f"{where}: `evaluator.regression_tolerance` should be >= 0. Received: {tol!r}")
         if v["tuner"]["enabled"] and not v["tuner"]["tuner_fn"]:
             raise ValueError(f"{where}: `tuner.enabled` needs `tuner.tuner_fn` (a dotted path to a tuner_fn).")
@@ -350,14 +350,9 @@ def _check_kd_numbers(where: str, section: str, block: Mapping) -> None:
     for key in ("beta", "temperature", "learning_rate"):
         value = block.get(key)
         zero_ok = key == "beta"
-        if value is not None and not (_is_number(value) and (value >= 0 if zero_ok else value > 0)):
+        if value is not None and not (is_number(value) and (value >= 0 if zero_ok else value > 0)):
             raise ValueError(f"{where}: `{section}.{key}` should be null or {'>= 0' if zero_ok else '> 0'}. "
                              f"Received: {value!r}")
-
-
-def _is_number(value) -> bool:
-    """Whether `value` is an int or a float; not a boolean (JSON `true` loads as Python's True, an int)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a positive integer") -> None:

@@ -33,13 +33,13 @@ Args (WeightedKD):
 """
 from __future__ import annotations
 
-import numbers
 from typing import Optional
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from diit_tf.counts import is_number
 from diit_tf.ctr import auc, logloss
 from diit_tf.losses import ctr_bce, logit_spot_kl
 
@@ -131,8 +131,7 @@ def kd_option_problem(name: str, value) -> Optional[str]:
     """Why `value` is no valid KD option `name` (`KD_OPTION_BOUNDS`: a number, not a boolean, within its bound), in
     one sentence naming it, or None when it is valid."""
     bound = KD_OPTION_BOUNDS[name]
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and (
-            value > 0 if bound == "> 0" else value >= 0):
+    if is_number(value) and (value > 0 if bound == "> 0" else value >= 0):
         return None
     return f"`{name}` should be a number {bound}. Received: {value!r}"
 

@@ -1,13 +1,15 @@
 """diit_tf/counts.py: the one "is this setting a count" predicate of the pipeline config, the trainers and
-DIITConfig, free of TensorFlow so that pipeline/configs.py loads without it."""
+DIITConfig, and the one "is this setting a number" predicate, free of TensorFlow so that pipeline/configs.py loads
+without it."""
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from diit_tf.counts import is_count
+from diit_tf.counts import is_count, is_number
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,6 +39,25 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
         configs.PipelineConfig({"student": {"shuffle_buffer": 0}}, source="x.json")
     with pytest.raises(ValueError, match=r"^w: `k` should be null or a positive integer\. Received: True$"):
         training.positive_int(True, "k", "w")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0, True), (-2, True), (0.5, True), (float("inf"), True), (np.float32(1.5), True), (np.int64(3), True),
+    (True, False), (False, False), ("1", False), ("abc", False), (None, False), ([1], False),
+])
+def test_is_number_by_hand(value, expected):
+    assert is_number(value) is expected
+
+
+def test_the_kd_options_and_the_pipeline_config_ask_the_one_number_predicate():
+    from diit_tf.baselines import kd
+    from pipeline import configs
+
+    assert kd.is_number is configs.is_number is is_number
+    assert not hasattr(configs, "_is_number")
+    assert kd.kd_option_problem("beta", "abc") == "`beta` should be a number >= 0. Received: 'abc'"
+    with pytest.raises(ValueError, match=r"`evaluator\.regression_tolerance` should be >= 0\. Received: True$"):
+        configs.PipelineConfig({"evaluator": {"regression_tolerance": True}}, source="x.json")
 
 
 @pytest.mark.slow  # starts a Python subprocess
