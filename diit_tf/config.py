@@ -76,8 +76,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 
-from diit_tf.counts import is_count
+from diit_tf.counts import is_count, is_number
 
 
 # The paper's form: every part on, the gate reading the student's representation and trained only through the KD
@@ -128,10 +129,19 @@ class DIITConfig:
     discriminator_hidden: tuple = (64,)
 
     def __post_init__(self):
+        # Each field's type first (a string compared with 0 would be a TypeError, and True would pass as 1): the
+        # float fields take a number (`is_number`: an int or a float, not a boolean), the bool fields a bool only
+        # (3 is no switch; the command line's true/false are read as booleans, `diit_tf.keyvalue.parse_value`).
+        for name in NUMBER_FIELDS:
+            if not is_number(getattr(self, name)):
+                raise ValueError(f"`{name}` should be a number. Received: {getattr(self, name)!r}")
+        for name in BOOL_FIELDS:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"`{name}` should be a bool. Received: {getattr(self, name)!r}")
         for name in ("mapper_hidden", "discriminator_hidden"):
             value = getattr(self, name)
-            value = (value,) if isinstance(value, int) else tuple(value)
-            if not value or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in value):
+            value = tuple(value) if isinstance(value, Iterable) and not isinstance(value, str) else (value,)
+            if not value or not all(is_count(u) for u in value):
                 raise ValueError(f"`{name}` should be a positive integer or a non-empty sequence of them. "
                                  f"Received: {getattr(self, name)!r}")
             object.__setattr__(self, name, value)
@@ -157,10 +167,7 @@ class DIITConfig:
                              "`gate_origin` > 0, `gate_from_kd=True` (the paper's form) or `use_gate=False`.")
         if self.gate_origin > 0 and not self.use_gate:
             raise ValueError("`gate_origin` > 0 trains the gate, and `use_gate=False` has none. Set one of them.")
-        for name in ("gate_calibration", "route_by_origin"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"`{name}` should be a bool. Received: {getattr(self, name)!r}")
-        if not isinstance(self.gate_hidden, int) or self.gate_hidden < 1:
+        if not is_count(self.gate_hidden):
             raise ValueError(f"`gate_hidden` should be a positive integer. Received: {self.gate_hidden!r}")
 
     @property
@@ -214,3 +221,9 @@ class DIITConfig:
     def from_json(cls, path) -> "DIITConfig":
         with open(path) as f:
             return cls.from_dict(json.load(f))
+
+
+# The fields by declared type (annotations are text here, `from __future__ import annotations`), which
+# `DIITConfig.__post_init__` checks first: every float field takes a number, every bool field a bool.
+NUMBER_FIELDS = tuple(f.name for f in dataclasses.fields(DIITConfig) if f.type == "float")
+BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(DIITConfig) if f.type == "bool")

@@ -586,7 +586,7 @@ def parse_variant(name: str):
     form = DIITConfig.paper() if getattr(METHODS[base][0](), "paper", False) else DIITConfig()
     try:
         DIITConfig.from_dict({**form.to_dict(), **changes})  # raises naming an unknown or bad option
-    except (TypeError, ValueError) as err:  # TypeError: a value of the wrong type compared ("abc" > 0)
+    except (TypeError, ValueError) as err:  # DIITConfig checks each value's type first (a ValueError naming it)
         raise ValueError(f"--methods {name!r}: {err}") from None
     return base, changes
 

@@ -49,11 +49,12 @@ def test_is_number_by_hand(value, expected):
     assert is_number(value) is expected
 
 
-def test_the_kd_options_and_the_pipeline_config_ask_the_one_number_predicate():
+def test_diitconfig_the_kd_options_and_the_pipeline_config_ask_the_one_number_predicate():
+    import diit_tf.config
     from diit_tf.baselines import kd
     from pipeline import configs
 
-    assert kd.is_number is configs.is_number is is_number
+    assert diit_tf.config.is_number is kd.is_number is configs.is_number is is_number
     assert not hasattr(configs, "_is_number")
     assert kd.kd_option_problem("beta", "abc") == "`beta` should be a number >= 0. Received: 'abc'"
     with pytest.raises(ValueError, match=r"`evaluator\.regression_tolerance` should be >= 0\. Received: True$"):

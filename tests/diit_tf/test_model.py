@@ -388,6 +388,45 @@ def test_config_widths_accept_an_int_and_reject_nonsense():
     with pytest.raises(ValueError, match="discriminator_hidden"):
         DIITConfig(discriminator_hidden=(8, 0))
     assert DIITConfig.from_dict(DIITConfig(beta2=2.0).to_dict()) == DIITConfig(beta2=2.0)
+    with pytest.raises(ValueError, match=r"^`mapper_hidden` should be a positive integer or a non-empty sequence of "
+                                         r"them\. Received: 3\.5$"):  # was a TypeError (a float is no sequence)
+        DIITConfig(mapper_hidden=3.5)
+    with pytest.raises(ValueError, match=r"^`gate_hidden` should be a positive integer\. Received: True$"):
+        DIITConfig(gate_hidden=True)  # JSON true was taken for a width of 1
+
+
+def test_every_numeric_option_refuses_a_non_number_and_a_boolean_naming_it():
+    """The float fields, by their declared type: a string was a TypeError ("'>=' not supported between instances of
+    'str' and 'int'") and True passed as 1; each is now one sentence naming the field."""
+    from diit_tf.config import NUMBER_FIELDS
+
+    assert NUMBER_FIELDS == ("alpha", "beta1", "beta2", "tau", "grl_lambda", "gate_supervision", "gate_temperature",
+                             "gate_origin", "gate_prior_temperature", "gate_fit_learning_rate", "routing_temperature",
+                             "target_kd")
+    for name in NUMBER_FIELDS:
+        for bad in ("abc", "0.5", True, None, [1]):
+            with pytest.raises(ValueError) as info:
+                DIITConfig(**{name: bad})
+            assert str(info.value) == f"`{name}` should be a number. Received: {bad!r}"
+    # ints and NumPy numbers are numbers; the bounds are checked after the type, as before
+    assert DIITConfig(alpha=1, tau=np.float32(3.0), target_kd=2).tau == 3.0
+    with pytest.raises(ValueError, match=r"^`target_kd` should be >= 0\. Received: -1$"):
+        DIITConfig(target_kd=-1)
+    with pytest.raises(ValueError, match=r"^`tau` \(temperature\) should be > 0\. Received: 0$"):
+        DIITConfig(tau=0)
+
+
+def test_every_switch_takes_a_bool_only():
+    from diit_tf.config import BOOL_FIELDS
+
+    assert BOOL_FIELDS == ("symmetric_adversarial", "use_gate", "use_adversarial", "use_middle", "use_logit",
+                           "gate_from_kd", "gate_calibration", "route_by_origin")
+    for name in BOOL_FIELDS:
+        for bad in (3, 1, 0, "false", None):  # 1 and 0 too: a switch is true or false, not a count
+            with pytest.raises(ValueError) as info:
+                DIITConfig(**{name: bad})
+            assert str(info.value) == f"`{name}` should be a bool. Received: {bad!r}"
+        assert getattr(DIITConfig(**{name: True}), name) is True and getattr(DIITConfig(**{name: False}), name) is False
 
 
 @pytest.mark.slow

@@ -70,6 +70,17 @@ def test_diit_variants_are_named_by_their_options():
     assert parse_variant("diit_paper:gate_supervision=0") == ("diit_paper", {"gate_supervision": 0})
     with pytest.raises(ValueError, match="never learn"):
         parse_variant("diit:gate_supervision=0")
+    # a switch reads true / false (any case) as a bool, and refuses anything else naming the item and the option
+    assert parse_variant("diit:use_gate=false+symmetric_adversarial=TRUE") == (
+        "diit", {"use_gate": False, "symmetric_adversarial": True})
+    with pytest.raises(ValueError, match=r"^--methods 'diit:use_gate=3': `use_gate` should be a bool\. Received: 3$"):
+        parse_variant("diit:use_gate=3")
+    with pytest.raises(ValueError, match=r"^--methods 'diit:use_gate=yes': `use_gate` should be a bool\. "
+                                         r"Received: 'yes'$"):
+        parse_variant("diit:use_gate=yes")
+    with pytest.raises(ValueError, match=r"^--methods 'diit:alpha=none': `alpha` should be a number\. "
+                                         r"Received: 'none'$"):
+        parse_variant("diit:alpha=none")
 
 
 def test_the_paper_form_keeps_its_structure_over_a_preset():

@@ -244,6 +244,14 @@ def test_simulate_names_an_unknown_method_in_one_line_before_reading_the_dataset
     err = error("diit:gate_los=confidence")
     assert "error: --methods 'diit:gate_los=confidence': Unknown DIIT option(s) ['gate_los']; known options: " in err
     assert error("diit:tau=abc").startswith("diit simulate: error: --methods 'diit:tau=abc': ")
+    # a DIIT option's value of the wrong type is one sentence naming the option (a string compared with 0 was
+    # "'>=' not supported between instances of 'str' and 'int'"; a switch took 3)
+    assert error("diit:target_kd=abc") == ("diit simulate: error: --methods 'diit:target_kd=abc': `target_kd` should "
+                                           "be a number. Received: 'abc'\n")
+    assert error("diit:use_gate=3") == ("diit simulate: error: --methods 'diit:use_gate=3': `use_gate` should be a "
+                                        "bool. Received: 3\n")
+    assert error("diit_paper:route_by_origin=1") == ("diit simulate: error: --methods 'diit_paper:route_by_origin=1': "
+                                                     "`route_by_origin` should be a bool. Received: 1\n")
     assert not (tmp_path / "o").exists()
 
 
