@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from diit_tf.counts import is_count
+from diit_tf.counts import as_count
 
 SERVING_DIR = "Format-Serving"
 KERAS_DIR = "keras"
@@ -322,8 +322,8 @@ def positive_int(value, name: str, where: str, default: Optional[int] = None, wh
     take for 1. E.g. "DIIT trainer: `student.shuffle_buffer` should be null or a positive integer. Received: True"."""
     if value is None and not required:
         return default
-    number = int(value) if isinstance(value, float) and value.is_integer() else value
-    if not is_count(number):
+    number = as_count(value)
+    if number is None:
         null = "" if required else "null or "
         raise ValueError(f"{where}: `{name}` should be {null}a positive integer{what}. Received: {value!r}")
     return number

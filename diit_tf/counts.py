@@ -6,22 +6,35 @@ bound of one step. The one predicate of the pipeline config (`pipeline/configs.p
 (`components.training.positive_int`) and DIITConfig (`gate_fit_epochs`). On the ground floor and free of
 TensorFlow: `pipeline/configs.py` loads without it.
 
+`as_count` is the count a setting spells: an integral float (256.0, as a JSON writer may spell a count) is taken as
+its integer, where the trainers (`components.training.positive_int`), the simulation's hyperparameters
+(`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count.
+
 `is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD
 options, the pipeline config): an int or a float, not a boolean (True would pass as 1) and not a string.
 
 Example:
     is_count(3), is_count(0, minimum=0)                         # True, True
     is_count(True), is_count(0), is_count(2.0), is_count("3")   # False each
+    as_count(256.0), as_count(3), as_count(2.5), as_count(True)  # 256, 3, None, None
     is_number(0.5), is_number(2), is_number(True), is_number("1")  # True, True, False, False
 """
 from __future__ import annotations
 
 import numbers
+from typing import Optional
 
 
 def is_count(value, minimum: int = 1) -> bool:
     """Whether `value` is an int >= `minimum` (not a bool, not a float, not a string)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def as_count(value, minimum: int = 1) -> Optional[int]:
+    """`value` as a count: itself when `is_count`, the integer of a float with an integral value >= `minimum`
+    (256.0 -> 256), else None (a boolean, a string, a smaller or non-integral number)."""
+    number = int(value) if isinstance(value, float) and value.is_integer() else value
+    return number if is_count(number, minimum) else None
 
 
 def is_number(value) -> bool:

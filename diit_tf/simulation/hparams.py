@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 
 from diit_tf.config import DIITConfig
+from diit_tf.counts import as_count, is_number
 from diit_tf.jsonfile import read_json_object
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -110,26 +111,17 @@ class Hparams:
         unknown = set(training) - TRAINING_KEYS
         if unknown:
             raise ValueError(f"{self.where}: unknown `training` key(s) {sorted(unknown)}; known: {sorted(TRAINING_KEYS)}")
-        if not (isinstance(training["epochs"], int) and training["epochs"] >= 1):
-            raise ValueError(f"{self.where}: `training.epochs` should be a positive integer. "
-                             f"Received: {training['epochs']!r}")
-        if not (isinstance(training["batch_size"], int) and training["batch_size"] >= 1):
-            raise ValueError(f"{self.where}: `training.batch_size` should be a positive integer. "
-                             f"Received: {training['batch_size']!r}")
-        mbs = training["mix_batch_size"]
-        if mbs is not None and not (isinstance(mbs, int) and mbs >= 1):
-            raise ValueError(f"{self.where}: `training.mix_batch_size` should be a positive integer or null. "
-                             f"Received: {mbs!r}")
+        # the counts (`as_count`: a boolean is none, JSON true would pass as 1; 256.0 is taken as 256), kept as ints
+        for key in ("epochs", "batch_size"):
+            training[key] = self._count(f"training.{key}", training[key])
+        training["mix_batch_size"] = self._count("training.mix_batch_size", training["mix_batch_size"], null=True)
+        self.data["insertion_period"] = self._count("insertion_period", self.data["insertion_period"], null=True)
         if training["student_init"] not in STUDENT_INITS:
             raise ValueError(f"{self.where}: `training.student_init` should be one of {list(STUDENT_INITS)}. "
                              f"Received: {training['student_init']!r}")
-        if not (isinstance(training["learning_rate"], (int, float)) and training["learning_rate"] > 0):
+        if not (is_number(training["learning_rate"]) and training["learning_rate"] > 0):
             raise ValueError(f"{self.where}: `training.learning_rate` should be > 0. "
                              f"Received: {training['learning_rate']!r}")
-        p0 = self.data["insertion_period"]
-        if p0 is not None and not (isinstance(p0, int) and p0 >= 1):
-            raise ValueError(f"{self.where}: `insertion_period` should be a positive integer or null. "
-                             f"Received: {p0!r}")
         for name, options in self.data["methods"].items():
             if not isinstance(options, dict):
                 raise ValueError(f"{self.where}: `methods.{name}` should be an object. Received: {options!r}")
@@ -139,9 +131,20 @@ class Hparams:
                 raise ValueError(f"{self.where}: `methods.{name}` has unknown option(s) {sorted(unknown)}; "
                                  f"allowed: {sorted(allowed)}")
             lr = options.get("learning_rate")
-            if lr is not None and not (isinstance(lr, (int, float)) and lr > 0):
+            if lr is not None and not (is_number(lr) and lr > 0):
                 raise ValueError(f"{self.where}: `methods.{name}.learning_rate` should be > 0. Received: {lr!r}")
         DIITConfig.from_dict(self.diit_config_dict())  # raises naming a bad option
+
+    def _count(self, name: str, value, null: bool = False):
+        """`value` as a positive integer (`as_count`), or None when it is null and `null`; else a ValueError naming
+        `name`."""
+        if value is None and null:
+            return None
+        number = as_count(value)
+        if number is None:
+            raise ValueError(f"{self.where}: `{name}` should be a positive integer{' or null' if null else ''}. "
+                             f"Received: {value!r}")
+        return number
 
     # ---------------------------------------------------------------------------------------------- accessors
     @property

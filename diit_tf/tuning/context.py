@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
+from diit_tf.counts import as_count
 from diit_tf.ctr import PeriodTrainer
 from diit_tf.simulation.training import STEPS_PER_EXECUTION, labelled_dataset
 
@@ -134,11 +135,11 @@ def prepare_context(data_dir, train_period: Optional[int] = None, backbone: str 
     """
     from diit_tf.data import list_spans, load_period, read_metadata
 
+    options, epochs, batch_size = _check_training_options(backbone_options, epochs, batch_size)  # before any read
     metadata = read_metadata(data_dir)
     spans = list_spans(data_dir)
     spec = _spec(metadata)
     p = _check_periods(data_dir, spec, spans, train_period)
-    options = _check_training_options(backbone_options, epochs, batch_size)
 
     def new(name):
         return build_backbone(backbone, spec, name=name, **options)
@@ -184,15 +185,27 @@ def _check_periods(data_dir, spec, spans, train_period) -> int:
     return p
 
 
-def _check_training_options(backbone_options, epochs, batch_size) -> dict:
-    """The backbone options (library defaults when None; `hidden_units` as a tuple); epochs and batch size > 0."""
+def _check_training_options(backbone_options, epochs, batch_size) -> tuple:
+    """`(options, epochs, batch_size)`: the backbone options (library defaults when None; `hidden_units` as a
+    tuple), the epochs and batch size as positive integers (`positive_count`)."""
     options = dict(DEFAULT_BACKBONE_OPTIONS if backbone_options is None else backbone_options)
     if "hidden_units" in options:
         options["hidden_units"] = tuple(options["hidden_units"])
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` should be a positive integer. Received: {value!r}")
-    return options
+    return options, positive_count(epochs, "epochs"), positive_count(batch_size, "batch_size")
+
+
+def positive_count(value, name: str, where: str = "", null: bool = False) -> Optional[int]:
+    """`value`, the tuning setting `name`, as a positive integer (`diit_tf.counts.as_count`: 256.0 is taken as 256),
+    or None when it is null and `null` may be; else a ValueError naming it after `where` (e.g. "Tuner custom_config:
+    `batch_size` should be a positive integer. Received: True": JSON true would pass as 1)."""
+    if value is None and null:
+        return None
+    number = as_count(value)
+    if number is None:
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}`{name}` should be a positive integer{' or null' if null else ''}. "
+                         f"Received: {value!r}")
+    return number
 
 
 def _load_cached(cached: Path, new, n_sources: int):

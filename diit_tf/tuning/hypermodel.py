@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.model import DIITModel, make_diit_dataset
-from diit_tf.tuning.context import TuningContext, mix_rows
+from diit_tf.tuning.context import TuningContext, mix_rows, positive_count
 from diit_tf.tuning.space import dimensions, search_space, split_values
 
 
@@ -38,10 +38,8 @@ class DIITHyperModel(keras_tuner.HyperModel):
     def __init__(self, context: Union[TuningContext, Callable[[], TuningContext]], space=None, epochs: int = 1,
                  batch_size: int = 512, mix_batch_size: Optional[int] = None, seed: int = 0, name: str = "diit"):
         super().__init__(name=name, tunable=True)
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"`epochs` should be a positive integer. Received: {epochs!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` should be a positive integer. Received: {batch_size!r}")
+        epochs, batch_size = positive_count(epochs, "epochs"), positive_count(batch_size, "batch_size")
+        mix_batch_size = positive_count(mix_batch_size, "mix_batch_size", null=True)
         self._context = context if isinstance(context, TuningContext) else None
         self._factory = None if isinstance(context, TuningContext) else context
         self.space = dimensions(space)  # validated now: a bad override fails before any training

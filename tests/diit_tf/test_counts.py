@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diit_tf.counts import is_count, is_number
+from diit_tf.counts import as_count, is_count, is_number
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,13 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
     from components import training
     from pipeline import configs
 
-    assert configs.is_count is training.is_count is diit_tf.config.is_count is is_count
+    from diit_tf.simulation import hparams
+    from diit_tf.tuning import context
+
+    assert configs.is_count is diit_tf.config.is_count is is_count
+    # the trainers, the simulation's hyperparameters and the tuning settings read a count through as_count (is_count
+    # after taking an integral float as its integer)
+    assert training.as_count is hparams.as_count is context.as_count is as_count
     assert not hasattr(configs, "_is_count")
     # and each still reads as before: true is no count, 0 is one for gate_fit_epochs (>= 0) and not for the rest
     with pytest.raises(ValueError, match=r"`gate_fit_epochs` should be an integer >= 0\. Received: True$"):
@@ -39,6 +45,15 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
         configs.PipelineConfig({"student": {"shuffle_buffer": 0}}, source="x.json")
     with pytest.raises(ValueError, match=r"^w: `k` should be null or a positive integer\. Received: True$"):
         training.positive_int(True, "k", "w")
+
+
+@pytest.mark.parametrize("value, minimum, expected", [
+    (3, 1, 3), (256.0, 1, 256), (0.0, 0, 0), (0, 1, None), (-2.0, 1, None), (2.5, 1, None), (float("inf"), 1, None),
+    (float("nan"), 1, None), (True, 1, None), (False, 0, None), ("3", 1, None), (None, 1, None),
+])
+def test_as_count_by_hand(value, minimum, expected):
+    counted = as_count(value, minimum)
+    assert counted == expected and type(counted) is type(expected)  # 256.0 comes back as the int 256
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -40,6 +40,31 @@ def test_hparams_errors_name_the_field(data, field):
         Hparams(data, where="hp.json")
 
 
+@pytest.mark.parametrize("key, value", [
+    ("epochs", True), ("epochs", 1.5), ("batch_size", True), ("batch_size", -8), ("batch_size", "512"),
+    ("mix_batch_size", True), ("mix_batch_size", 0), ("insertion_period", True), ("insertion_period", 2.5),
+])
+def test_hparams_counts_refuse_a_boolean_and_a_non_integer_naming_the_key(key, value):
+    """JSON true was taken for 1 (an epoch, a batch of one row, the first period); 1.5 reached the trainers."""
+    data = {key: value} if key == "insertion_period" else {"training": {key: value}}
+    name = key if key == "insertion_period" else f"training.{key}"
+    null = " or null" if key in ("mix_batch_size", "insertion_period") else ""
+    with pytest.raises(ValueError) as info:
+        Hparams(data, where="hp.json")
+    assert str(info.value) == f"hp.json: `{name}` should be a positive integer{null}. Received: {value!r}"
+
+
+def test_hparams_take_an_integral_float_count_as_its_integer():
+    hp = Hparams({"training": {"epochs": 2.0, "batch_size": 256.0, "mix_batch_size": 64.0}, "insertion_period": 3.0})
+    assert (hp.epochs, hp.batch_size, hp.mix_batch_size, hp.insertion_period) == (2, 256, 64, 3)
+    assert all(type(v) is int for v in (hp.epochs, hp.batch_size, hp.mix_batch_size, hp.insertion_period))
+    assert hp.data["training"]["batch_size"] == 256 and Hparams({}).insertion_period is None
+    for where, data in (("training.learning_rate", {"training": {"learning_rate": True}}),
+                        ("methods.diit.learning_rate", {"methods": {"diit": {"learning_rate": True}}})):
+        with pytest.raises(ValueError, match=rf"^hp\.json: `{where}` should be > 0\. Received: True$"):
+            Hparams(data, where="hp.json")  # True was a learning rate of 1
+
+
 def test_hparams_load_reports_the_file(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text("{not json")
