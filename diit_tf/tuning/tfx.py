@@ -32,6 +32,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from diit_tf.tuning.context import positive_count
 from diit_tf.tuning.hypermodel import DIITHyperModel
 
 CUSTOM_CONFIG_DEFAULTS = {
@@ -64,10 +65,9 @@ def tuner_settings(custom_config) -> dict:
     settings = {**CUSTOM_CONFIG_DEFAULTS, **given}
     if not settings["feature_spec"]:
         raise ValueError("Tuner custom_config: `feature_spec` (FeatureSpec.to_dict() of the dataset) is required")
-    for key in ("max_trials", "max_epochs", "epochs", "batch_size", "source_epochs"):
-        value = settings[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Tuner custom_config: `{key}` should be a positive integer. Received: {value!r}")
+    # the counts, as positive integers (`positive_count`: True is none, 256.0 is 256); `mix_batch_size` null or one
+    for key in ("max_trials", "max_epochs", "epochs", "batch_size", "source_epochs", "mix_batch_size"):
+        settings[key] = positive_count(settings[key], key, "Tuner custom_config", null=key == "mix_batch_size")
     from diit_tf.tuning.tuner import ALGORITHMS
 
     if settings["algorithm"] not in ALGORITHMS:

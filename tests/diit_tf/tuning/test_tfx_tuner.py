@@ -91,6 +91,20 @@ def test_custom_config_errors_name_the_key():
     with pytest.raises(ValueError, match="algorithm"):
         tuner_settings({"feature_spec": spec, "algorithm": "grid"})
 
+    def message(**given):
+        with pytest.raises(ValueError) as info:
+            tuner_settings({"feature_spec": spec, **given})
+        return str(info.value)
+
+    # mix_batch_size was passed on unchecked (True as 1, 0 as "as batch_size", "abc" into the trials)
+    for value in (True, 0, -64, 64.5, "abc"):
+        assert message(mix_batch_size=value) == ("Tuner custom_config: `mix_batch_size` should be a positive integer "
+                                                 f"or null. Received: {value!r}")
+    assert message(batch_size=True) == "Tuner custom_config: `batch_size` should be a positive integer. Received: True"
+    settings = tuner_settings({"feature_spec": spec, "mix_batch_size": 128.0, "epochs": 2.0})
+    assert (settings["mix_batch_size"], settings["epochs"]) == (128, 2) and type(settings["mix_batch_size"]) is int
+    assert tuner_settings({"feature_spec": spec})["mix_batch_size"] is None  # the default: as batch_size
+
 
 def test_examples_context_leaves_out_a_source_without_rows(tmp_path):
     from diit_tf.data.streaming import TrainerInput
