@@ -10,8 +10,9 @@ TensorFlow: `pipeline/configs.py` loads without it.
 its integer, where the trainers (`components.training.positive_int`), the simulation's hyperparameters
 (`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count.
 
-`is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD
-options, the pipeline config): an int or a float, not a boolean (True would pass as 1) and not a string.
+`is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD options, the
+pipeline config, the gradient reversal's λ, the tuning space's rates): an int or a float, not a boolean (True would
+pass as 1) and not a string.
 
 Example:
     is_count(3), is_count(0, minimum=0)                         # True, True

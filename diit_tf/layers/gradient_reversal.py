@@ -1,14 +1,14 @@
 """Gradient reversal layer (GRL): identity forward, `-lam` times the gradient backward."""
 from __future__ import annotations
 
-import numbers
-
 import keras
 import tensorflow as tf
 
+from diit_tf.counts import is_number
+
 
 def _check_lam(lam) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not lam >= 0:
+    if not is_number(lam) or not lam >= 0:
         raise ValueError(f"`lam` should be a non-negative number. Received: lam={lam!r}")
     return float(lam)
 

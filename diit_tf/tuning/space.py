@@ -31,6 +31,7 @@ import math
 from typing import Mapping, Optional, Union
 
 from diit_tf.config import DIITConfig
+from diit_tf.counts import is_number
 from diit_tf.tuning.overrides import number, read_overrides
 
 OBJECTIVE = "val_auc"
@@ -260,8 +261,8 @@ def check_training(training: Mapping, where: str) -> None:
         raise ValueError(f"{where}: unknown `training` key(s) {unknown}; known: {list(TRAINING_NAMES)}")
     for name in ("learning_rate", "discriminator_learning_rate"):
         value = training.get(name)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        if not is_number(value) or not value > 0:
             raise ValueError(f"{where}: `training.{name}` should be a number > 0. Received: {value!r}")
     ratio = training.get("mix_ratio")
-    if not isinstance(ratio, (int, float)) or isinstance(ratio, bool) or not 0 < ratio <= 1:
+    if not is_number(ratio) or not 0 < ratio <= 1:
         raise ValueError(f"{where}: `training.mix_ratio` should be in (0, 1]. Received: {ratio!r}")
