@@ -40,7 +40,8 @@ the weights of the source model with the best AUC on the span's target rows; "be
 embedding tables only, into a fresh student), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`,
 `gate_fit_rows` (at most that many rows in each of the gate's own fits, held in memory: the mix rows of the
-origin fit, the target rows of the supervised one; default 262,144),
+origin fit, the target rows of the supervised one; and the target rows on which the sources are scored for the
+gate's quality prior and the best source's start; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
 key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs; so is, when it runs, a
@@ -172,7 +173,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         started_from = None
         init = config.get("student_init") or "base"
         if init != "base" and warm_from is None and teachers:
-            started_from = start_from_best_source(spec, data, sources, teachers, student, init)
+            started_from = start_from_best_source(spec, data, sources, teachers, student, init, fit_rows)
             logging.info("DIIT trainer: no previous student; the student starts from source %r's %s (AUC on the "
                          "span's target rows %s; student_init=%s)", started_from["from"],
                          COPIED_BY_INIT[init], started_from["auc"],
@@ -180,7 +181,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         prior = None
         learns_gate = bool(teachers) and model.learns_gate  # no teacher: `model` is the plain CTR trainer
         if diit_config.gate_prior == "quality" and learns_gate:
-            gains, weights = quality_prior(spec, data, teachers, diit_config.gate_prior_temperature)
+            gains, weights = quality_prior(spec, data, teachers, diit_config.gate_prior_temperature, fit_rows)
             model.set_gate_prior(weights)
             prior = {"sources": sources, "auc_gain": [round(float(g), 5) for g in gains],
                      "weights": [round(float(w), 4) for w in weights]}
@@ -298,44 +299,46 @@ def fit_gate_on_origin(spec, data, config: Mapping, model, strategy, diit_config
     return {**fitted, "max_rows": max_rows}
 
 
-def target_logits(spec, data, teachers: list) -> tuple:
-    """`(logits, labels)`: each teacher's logits on the train split's target rows (K arrays) and their labels,
-    streamed once in file order. Only logits and labels are kept."""
+def target_logits(spec, data, teachers: list, max_rows: int = GATE_FIT_ROWS) -> tuple:
+    """`(logits, labels)`: each teacher's logits on the train split's first `max_rows` target rows (K arrays) and
+    their labels, streamed once in file order. Only logits and labels are kept, (K + 1) floats a row: the bound
+    keeps memory flat whatever the target's traffic (as the gate's fits, `gate_fit_rows`)."""
     import numpy as np
 
     from diit_tf.data import streaming
 
     logits, labels = [[] for _ in teachers], []
-    for x, y in streaming.domain_batches(data.train_files, data.columns, spec, spec.target, 4096, shuffle_buffer=0):
+    rows = streaming.domain_batches(data.train_files, data.columns, spec, spec.target, 4096, shuffle_buffer=0)
+    for x, y in streaming.first_rows(rows, max_rows):
         labels.append(np.asarray(y, np.float64).reshape(-1))
         for k, teacher in enumerate(teachers):
             logits[k].append(np.asarray(teacher(x, training=False)["logit"], np.float64).reshape(-1))
     return [np.concatenate(z) for z in logits], np.concatenate(labels)
 
 
-def quality_prior(spec, data, teachers: list, temperature: float) -> tuple:
+def quality_prior(spec, data, teachers: list, temperature: float, max_rows: int = GATE_FIT_ROWS) -> tuple:
     """`(gains, weights)` of the gate's "quality" prior (`DIITConfig.gate_prior`): each teacher's AUC gain over
-    chance on the train split's target rows and their softmax at `temperature` (`diit_tf.baselines.kd.
-    quality_weights`, `kd_static`'s weighting)."""
+    chance on the train split's first `max_rows` target rows and their softmax at `temperature`
+    (`diit_tf.baselines.kd.quality_weights`, `kd_static`'s weighting)."""
     from diit_tf.baselines.kd import quality_weights
 
-    return quality_weights(*target_logits(spec, data, teachers), temperature=temperature)
+    return quality_weights(*target_logits(spec, data, teachers, max_rows), temperature=temperature)
 
 
 def start_from_best_source(spec, data, sources: list, teachers: list, student,
-                           init: str = "best_source") -> dict:
+                           init: str = "best_source", max_rows: int = GATE_FIT_ROWS) -> dict:
     """`student_init = "best_source"` when there is no previous student: copy into the student the weights of the
-    teacher with the best AUC on the train split's target rows (the first on a tie; `diit_tf.baselines.kd.
-    static_weights(..., "best")`), as `diit simulate` starts every transfer method at the insertion period
-    (`training.student_init`); the source backbones must have the student's architecture. `"best_source_embeddings"`:
-    that teacher's embedding tables only (the towers may differ; the tables must match). Returns what the run log
-    keeps: `{"from": domain, "auc": {domain: AUC}, "init": init}`."""
+    teacher with the best AUC on the train split's first `max_rows` target rows (the first on a tie;
+    `diit_tf.baselines.kd.static_weights(..., "best")`), as `diit simulate` starts every transfer method at the
+    insertion period (`training.student_init`); the source backbones must have the student's architecture.
+    `"best_source_embeddings"`: that teacher's embedding tables only (the towers may differ; the tables must match).
+    Returns what the run log keeps: `{"from": domain, "auc": {domain: AUC}, "init": init}`."""
     import numpy as np
 
     from diit_tf.baselines import finetune
     from diit_tf.baselines.kd import static_weights, teacher_gains
 
-    gains = teacher_gains(*target_logits(spec, data, teachers))
+    gains = teacher_gains(*target_logits(spec, data, teachers, max_rows))
     best = int(np.argmax(static_weights(gains, "best")))
     try:
         if init == "best_source_embeddings":

@@ -166,6 +166,26 @@ def test_the_quality_prior_is_each_teachers_auc_gain_on_the_target_rows(tmp_path
     assert plain["gate_prior"] is None
 
 
+def test_the_sources_are_scored_on_at_most_gate_fit_rows_target_rows(tmp_path, teachers):
+    """The quality prior (and the best source's start) score the teachers on the first `gate_fit_rows` target rows
+    in file order, not on all of them: memory stays flat whatever the target's traffic."""
+    from components.diit_trainer import target_logits
+    from diit_tf.ctr import auc
+
+    data = split(tmp_path, "p", transformed(), transformed(seed=5))
+    models = [training.load_backbone(teachers[d]) for d in ("src_a", "src_b")]
+    every, labels = target_logits(SPEC, data, models)
+    first, first_labels = target_logits(SPEC, data, models, max_rows=50)
+    assert len(labels) > 50 and len(first_labels) == 50
+    np.testing.assert_array_equal(first_labels, labels[:50])
+    for k in range(2):
+        np.testing.assert_allclose(first[k], every[k][:50], atol=1e-6)
+    _, info = train_student(SPEC, teachers, data, {**CONFIG, "gate_fit_rows": 50,
+                                                   "diit": {"gate_prior": "quality", "gate_prior_temperature": 0.05}})
+    np.testing.assert_allclose(info["gate_prior"]["auc_gain"], [auc(labels[:50], z[:50]) - 0.5 for z in every],
+                               atol=1e-5)
+
+
 def test_the_gate_fit_runs_over_the_streamed_target_rows_before_training(tmp_path, teachers):
     """DIITConfig.gate_fit_epochs: that many passes of the gate alone over the train split's target rows."""
     rows = transformed()
