@@ -127,7 +127,6 @@ def _start(args) -> Demo:
     data_dir = resolve_dataset(args.dataset, args.data_root, log=progress).resolve()
     name = dataset_name(data_dir) or data_dir.name
     spans = list_spans(data_dir)[: args.periods or DEFAULT_PERIODS.get(name)]
-    _prepare(out)
     budget = {"epochs": args.epochs} if args.epochs else {}
     config = configs.PipelineConfig({
         "pipeline_name": "diit-demo",
@@ -142,7 +141,9 @@ def _start(args) -> Demo:
         "kd_origin": {"enabled": args.kd_origin},
         "base_trainer": {"enabled": True},
         "evaluator": {"target_auc_floor": args.target_auc_floor},
-    }, source="diit demo").resolved(data_dir)
+    }, source="the demo's settings").resolved(data_dir)
+    # every setting is checked (above) before the previous demo at --out is replaced: a typo loses nothing
+    _prepare(out)
     config.save(out / "pipeline_config.json")
     return Demo(out=out, data_dir=data_dir, spans=spans, spec=load_spec(data_dir), config=config, dataset=name)
 

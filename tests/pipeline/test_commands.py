@@ -161,3 +161,23 @@ def test_pipeline_kd_origin_flag_turns_it_on_and_keeps_the_files_settings(tmp_pa
     for action in (["run"], ["compile", "--image", "img", "--out", str(tmp_path / "p.json")]):
         assert cli.main(["pipeline", *action, "--config", str(config), "--kd-origin", "--joint-teacher"]) == 1
         assert "`kd_origin.enabled` and `joint_teacher.enabled`" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--hparams", "no-such-preset"], "hyperparameter file"),
+    (["--target-auc-floor", "7"], "the demo's settings: `evaluator.target_auc_floor` should be in [0, 1]"),
+])
+def test_a_bad_setting_leaves_the_previous_demo_in_place(tmp_path, capsys, monkeypatch, bad, message):
+    from diit_tf.data import registry
+
+    monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
+        "tiny", "test", preset="synthetic", periods=2, rows_target=40, rows_source=(60, 50), users=30, items=20))
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / demo.MARKER).write_text("")
+    (out / "summary.json").write_text('{"old": "run"}')
+    argv = ["demo", "--dataset", "tiny", "--data-root", str(tmp_path / "data"), "--out", str(out), *bad]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert message in err and "diit demo: error: diit demo" not in err
+    assert (out / "summary.json").read_text() == '{"old": "run"}'
