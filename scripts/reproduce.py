@@ -597,11 +597,14 @@ def compare(name: str, expected: dict, got: dict, tolerance: float = TOLERANCE) 
 
 
 # ---------------------------------------------------------------------------------------------------- running
-def run(experiment: Experiment, out, data_root=None) -> float:
+def run(experiment: Experiment, out, data_root=None, overwrite: bool = False) -> float:
     """Run the experiment's command writing `out` (on fresh data under `data_root` when given; a demo then runs
-    under `out/run`); returns its wall-clock seconds."""
+    under `out/run`); returns its wall-clock seconds. `overwrite`: replace the results already at `out`
+    (`diit simulate --overwrite`, which it leaves out of the command it records)."""
     run_dir = Path(out) / "run" if data_root is not None else None
     argv = [sys.executable, "-m", "diit_tf.cli", *experiment.argv(out, run_dir)[1:]]
+    if overwrite and experiment.command == "simulate":
+        argv.append("--overwrite")
     if data_root is not None:
         argv += ["--data-root", str(data_root)]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONWARNINGS="ignore")
@@ -639,7 +642,7 @@ def check(chosen: list) -> int:
 
 def update(chosen: list) -> None:
     for experiment in chosen:  # relative to the repository root (the commands' working directory), as shown
-        run(experiment, RESULTS.relative_to(REPO) / experiment.name)
+        run(experiment, RESULTS.relative_to(REPO) / experiment.name, overwrite=True)
     render()
 
 

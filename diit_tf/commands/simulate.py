@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 
@@ -18,9 +19,20 @@ def _positive_float(text):
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def _seed_list(text):
+    """`--seed-list`: comma-separated seeds, each an integer in [0, 2**32) (what NumPy and Keras take)."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not seeds or not all(0 <= s < 2 ** 32 for s in seeds):
+        raise argparse.ArgumentTypeError(f"expected one or more comma-separated seeds in [0, 2**32), got {text!r}")
+    return seeds
 
 
 def register(subparsers) -> None:
@@ -44,13 +56,17 @@ def register(subparsers) -> None:
                         help="backbone of every model (default: dnn)")
     parser.add_argument("--seeds", type=positive_int, default=3, metavar="N",
                         help="number of seeds 0..N-1 (default: 3)")
-    parser.add_argument("--seed-list", default=None, metavar="S1,S2",
+    parser.add_argument("--seed-list", type=_seed_list, default=None, metavar="S1,S2",
                         help="explicit comma-separated seeds (overrides --seeds)")
     parser.add_argument("--methods", default="all",
                         help=f"comma-separated methods or 'all' (default). base is always run. 'all' is: "
                              f"{', '.join(ALL_METHODS)}; by name only: "
                              f"{', '.join(n for n in NAMED_METHODS if n not in ALL_METHODS)}")
-    parser.add_argument("--out", required=True, metavar="DIR", help="report directory to write")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="report directory to write; one that already holds a run's results.json (or, with "
+                             "--tune, best_hparams.json) is refused unless --overwrite")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run at --out")
     parser.add_argument("--hparams", default=None, metavar="JSON",
                         help="hyperparameter file, a bundled preset (synthetic, movielens-1m: chosen on validation "
                              "periods, see docs/results.md) or 'none' (built-in defaults): training budget, backbone "
@@ -136,6 +152,19 @@ def _row_groups(data_dir, spec):
     return None if region is None else (lambda rows: region(rows.features))
 
 
+def _check_out(out, overwrite: bool) -> None:
+    """--out is a directory to write (or to create); one holding an earlier run's results needs --overwrite."""
+    from pathlib import Path
+
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {out!r} is a file; give a directory for the report")
+    held = [name for name in ("results.json", "best_hparams.json") if (path / name).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"--out {out!r} already holds a run's {held[0]}; pass --overwrite to replace it, or "
+                              f"give another --out")
+
+
 def run(args) -> int:
     import time
 
@@ -149,8 +178,11 @@ def run(args) -> int:
     from diit_tf.simulation.protocol import default_log, resolve_insertion_period, run_simulation
     from diit_tf.simulation.report import dataset_record, run_record, write_report
 
-    # the methods, and a file or preset name, are read first, so a bad one fails before any data is built
+    # the methods, --out, and a file or preset name are checked first, so a bad one fails before any data is built
+    if not args.methods.replace(",", "").strip():
+        raise ValueError(f"--methods is empty ({args.methods!r}): give comma-separated methods, or 'all'")
     parse_methods(args.methods)
+    _check_out(args.out, args.overwrite)
     hparams = Hparams.load(args.hparams) if args.hparams not in (None, "none") else None
     data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
     hparams = hparams or _default_hparams(args.hparams, data_dir)
@@ -190,13 +222,7 @@ def run(args) -> int:
                 raise ValueError(message if message.startswith(label) else f"{label}: {message}") from None
             hparams = Hparams(changed.to_dict(), where=hparams.where)
 
-    if args.seed_list:
-        try:
-            seeds = [int(s) for s in args.seed_list.split(",") if s.strip()]
-        except ValueError:
-            raise ValueError(f"--seed-list should be comma-separated integers. Received: {args.seed_list!r}") from None
-    else:
-        seeds = list(range(args.seeds))
+    seeds = args.seed_list or list(range(args.seeds))
 
     store = PeriodStore(data_dir, train_share=args.train_share)
     periods = store.periods
@@ -229,7 +255,9 @@ def run(args) -> int:
     result = run_simulation(store, backbone=args.backbone, methods=args.methods, seeds=seeds, hparams=hparams,
                             insertion_period=p0, dataset_name=name, source_cache=cache,
                             row_groups=_row_groups(data_dir, store.spec))
-    command = "diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else ""
+    # the command that gives these results (--overwrite changes none of them)
+    command = ("diit simulate " + " ".join(shlex.quote(a) for a in sys.argv[2:] if a != "--overwrite")
+               if len(sys.argv) > 2 else "")
     results = write_report(result, args.out, command=command, dataset=dataset_record(data_dir),
                            run=run_record(started))
     print(f"wrote {args.out}/report.md, results.json, details.json, auc_per_period.png")

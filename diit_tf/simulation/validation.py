@@ -41,7 +41,10 @@ def parse_grid(text: str) -> list:
         method, dot, option = key.partition(".")
         if not (dot and method.strip() and option.strip()):
             raise ValueError(f"--tune-grid expects method.option=v1,v2. Received: {part!r}")
-        steps.append((method.strip(), option.strip(), [parse_value(v) for v in values.split(",") if v.strip()]))
+        choices = [parse_value(v) for v in values.split(",") if v.strip()]
+        if not choices:
+            raise ValueError(f"--tune-grid {part!r} has no values; expected method.option=v1,v2")
+        steps.append((method.strip(), option.strip(), choices))
     return steps
 
 

@@ -326,3 +326,42 @@ def test_train_share_trains_on_a_fixed_share_and_evaluates_on_every_row(tmp_path
     assert full.train_rows(2) is full.get(2)
     with pytest.raises(ValueError, match="train_share"):
         PeriodStore(tmp_path / "data", train_share=1.5)
+
+
+def test_simulate_keeps_an_earlier_runs_results_unless_overwrite(tmp_path, capsys):
+    """--out holding a run's results.json (or best_hparams.json) is refused before any data is read; --overwrite
+    lets the run go on (to the --dataset error here); a file as --out is refused."""
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "results.json").write_text('{"old": 1}')
+    argv = ["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(out)]
+    assert main(argv) == 1
+    assert f"--out {str(out)!r} already holds a run's results.json; pass --overwrite" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == '{"old": 1}'
+    assert main(argv + ["--overwrite"]) == 1
+    assert "--dataset" in capsys.readouterr().err
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(out / "results.json")]) == 1
+    assert "is a file; give a directory for the report" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--seed-list", ",", "argument --seed-list: expected one or more comma-separated seeds in [0, 2**32), got ','"),
+    ("--seed-list", "-1", "argument --seed-list: expected one or more comma-separated seeds in [0, 2**32), got '-1'"),
+    ("--seed-list", "a,b", "argument --seed-list: expected comma-separated integers, got 'a,b'"),
+    ("--learning-rate", "inf", "argument --learning-rate: expected a positive number, got inf"),
+])
+def test_simulate_refuses_bad_seeds_and_rates_naming_the_flag(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"), flag, value])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_simulate_refuses_empty_methods_and_an_empty_grid_step(tmp_path, capsys):
+    from diit_tf.simulation.validation import parse_grid
+
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                 "--methods", " , "]) == 1
+    assert "--methods is empty (' , '): give comma-separated methods, or 'all'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"--tune-grid 'diit.beta2=' has no values; expected method.option=v1,v2"):
+        parse_grid("diit.tau=1,2;diit.beta2=")
