@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import math
 import os
 import urllib.error
 import urllib.request
@@ -75,10 +76,17 @@ def columns_from_rows(rows: Sequence[Mapping], features: Mapping) -> dict:
             value = row[name]
             if dtype == "float":
                 try:
-                    columns[name].append(float(value))
+                    if isinstance(value, bool):  # JSON true/false is not a number here (float(True) is 1.0)
+                        raise TypeError
+                    number = float(value)
                 except (TypeError, ValueError):
                     raise ValueError(f"row {i} feature {name!r} should be a number. Received: {value!r}") from None
+                if not math.isfinite(number):  # NaN/inf would be scored silently (NaN came back as 0.5)
+                    raise ValueError(f"row {i} feature {name!r} should be a finite number. Received: {value!r}")
+                columns[name].append(number)
             else:
+                if isinstance(value, (dict, list, bool)):
+                    raise ValueError(f"row {i} feature {name!r} should be a string or a number. Received: {value!r}")
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
                 columns[name].append(value if isinstance(value, bytes) else str(value).encode())
@@ -92,7 +100,10 @@ def read_rows(path: str) -> list:
         raise FileNotFoundError(f"--input {path!r} does not exist")
     if path.endswith(".json"):
         with open(path) as f:
-            data = json.load(f)
+            try:
+                data = json.load(f)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"--input {path!r} is not valid JSON: {err}") from None
         if isinstance(data, dict) and "instances" in data:
             data = data["instances"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -100,7 +111,15 @@ def read_rows(path: str) -> list:
         return data
     if path.endswith(".csv"):
         with open(path, newline="") as f:
-            return list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = []
+            for row in reader:
+                if None in row:  # more fields than the header names: a value with an unquoted comma, a lost column
+                    width = len(reader.fieldnames)
+                    raise ValueError(f"--input {path!r} line {reader.line_num} has {width + len(row[None])} fields; "
+                                     f"its header has {width}")
+                rows.append(row)
+            return rows
     raise ValueError(f"--input {path!r} should be a .csv or .json file")
 
 
@@ -202,6 +221,8 @@ class RestClient:
             except (json.JSONDecodeError, AttributeError):
                 message = payload.decode(errors="replace")
             raise ServingClientError(err.code, message) from None
+        except urllib.error.URLError as err:  # no server there: name where we looked
+            raise ConnectionError(f"cannot reach the REST server at {url}: {err.reason}") from None
 
     def metadata(self, version: Optional[int] = None) -> dict:
         return self.request(self._url(version, "/metadata"))

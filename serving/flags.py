@@ -1,20 +1,46 @@
 """Command-line flags of the local server, shared by `diit serve` and `python -m serving.server` (no heavy imports)."""
 
+import argparse
+
 MODEL_NAME = "diit"
+
+
+def _integer(text: str, low: int, high: int, what: str) -> int:
+    """An integer in [low, high], else an argparse error quoting the value (a port of -5 or 70000 was bound
+    modulo 65536, to 65531 or 4464; 0 gRPC threads failed inside grpc naming no flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    return _integer(text, 0, 65535, "a port in 0..65535 (0 picks a free one)")
+
+
+def rest_port(text: str) -> int:
+    return _integer(text, -1, 65535, "a port in 0..65535 (0 picks a free one) or -1 (no REST)")
+
+
+def thread_count(text: str) -> int:
+    return _integer(text, 1, 1 << 16, "a positive number of threads")
 
 
 def add_server_arguments(parser) -> None:
     parser.add_argument("--model-dir", required=True,
                         help="model base path: numeric version subdirectories, each a SavedModel (e.g. serving_dir/diit)")
-    parser.add_argument("--port", type=int, default=8500, help="gRPC port (0 picks a free one; default 8500)")
-    parser.add_argument("--rest-port", type=int, default=8501, help="REST port (0 picks a free one, -1 disables; default 8501)")
+    parser.add_argument("--port", type=port, default=8500, help="gRPC port (0 picks a free one; default 8500)")
+    parser.add_argument("--rest-port", type=rest_port, default=8501, help="REST port (0 picks a free one, -1 disables; default 8501)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     parser.add_argument("--model-name", default=MODEL_NAME, help="model name clients address (default diit)")
     parser.add_argument("--poll-seconds", type=float, default=2.0,
                         help="seconds between checks for a newly pushed version (0 disables; default 2)")
     parser.add_argument("--max-batch", type=int, default=0,
                         help="reject requests with more rows than this with INVALID_ARGUMENT (0 = no limit)")
-    parser.add_argument("--grpc-threads", type=int, default=4, help="gRPC worker threads (default 4)")
+    parser.add_argument("--grpc-threads", type=thread_count, default=4, help="gRPC worker threads (default 4)")
     parser.add_argument("--tf-threads", type=int, default=0,
                         help="TensorFlow intra-op and inter-op threads (0 = TensorFlow's default, one per core)")
     parser.add_argument("--enable-batching", action="store_true",

@@ -127,3 +127,73 @@ def test_serve_passes_batching_to_tensorflow_model_server(tmp_path):
     given.write_text("max_batch_size { value: 64 }\n")
     argv = model_server_argv("tms", Namespace(**common, batching_parameters_file=str(given)))
     assert f"--batching_parameters_file={given}" in argv and "--enable_batching=true" in argv
+
+
+FEATURES = {"user_id": "string", "item_id": "string", "age": "float"}
+
+
+@pytest.mark.parametrize("value, message", [
+    ("nan", "row 0 feature 'age' should be a finite number. Received: 'nan'"),
+    (float("inf"), "row 0 feature 'age' should be a finite number. Received: inf"),
+    (True, "row 0 feature 'age' should be a number. Received: True"),
+    ("abc", "row 0 feature 'age' should be a number. Received: 'abc'"),
+])
+def test_request_rows_refuse_a_numeric_feature_that_is_not_a_finite_number(value, message):
+    from serving.client import columns_from_rows
+
+    with pytest.raises(ValueError) as info:
+        columns_from_rows([{"user_id": "u1", "item_id": "7", "age": value}], FEATURES)
+    assert str(info.value) == message
+
+
+def test_request_rows_refuse_a_structured_categorical_value():
+    from serving.client import columns_from_rows
+
+    with pytest.raises(ValueError, match=r"row 0 feature 'user_id' should be a string or a number\. Received: \{'a': 1\}"):
+        columns_from_rows([{"user_id": {"a": 1}, "item_id": "7", "age": 1.0}], FEATURES)
+    assert columns_from_rows([{"user_id": 5, "item_id": 7.0, "age": "2"}], FEATURES) == {
+        "user_id": [b"5"], "item_id": [b"7"], "age": [2.0]}
+
+
+def test_read_rows_names_the_file_of_broken_json_and_a_csv_row_with_extra_fields(tmp_path):
+    from serving.client import read_rows
+
+    broken = tmp_path / "rows.json"
+    broken.write_text('[{"user_id": "u1"')
+    with pytest.raises(ValueError, match=r"--input '.*rows\.json' is not valid JSON: "):
+        read_rows(str(broken))
+    extra = tmp_path / "rows.csv"
+    extra.write_text("user_id,item_id,age\nu1,7,23\nu2,8,4,1\n")
+    with pytest.raises(ValueError, match=r"--input '.*rows\.csv' line 3 has 4 fields; its header has 3"):
+        read_rows(str(extra))
+
+
+def test_predict_refuses_a_timeout_that_is_not_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--target", "127.0.0.1:1", "--input", "x.csv", "--timeout", "-1"])
+    assert "argument --timeout: expected a positive number of seconds, got '-1'" in capsys.readouterr().err
+
+
+def test_rest_client_names_the_server_it_cannot_reach():
+    import socket
+
+    from serving.client import RestClient
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConnectionError, match=rf"cannot reach the REST server at http://127\.0\.0\.1:{port}/v1/"):
+        RestClient(f"127.0.0.1:{port}", timeout=2).signatures()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--port", "-5", "argument --port: expected a port in 0..65535 (0 picks a free one), got '-5'"),
+    ("--port", "70000", "argument --port: expected a port in 0..65535 (0 picks a free one), got '70000'"),
+    ("--rest-port", "-7", "argument --rest-port: expected a port in 0..65535 (0 picks a free one) or -1 (no REST)"),
+    ("--grpc-threads", "0", "argument --grpc-threads: expected a positive number of threads, got '0'"),
+])
+def test_serve_refuses_a_port_or_thread_count_out_of_range(tmp_path, capsys, flag, value, message):
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--model-dir", str(tmp_path), flag, value])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
