@@ -188,6 +188,9 @@ class DomainRule:
             domains = self.prefix + text.loc[frame.index]
         if self.keep:
             outside = ~domains.isin(self.keep)
+            if outside.all():
+                raise ValueError(f"no row has a domain in {list(self.keep)} ({where}); domains present: "
+                                 f"{sorted(domains.unique())[:20]}")
             frame = bad.exclude(frame, outside.to_numpy(), f"domain not in {list(self.keep)}")
             domains = domains.loc[frame.index]
         if self.split_by:
@@ -254,6 +257,9 @@ class PeriodRule:
             raise ValueError(f"`period mode` should be one of equal-rows, day, value. Received: {self.mode!r}")
         if self.mode == "equal-rows" and self.periods < 1:
             raise ValueError(f"`periods` should be a positive integer for equal-rows. Received: {self.periods!r}")
+        if self.periods < 0:
+            raise ValueError(f"`periods` should be 0 (every period) or a positive integer (the last N). "
+                             f"Received: {self.periods!r}")
         if self.group < 1:
             raise ValueError(f"`group` should be a positive integer. Received: {self.group!r}")
 
@@ -264,6 +270,9 @@ class PeriodRule:
         values = pd.to_numeric(raw, errors="coerce")
         frame = bad.drop(frame, values.isna().to_numpy(), f"{self.field} missing or not a number ({where})")
         values = values.loc[frame.index]
+        if len(frame) == 0:  # every row dropped or excluded before: nothing to cut (an IndexError below)
+            raise ValueError(f"no rows left to cut into periods by {self.field!r} ({where}); see the dropped and "
+                             f"excluded rows above")
         if self.mode == "equal-rows":
             order = np.argsort(values.to_numpy(), kind="stable")
             rank = np.empty(len(order), dtype=np.int64)

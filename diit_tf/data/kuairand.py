@@ -40,6 +40,11 @@ def convert_kuairand(raw_dir, *, domains: Sequence[str] = (), max_domains: int =
                      days_per_period: int = 1, periods: int = 0, log=None):
     """Read and join the raw files. Returns `(spec, frame, bad, extra)` (see `write_periods`)."""
     log = log or progress
+    if max_domains < 0:
+        raise ValueError(f"`max_domains` should be 0 (every tab) or a positive integer. Received: {max_domains!r}")
+    if days_per_period < 1:
+        raise ValueError(f"`days_per_period` should be a positive integer. Received: {days_per_period!r}")
+    period_rule = PeriodRule("date", mode="value", periods=periods, group=days_per_period)  # checked before reading
     raw_dir = Path(raw_dir)
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"KuaiRand raw directory {raw_dir} not found")
@@ -94,8 +99,7 @@ def convert_kuairand(raw_dir, *, domains: Sequence[str] = (), max_domains: int =
         log(f"  keeping the {max_domains} largest tab(s): {list(keep)}")
     rule = DomainRule("tab", prefix="tab_", keep=keep, target=target)
     frame, domain_names = rule.apply(frame, bad, where)
-    frame, span, period_info = PeriodRule("date", mode="value", periods=periods, group=days_per_period).apply(
-        frame, bad, where)
+    frame, span, period_info = period_rule.apply(frame, bad, where)
     out = frame[categorical + numeric].copy()
     out["is_click"] = labels.loc[out.index]
     out["domain"] = domain_names.loc[out.index]

@@ -280,12 +280,13 @@ def read_span(data_dir, n: int, spec: Optional["FeatureSpec"] = None) -> pd.Data
     missing = [c for c in raw_columns(spec) if c not in header]
     if missing:
         raise ValueError(f"{path} is missing column(s) {missing}; its header is {header}")
-    dtypes = {name: str for name in spec.categorical}
-    dtypes[spec.domain] = str
-    for name in list(spec.numeric) + [spec.label]:
-        dtypes[name] = str
-    frame = pd.read_csv(path, usecols=raw_columns(spec), dtype=dtypes, keep_default_na=False, na_filter=False,
-                        engine="c")
+    # every column is read (with usecols, pandas drops a row's surplus fields without a word: a value holding an
+    # unquoted comma would slip through); a row with more fields than the header is an error naming its line
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, engine="c")
+    except pd.errors.ParserError as err:
+        raise ValueError(f"{path}: malformed row: {err}") from None
+    frame = frame[list(raw_columns(spec))]
     if len(frame) == 0:
         raise ValueError(f"span-{n} is empty: {path} has no rows")
     for name in spec.categorical:

@@ -38,7 +38,8 @@ NUMERIC = ("log_price",)
 def convert_taobao(raw_dir, *, target: str = "", periods: int = 0, utc_offset_hours: float = 8.0, log=None):
     """Read and join the raw files. Returns `(spec, frame, bad, extra)` (see `write_periods`)."""
     log = log or progress
-    raw_dir = Path(raw_dir)
+    period_rule = PeriodRule("time_stamp", mode="day", periods=periods, utc_offset_hours=utc_offset_hours)
+    raw_dir = Path(raw_dir)  # the period rule is checked above, before the (large) raw files are read
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"Taobao raw directory {raw_dir} not found")
     bad = BadRows(log)
@@ -76,8 +77,7 @@ def convert_taobao(raw_dir, *, target: str = "", periods: int = 0, utc_offset_ho
 
     rule = DomainRule(CITY, prefix="city_", target=target)
     frame, domain_names = rule.apply(frame, bad, profile_path.name)
-    frame, span, period_info = PeriodRule("time_stamp", mode="day", periods=periods,
-                                          utc_offset_hours=utc_offset_hours).apply(frame, bad, where)
+    frame, span, period_info = period_rule.apply(frame, bad, where)
     categorical = ["user", "adgroup_id", "pid", "cate_id", "campaign_id", "customer", "brand"] + [
         c for c in PROFILE[1] if c not in ("userid", CITY)]
     out = frame[categorical + list(NUMERIC)].copy()

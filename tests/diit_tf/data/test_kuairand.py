@@ -108,3 +108,30 @@ def test_no_logs_is_an_error(tmp_path):
     (tmp_path / "raw").mkdir()
     with pytest.raises(FileNotFoundError, match="log_standard"):
         convert_kuairand(tmp_path / "raw", log=QUIET)
+
+
+def test_bad_period_and_domain_options_are_one_clear_error(tmp_path):
+    """Negative --periods, --max-domains and a zero --days-per-period are refused before the raw files are read (an
+    empty raw directory would be a FileNotFoundError); --domains naming no tab present names what is there (both
+    were an IndexError traceback)."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for options, message in (({"periods": -1}, r"`periods` should be 0 \(every period\) or a positive integer"),
+                             ({"max_domains": -3}, r"`max_domains` should be 0 \(every tab\) or a positive integer"),
+                             ({"days_per_period": 0}, r"`days_per_period` should be a positive integer")):
+        with pytest.raises(ValueError, match=message):
+            convert_kuairand(empty, log=QUIET, **options)
+    raw = write_fixture(tmp_path / "raw")
+    with pytest.raises(ValueError, match=r"no row has a domain in \['tab_9'\] \(log_standard\); domains present: "
+                                         r"\['tab_0', 'tab_1', 'tab_4'\]"):
+        convert_kuairand(raw, domains=("tab_9",), log=QUIET)
+
+
+def test_period_rule_with_no_rows_left_is_a_clear_error():
+    import pandas as pd
+
+    from diit_tf.data.convert import BadRows, PeriodRule
+
+    frame = pd.DataFrame({"date": ["x", ""]})  # every period value unparseable: dropped
+    with pytest.raises(ValueError, match=r"no rows left to cut into periods by 'date' \(here\)"):
+        PeriodRule("date", mode="value").apply(frame, BadRows(QUIET), "here")
