@@ -83,9 +83,14 @@ def _run(args) -> int:
 
     from diit_tf.data.layout import progress
 
+    from diit_tf.data.layout import list_spans
+
     config = _config(args)
     start = time.time()
     data_dir = config.data_dir(log=progress)
+    span = config["span"]
+    if span is not None and span not in list_spans(data_dir):  # else TFX: "Cannot find matching for split ..."
+        raise ValueError(f"--span {span}: {data_dir} has no span-{span}/ (spans: {list_spans(data_dir)})")
     print(f"[pipeline] running {config['pipeline_name']!r} on {data_dir} "
           f"(span {config['span'] if config['span'] is not None else 'latest'}); trainer settings from "
           f"{config.resolved(data_dir).resolved_from}", flush=True)
@@ -101,6 +106,9 @@ def _compile(args) -> int:
 
     from pipeline import diit
 
+    parent = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(parent):  # else a TensorFlow NotFoundError traceback after compiling
+        raise FileNotFoundError(f"--out {args.out!r}: directory {parent} does not exist")
     config = _config(args)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=args.image),

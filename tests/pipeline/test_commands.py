@@ -181,3 +181,20 @@ def test_a_bad_setting_leaves_the_previous_demo_in_place(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert message in err and "diit demo: error: diit demo" not in err
     assert (out / "summary.json").read_text() == '{"old": "run"}'
+
+
+def test_pipeline_run_of_a_span_the_data_lacks_names_it(tmp_path, capsys):
+    from diit_tf.data.synthetic import SyntheticConfig, build_synthetic
+
+    data = tmp_path / "data"
+    build_synthetic(data, SyntheticConfig(periods=2, rows_target=20, rows_source=(30, 30), users=10, items=10),
+                    log=lambda line: None)
+    assert cli.main(["pipeline", "run", "--dataset", str(data), "--span", "9"]) == 1
+    assert f"--span 9: {data} has no span-9/ (spans: [1, 2])" in capsys.readouterr().err
+
+
+def test_pipeline_compile_into_a_missing_directory_is_one_line(tmp_path, capsys):
+    out = tmp_path / "nowhere" / "pipeline.json"
+    assert cli.main(["pipeline", "compile", "--image", "x", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"diit pipeline: error: --out {str(out)!r}: directory {out.parent} does not exist\n"
