@@ -118,6 +118,9 @@ def check_settings(directory: Path, settings: dict, overwrite: bool) -> bool:
                              f"--directory, or --overwrite to discard it")
         return True
     directory.mkdir(parents=True, exist_ok=True)
+    if overwrite:  # the discarded sweep's results are not this sweep's: none may stay beside its settings
+        for name in (BEST_HPARAMS_FILE, SIMULATE_HPARAMS_FILE):
+            (directory / name).unlink(missing_ok=True)
     path.write_text(json.dumps(current, indent=2) + "\n")
     return False
 

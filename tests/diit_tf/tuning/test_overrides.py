@@ -44,3 +44,21 @@ def test_missing_file_and_numbers(tmp_path):
     assert isinstance(number("x", "3"), int)
     with pytest.raises(ValueError, match="expected a number"):
         number("x", True)
+
+
+def test_overwrite_discards_the_old_sweeps_best_hparams(tmp_path):
+    """--overwrite starts a new sweep: the discarded sweep's best_hparams.json and simulate_hparams.json go with it
+    (they stayed beside the new settings, and a new sweep that completed no trial left them as its result)."""
+    from diit_tf.tuning.run import SETTINGS_FILE, SIMULATE_HPARAMS_FILE, SWEEP_KEYS, check_settings
+    from diit_tf.tuning.best_hparams import BEST_HPARAMS_FILE
+
+    settings = {key: f"new {key}" for key in SWEEP_KEYS}
+    (tmp_path / SETTINGS_FILE).write_text(json.dumps({key: f"old {key}" for key in SWEEP_KEYS}))
+    for name in (BEST_HPARAMS_FILE, SIMULATE_HPARAMS_FILE):
+        (tmp_path / name).write_text("{}")
+    with pytest.raises(ValueError, match="holds a sweep with other settings"):
+        check_settings(tmp_path, settings, overwrite=False)
+    assert (tmp_path / BEST_HPARAMS_FILE).exists()  # refused: nothing touched
+    assert check_settings(tmp_path, settings, overwrite=True) is False
+    assert not (tmp_path / BEST_HPARAMS_FILE).exists() and not (tmp_path / SIMULATE_HPARAMS_FILE).exists()
+    assert json.loads((tmp_path / SETTINGS_FILE).read_text()) == settings
