@@ -285,7 +285,7 @@ def read_span(data_dir, n: int, spec: Optional["FeatureSpec"] = None) -> pd.Data
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, engine="c")
     except pd.errors.ParserError as err:
-        raise ValueError(f"{path}: malformed row: {err}") from None
+        raise ValueError(f"{path}: malformed row: {str(err).strip()}") from None
     frame = frame[list(raw_columns(spec))]
     if len(frame) == 0:
         raise ValueError(f"span-{n} is empty: {path} has no rows")

@@ -134,7 +134,7 @@ HEADER = "user,item,price,click,domain\n"
     (HEADER + "u,1,2,1,huge\nu,1,2,1,big\n", r"domain 'domain' is unknown in 1 row\(s\)"),
     (HEADER + "u,,2,1,big\n", r"categorical feature 'item' is empty in 1 row\(s\)"),
     # a surplus field (e.g. a value with an unquoted comma) was dropped without a word
-    (HEADER + "u,1,2,1,big\nu,1,2,5,1,big\n", r"malformed row: .*Expected 5 fields in line 3, saw 6"),
+    (HEADER + "u,1,2,1,big\nu,1,2,5,1,big\n", r"malformed row: .*Expected 5 fields in line 3, saw 6\Z"),
 ])
 def test_load_period_validation_names_field_file_and_count(tmp_path, body, message):
     out, _ = write(tmp_path)
