@@ -29,3 +29,16 @@ def add_dataset_arguments(parser, default=None, override: str = "") -> None:
                         help="where named datasets are cached (default: "
                              + (f"{override}'s data_root)" if override else f"{DEFAULT_DATA_ROOT}, from the current "
                                                                              f"directory)"))
+
+
+def check_directory(flag: str, value) -> None:
+    """A directory to write (or to create): refuse, naming `flag`, a path that is a file or lies under one."""
+    from pathlib import Path
+
+    path = Path(value)
+    for part in (path, *path.parents):
+        if part.exists():
+            if not part.is_dir():
+                where = "is a file" if part == path else f"lies under {str(part)!r}, a file"
+                raise ValueError(f"{flag} {str(value)!r} {where}; give a directory")
+            return

@@ -11,7 +11,7 @@ import math
 import shlex
 import sys
 
-from diit_tf.commands._argtypes import add_dataset_arguments, positive_int
+from diit_tf.commands._argtypes import add_dataset_arguments, check_directory, positive_int
 
 
 def _positive_float(text):
@@ -182,7 +182,14 @@ def run(args) -> int:
     if not args.methods.replace(",", "").strip():
         raise ValueError(f"--methods is empty ({args.methods!r}): give comma-separated methods, or 'all'")
     parse_methods(args.methods)
+    if args.tune_grid is not None and args.tune != "transfer":
+        # the grid is the transfer stage's; without --tune it would be ignored, and --tune budget has its own
+        raise ValueError("--tune-grid sets the grid of --tune transfer and "
+                         + ("is not used by --tune budget; leave it out" if args.tune else
+                            "is ignored without it; pass --tune transfer, or leave --tune-grid out"))
     _check_out(args.out, args.overwrite)
+    if args.source_cache:
+        check_directory("--source-cache", args.source_cache)
     hparams = Hparams.load(args.hparams) if args.hparams not in (None, "none") else None
     data_dir = resolve_dataset(args.dataset, args.data_root, log=default_log)
     hparams = hparams or _default_hparams(args.hparams, data_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from diit_tf.tuning.space import HYPERPARAMETER_NAMES
-from diit_tf.commands._argtypes import add_dataset_arguments, positive_int
+from diit_tf.commands._argtypes import add_dataset_arguments, check_directory, positive_int
 
 DESCRIPTION = (
     "Sweep DIIT's hyperparameters with Keras Tuner. Source models (and the target's base model, the student's warm "
@@ -78,6 +78,7 @@ def _tune(args) -> int:
     if args.compare_seeds < 0:
         raise ValueError(f"--compare-seeds should be >= 0. Received: {args.compare_seeds}")
     space = parse_overrides(args.space)  # errors name the hyperparameter, before any data is read
+    check_directory("--directory", args.directory)
     data_dir = resolve_dataset(args.dataset, args.data_root, log=progress)
     run_sweep(Sweep(data_dir, args.directory, algorithm=args.algorithm, max_trials=args.max_trials,
                     train_period=args.train_period, space=space, backbone=args.backbone,

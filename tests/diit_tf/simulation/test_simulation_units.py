@@ -365,3 +365,28 @@ def test_simulate_refuses_empty_methods_and_an_empty_grid_step(tmp_path, capsys)
     assert "--methods is empty (' , '): give comma-separated methods, or 'all'" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"--tune-grid 'diit.beta2=' has no values; expected method.option=v1,v2"):
         parse_grid("diit.tau=1,2;diit.beta2=")
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--tune-grid sets the grid of --tune transfer and is ignored without it; pass --tune transfer, or leave "
+         "--tune-grid out"),
+    (["--tune", "budget"], "--tune-grid sets the grid of --tune transfer and is not used by --tune budget; leave it out"),
+])
+def test_simulate_refuses_a_tune_grid_without_tune_transfer(tmp_path, capsys, extra, message):
+    """Refused in one line before the dataset is read (the missing --dataset would fail otherwise)."""
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                 "--tune-grid", "diit.beta2=1,2", *extra]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "--dataset" not in err and len(err.splitlines()) == 1
+
+
+def test_simulate_refuses_a_file_as_source_cache_before_reading_data(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("kept")
+    for cache, message in ((afile, f"--source-cache {str(afile)!r} is a file; give a directory"),
+                           (afile / "sub", f"--source-cache {str(afile / 'sub')!r} lies under {str(afile)!r}, a file")):
+        assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                     "--source-cache", str(cache)]) == 1
+        err = capsys.readouterr().err
+        assert message in err and "Errno" not in err and len(err.splitlines()) == 1
+    assert afile.read_text() == "kept"

@@ -136,3 +136,12 @@ def test_tune_takes_a_named_dataset_like_simulate(tmp_path, monkeypatch, capsys)
     assert (tmp_path / "data" / "tiny" / "metadata.json").is_file() and (tmp_path / "t" / "best_hparams.json").is_file()
     assert cli.main(["tune", "--dataset", "synthetc", "--directory", str(tmp_path / "u")]) == 1
     assert "--dataset should be one of" in capsys.readouterr().err
+
+
+def test_tune_refuses_a_file_as_directory_before_reading_data(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("kept")
+    assert cli.main(["tune", "--dataset", str(tmp_path / "nowhere"), "--directory", str(afile)]) == 1
+    err = capsys.readouterr().err
+    assert f"--directory {str(afile)!r} is a file; give a directory" in err and "Errno" not in err
+    assert len(err.splitlines()) == 1 and afile.read_text() == "kept"
