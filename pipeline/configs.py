@@ -144,14 +144,23 @@ class PipelineConfig:
       values: the (partial) configuration; missing keys take `DEFAULTS`.
       source: where it came from, for error messages.
       base_dir: relative paths are resolved against this directory (default: the repository root).
+      origins: where single top-level settings came from when not from `source`, e.g. {"data_dir": "--dataset"}
+        (see `origin`).
     """
 
-    def __init__(self, values: Optional[Mapping] = None, source: str = "<dict>", base_dir=None):
+    def __init__(self, values: Optional[Mapping] = None, source: str = "<dict>", base_dir=None,
+                 origins: Optional[Mapping] = None):
         self.source = source
+        self.origins = dict(origins or {})
         self.resolved_from = None
         self.base_dir = Path(base_dir) if base_dir else REPO_ROOT
         self.values = _merge(DEFAULTS, values or {}, source, "")
         self._validate()
+
+    def origin(self, key: str) -> str:
+        """Where the top-level setting `key` came from, for error messages: its entry in `origins` (e.g. the
+        command-line flag that set it), else `source`."""
+        return self.origins.get(key, self.source)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -241,12 +250,14 @@ class PipelineConfig:
             base = DIITConfig.logit_kd(kd["beta"], kd["temperature"],
                                        route_by_origin=switch == "kd_origin").to_dict()
         values["student"]["diit"] = {**base, **values["student"]["diit"]}
-        config = PipelineConfig(values, self.source, self.base_dir)
+        config = PipelineConfig(values, self.source, self.base_dir, self.origins)
         config.resolved_from = origin
         return config
 
-    def with_overrides(self, overrides: Mapping) -> "PipelineConfig":
-        return PipelineConfig(_merge(self.values, overrides, "overrides", ""), self.source, self.base_dir)
+    def with_overrides(self, overrides: Mapping, origins: Optional[Mapping] = None) -> "PipelineConfig":
+        """A copy with `overrides` merged in; `origins` names where overridden top-level settings came from."""
+        return PipelineConfig(_merge(self.values, overrides, "overrides", ""), self.source, self.base_dir,
+                              {**self.origins, **(origins or {})})
 
     def save(self, path) -> None:
         Path(path).write_text(json.dumps(self.values, indent=2) + "\n")
@@ -362,14 +373,15 @@ def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a 
         raise ValueError(f"{where}: `{name}` should be null or {what}. Received: {value!r}")
 
 
-def load_config(path=None, overrides: Optional[Mapping] = None) -> PipelineConfig:
-    """Read the pipeline config: `path`, else `$DIIT_PIPELINE_CONFIG`, else `pipeline/config.json`."""
+def load_config(path=None, overrides: Optional[Mapping] = None, origins: Optional[Mapping] = None) -> PipelineConfig:
+    """Read the pipeline config: `path`, else `$DIIT_PIPELINE_CONFIG`, else `pipeline/config.json`; `overrides`
+    (with their `origins`, see `PipelineConfig`) are merged in."""
     path = path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG
     path = Path(path)
     values = read_json_object(path, f"pipeline config {str(path)!r}",
                               missing=f"does not exist (set ${CONFIG_ENV} or pass --config)")
     config = PipelineConfig(values, source=str(path))
-    return config.with_overrides(overrides) if overrides else config
+    return config.with_overrides(overrides, origins) if overrides else config
 
 
 def _merge(base: Mapping, update: Mapping, source: str, prefix: str) -> dict:

@@ -266,6 +266,15 @@ def create_pipeline(
     )
 
 
+def check_data_dir(config: configs.PipelineConfig, data_dir: str) -> None:
+    """A FileNotFoundError naming where `data_dir` came from (the config file, or e.g. --dataset) when `data_dir`
+    holds no dataset."""
+    if not os.path.isfile(os.path.join(data_dir, "metadata.json")):
+        raise FileNotFoundError(f"data_dir {data_dir!r} (from {config.origin('data_dir')}) holds no dataset "
+                                "(metadata.json); name a dataset (e.g. synthetic) or write one first, e.g. `diit data "
+                                "synthetic --out runs/data/synthetic`")
+
+
 def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metadata: bool = True) -> tfx.dsl.Pipeline:
     """Build the pipeline from a config (default: `load_config()`): resolves paths, reads the FeatureSpec, writes
     the curated schema when no `schema_path` is configured."""
@@ -273,16 +282,13 @@ def pipeline_from_config(config: Optional[configs.PipelineConfig] = None, metada
 
     config = config or configs.load_config()
     data_dir = config.data_dir()
-    if not os.path.isfile(os.path.join(data_dir, "metadata.json")):
-        raise FileNotFoundError(f"data_dir {data_dir!r} (from {config.source}) holds no dataset (metadata.json); "
-                                "name a dataset (e.g. synthetic) or write one first, e.g. `diit data synthetic --out "
-                                "runs/data/synthetic`")
+    check_data_dir(config, data_dir)
     spec = load_spec(data_dir)
     pipeline_root = config.path("pipeline_root")
     schema_path = config.path("schema_path") or write_schema(spec, os.path.join(pipeline_root, "schema",
                                                                                  "schema.pbtxt"))
     if not tf.io.gfile.exists(schema_path):
-        raise FileNotFoundError(f"schema_path {schema_path!r} (from {config.source}) does not exist")
+        raise FileNotFoundError(f"schema_path {schema_path!r} (from {config.origin('schema_path')}) does not exist")
     metadata_config = None
     if metadata:
         os.makedirs(os.path.dirname(config.path("metadata_path")), exist_ok=True)

@@ -62,32 +62,31 @@ def _absolute_if_path(value: str) -> str:
 def _config(args):
     from pipeline import configs
 
-    overrides = {}
+    overrides, origins = {}, {}
     if getattr(args, "span", None) is not None:
-        overrides["span"] = args.span
+        overrides["span"], origins["span"] = args.span, "--span"
     if args.dataset:
-        overrides["data_dir"] = _absolute_if_path(args.dataset)
+        overrides["data_dir"], origins["data_dir"] = _absolute_if_path(args.dataset), "--dataset"
     if args.data_root:
-        overrides["data_root"] = os.path.abspath(args.data_root)
+        overrides["data_root"], origins["data_root"] = os.path.abspath(args.data_root), "--data-root"
     if args.hparams:
-        overrides["hparams"] = _absolute_if_path(args.hparams)
+        overrides["hparams"], origins["hparams"] = _absolute_if_path(args.hparams), "--hparams"
     if args.joint_teacher:  # run and compile both take it (_add_overrides)
         overrides["joint_teacher"] = {"enabled": True}
     if args.kd_origin:
         overrides["kd_origin"] = {"enabled": True}
-    return configs.load_config(args.config, overrides=overrides or None)
+    return configs.load_config(args.config, overrides=overrides or None, origins=origins)
 
 
 def _run(args) -> int:
     from pipeline import diit, results
 
-    from diit_tf.data.layout import progress
-
-    from diit_tf.data.layout import list_spans
+    from diit_tf.data.layout import list_spans, progress
 
     config = _config(args)
     start = time.time()
     data_dir = config.data_dir(log=progress)
+    diit.check_data_dir(config, data_dir)  # before the "running" line
     span = config["span"]
     if span is not None and span not in list_spans(data_dir):  # else TFX: "Cannot find matching for split ..."
         raise ValueError(f"--span {span}: {data_dir} has no span-{span}/ (spans: {list_spans(data_dir)})")

@@ -45,6 +45,21 @@ def test_pipeline_run_with_missing_data_is_a_clear_error(tmp_path, capsys):
     assert "holds no dataset" in capsys.readouterr().err
 
 
+def test_pipeline_names_the_dataset_flag_as_the_source_of_a_bad_data_dir_before_running(tmp_path, capsys):
+    """--dataset's value is reported as coming from --dataset (the config file's own data_dir by the file), and no
+    "running" line comes before the error."""
+    config = tmp_path / "c.json"
+    config.write_text('{"data_dir": "%s"}' % (tmp_path / "nothing"))
+    nowhere = str(tmp_path / "nowhere")
+    for action in (["run"], ["compile", "--image", "img", "--out", str(tmp_path / "p.json")]):
+        assert cli.main(["pipeline", *action, "--config", str(config), "--dataset", nowhere]) == 1
+        captured = capsys.readouterr()
+        assert f"data_dir {nowhere!r} (from --dataset) holds no dataset" in captured.err
+        assert len(captured.err.splitlines()) == 1 and "running" not in captured.out
+    assert cli.main(["pipeline", "run", "--config", str(config)]) == 1
+    assert f"(from {config}) holds no dataset" in capsys.readouterr().err
+
+
 def test_demo_start_takes_the_named_dataset_and_its_validated_preset(tmp_path, monkeypatch):
     import argparse
 

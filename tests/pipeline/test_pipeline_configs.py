@@ -304,3 +304,10 @@ def test_kd_origin_with_zero_beta_and_explicit_temperature_is_accepted():
 
     resolved = configs.PipelineConfig({"kd_origin": {"enabled": True, "beta": 0, "temperature": 0.5}}).resolved(None)
     assert (resolved["student"]["diit"]["beta2"], resolved["student"]["diit"]["tau"]) == (0.0, 0.5)
+
+
+def test_overrides_keep_their_origin_for_messages():
+    config = configs.PipelineConfig({"span": 1}, source="x.json").with_overrides(
+        {"data_dir": "/d", "hparams": "synthetic"}, {"data_dir": "--dataset"})
+    assert config.origin("data_dir") == "--dataset" and config.origin("hparams") == "x.json"
+    assert config.resolved(None).origin("data_dir") == "--dataset"
