@@ -42,3 +42,20 @@ def check_directory(flag: str, value) -> None:
                 where = "is a file" if part == path else f"lies under {str(part)!r}, a file"
                 raise ValueError(f"{flag} {str(value)!r} {where}; give a directory")
             return
+
+
+def hparams_flag(value: str) -> str:
+    """`--hparams` of `diit demo` and `diit pipeline`: a file, taken from the current directory (a config FILE's
+    `hparams` is taken from the repository root instead) and made absolute, else a bundled preset's name, kept.
+    Neither: a ValueError naming the flag and the path tried."""
+    from pathlib import Path
+
+    from diit_tf.simulation.hparams import presets
+
+    path = Path(value).expanduser()
+    if path.is_file():
+        return str(path.resolve())
+    if value in presets():
+        return value
+    raise ValueError(f"--hparams {value!r}: no file {str(path.absolute())} (a relative path is taken from the current "
+                     f"directory) and no bundled preset of that name ({', '.join(presets())})")

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from diit_tf.commands._argtypes import add_dataset_arguments
+from diit_tf.commands._argtypes import add_dataset_arguments, hparams_flag
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MARKER = ".diit-demo"
@@ -50,7 +50,8 @@ def register(subparsers) -> None:
                         help=f"number of periods to run, from the first (default: {DEFAULT_PERIODS} for those "
                         "datasets, else all)")
     parser.add_argument("--hparams", default=None, metavar="NAME|JSON",
-                        help="hyperparameter preset or file of every trainer (budget, towers, DIIT options); "
+                        help="hyperparameter preset or file (from the current directory) of every trainer (budget, towers, "
+                        "DIIT options); "
                         "default: the preset validated on the dataset, else the built-in defaults")
     parser.add_argument("--epochs", type=int, default=None, help="override the epochs per period of every trainer")
     parser.add_argument("--mix-batch-size", type=int, default=None,
@@ -119,9 +120,7 @@ def _start(args) -> Demo:
     mix = args.mix_batch_size
     if mix is not None and mix < 1:
         raise ValueError(f"--mix-batch-size should be >= 1. Received: {mix}")
-    hparams = args.hparams
-    if hparams is not None and Path(hparams).expanduser().is_file():
-        hparams = str(Path(hparams).expanduser().resolve())
+    hparams = None if args.hparams is None else hparams_flag(args.hparams)  # from the current directory
     out = _out_dir(args.out)
     _refuse_foreign(out)
     data_dir = resolve_dataset(args.dataset, args.data_root, log=progress).resolve()

@@ -7,7 +7,7 @@ import json
 import os
 import time
 
-from diit_tf.commands._argtypes import add_dataset_arguments
+from diit_tf.commands._argtypes import add_dataset_arguments, hparams_flag
 
 
 def register(subparsers) -> None:
@@ -42,7 +42,8 @@ def register(subparsers) -> None:
 def _add_overrides(parser) -> None:
     add_dataset_arguments(parser, override="the config's data_dir")
     parser.add_argument("--hparams", default=None, metavar="NAME|JSON",
-                        help="hyperparameter preset or file of every trainer (default: the config's `hparams`; null "
+                        help="hyperparameter preset or file (from the current directory) of every trainer (default: the "
+                             "config's `hparams`, from the repository root; null "
                              "there: the preset validated on the dataset)")
     parser.add_argument("--joint-teacher", action="store_true",
                         help="one joint multi-domain model instead of the source trainers, distilled into the "
@@ -70,7 +71,7 @@ def _config(args):
     if args.data_root:
         overrides["data_root"], origins["data_root"] = os.path.abspath(args.data_root), "--data-root"
     if args.hparams:
-        overrides["hparams"], origins["hparams"] = _absolute_if_path(args.hparams), "--hparams"
+        overrides["hparams"], origins["hparams"] = hparams_flag(args.hparams), "--hparams"
     if args.joint_teacher:  # run and compile both take it (_add_overrides)
         overrides["joint_teacher"] = {"enabled": True}
     if args.kd_origin:

@@ -179,7 +179,7 @@ def test_pipeline_kd_origin_flag_turns_it_on_and_keeps_the_files_settings(tmp_pa
 
 
 @pytest.mark.parametrize("bad, message", [
-    (["--hparams", "no-such-preset"], "hyperparameter file"),
+    (["--hparams", "no-such-preset"], "--hparams 'no-such-preset': no file "),
     (["--target-auc-floor", "7"], "the demo's settings: `evaluator.target_auc_floor` should be in [0, 1]"),
 ])
 def test_a_bad_setting_leaves_the_previous_demo_in_place(tmp_path, capsys, monkeypatch, bad, message):
@@ -213,3 +213,26 @@ def test_pipeline_compile_into_a_missing_directory_is_one_line(tmp_path, capsys)
     assert cli.main(["pipeline", "compile", "--image", "x", "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert err == f"diit pipeline: error: --out {str(out)!r}: directory {out.parent} does not exist\n"
+
+
+def test_a_relative_hparams_flag_is_taken_from_the_current_directory(tmp_path, monkeypatch, capsys):
+    """On the command line (unlike in a config file) a relative --hparams is a path from the current directory; a
+    missing one is refused naming the flag and the path tried, before any data is read."""
+    import argparse
+
+    from diit_tf.commands import pipeline as command
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hp.json").write_text(json.dumps({"training": {"epochs": 2}}))
+    config = tmp_path / "c.json"
+    config.write_text("{}")
+    args = argparse.Namespace(config=str(config), dataset=None, data_root=None, hparams="hp.json", span=None,
+                              joint_teacher=False, kd_origin=False)
+    assert command._config(args)["hparams"] == str(tmp_path / "hp.json")
+    args.hparams = "synthetic"
+    assert command._config(args)["hparams"] == "synthetic"
+    message = f"--hparams 'nosuch': no file {tmp_path / 'nosuch'} (a relative path is taken from the current directory)"
+    for argv in (["demo", "--dataset", str(tmp_path / "nowhere")], ["pipeline", "run", "--config", str(config)]):
+        assert cli.main([*argv, "--hparams", "nosuch"]) == 1
+        err = capsys.readouterr().err
+        assert message in err and len(err.splitlines()) == 1
