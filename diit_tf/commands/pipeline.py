@@ -106,6 +106,9 @@ def _compile(args) -> int:
 
     from pipeline import diit
 
+    if not args.image.strip():  # else compiled into a pipeline whose every step has no image to run in
+        raise ValueError(f"--image is empty ({args.image!r}): give the container image holding this repository "
+                         "installed (see the Dockerfile)")
     parent = os.path.dirname(os.path.abspath(args.out))
     if not os.path.isdir(parent):  # else a TensorFlow NotFoundError traceback after compiling
         raise FileNotFoundError(f"--out {args.out!r}: directory {parent} does not exist")

@@ -236,3 +236,12 @@ def test_a_relative_hparams_flag_is_taken_from_the_current_directory(tmp_path, m
         assert cli.main([*argv, "--hparams", "nosuch"]) == 1
         err = capsys.readouterr().err
         assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("image", ["", "  "])
+def test_pipeline_compile_refuses_an_empty_image(tmp_path, capsys, image):
+    out = tmp_path / "p.json"
+    assert cli.main(["pipeline", "compile", "--image", image, "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert f"--image is empty ({image!r}): give the container image" in err and len(err.splitlines()) == 1
+    assert not out.exists()
