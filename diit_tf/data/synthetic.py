@@ -65,6 +65,20 @@ def source_names(count: int) -> list:
     return names
 
 
+def category_ranges(sets) -> str:
+    """`((0, 1, 2, 5), (7,))` -> `'0-2,5;7'`: sets of item categories as `--source-categories` writes them (runs of
+    consecutive categories as ranges), so a long set reads in one short line."""
+    parts = []
+    for cats in sets:
+        cats, runs = sorted(set(cats)), []
+        for c in cats:
+            if runs and c == runs[-1][1] + 1:
+                runs[-1][1] = c
+            else:
+                runs.append([c, c])
+        parts.append(",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs))
+    return ";".join(parts)
+
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
     """Knobs of the synthetic generator (the CLI flags of `diit data synthetic`).
@@ -136,7 +150,9 @@ class SyntheticConfig:
         ]
         for name, ok, what in checks:
             if not ok:
-                raise ValueError(f"`{name}` should be {what}. Received: {getattr(self, name)!r}")
+                value = getattr(self, name)
+                shown = repr(category_ranges(value)) if name == "source_categories" else repr(value)
+                raise ValueError(f"`{name}` should be {what}. Received: {shown}")
 
     @property
     def domains(self) -> list:

@@ -259,3 +259,16 @@ def test_generator_output_is_pinned_to_its_version():
     assert (GENERATOR_VERSION, digest) == (
         2, "f781f9476f9514319480d45ec0b7676324161a5f888a4c8745c005f4a8ba7293"), \
         "the generator's output changed: raise GENERATOR_VERSION and update the fingerprint here"
+
+
+def test_bad_source_categories_are_shown_as_ranges_not_every_number(tmp_path, capsys):
+    from diit_tf import cli
+    from diit_tf.data.synthetic import category_ranges
+
+    assert category_ranges([(0, 1, 2, 5), (7,), (3, 4, 9, 10, 11)]) == "0-2,5;7;3-4,9-11"
+    out = tmp_path / "syn"
+    assert cli.main(["data", "synthetic", "--out", str(out), "--source-categories", "0-99;1"]) == 1
+    err = capsys.readouterr().err
+    assert ("`source_categories` should be empty or 2 non-empty set(s) of item categories in [0, 32), one per "
+            "source. Received: '0-99;1'") in err
+    assert len(err.splitlines()) == 1 and "50, 51" not in err and not out.exists()
