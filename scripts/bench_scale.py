@@ -39,6 +39,9 @@ SOURCE = "source_a"
 
 
 # ------------------------------------------------------------------------------------------------------- data
+BUFFER_PATH = "stream-sb"  # a trainer's path streamed with another shuffle_buffer: "stream-sb10000"
+
+
 def build_span(out_dir: str, rows: int) -> dict:
     """One synthetic span of about `rows` rows, as transformed TFRecords. Returns what the trainers need."""
     import numpy as np
@@ -113,9 +116,11 @@ def child(job: dict) -> dict:
     data = streaming.TrainerInput(train_files, [], columns)
     rows = job["split_rows"]["train"]
     out = {"kind": job["kind"], "path": job["path"], "rows": job["rows"]}
+    streamed = job["path"] == "stream" or job["path"].startswith(BUFFER_PATH)
+    buffer = {"shuffle_buffer": int(job["path"][len(BUFFER_PATH):])} if job["path"].startswith(BUFFER_PATH) else {}
     if job["kind"] == "source":
-        config = model_config("source")
-        if job["path"] == "stream":
+        config = {**model_config("source"), **buffer}
+        if streamed:
             from components.source_trainer import train_source
 
             backbone, info = train_source(spec, SOURCE, data, config)
@@ -145,12 +150,12 @@ def child(job: dict) -> dict:
             seconds = time.time() - start
         examples = rows[SOURCE] * model_config("source")["epochs"]
     else:
-        config = model_config("student")
+        config = {**model_config("student"), **buffer}
         config["diit"] = {}
         teachers = {d: job["teacher"] for d in spec.sources}
         batch = config["batch_size"]
         mix_batch = config.get("mix_batch_size") or batch
-        if job["path"] == "stream":
+        if streamed:
             from components.diit_trainer import train_student
 
             _, info = train_student(spec, teachers, data, config)
@@ -273,6 +278,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pipeline-rows", type=int, default=1_000_000, help="full pipeline run at this size (0: none)")
     parser.add_argument("--out", default="runs/bench_scale", help="work directory (data, models, results.json)")
     parser.add_argument("--nice", type=int, default=10, help="niceness added to the measured processes (on top of this process's own; 0: none)")
+    parser.add_argument("--shuffle-buffers", default="", metavar="N1,N2",
+                        help="also stream with each of these `shuffle_buffer` values (rows per shuffle window; the "
+                             "trainers' default is 100,000), alternating with the default in every repeat")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -280,6 +288,9 @@ def main(argv=None) -> int:
         return 0
 
     sizes = [int(x) for x in args.rows.split(",") if x.strip()]
+    buffers = [int(x) for x in args.shuffle_buffers.split(",") if x.strip()]
+    if not all(n >= 1 for n in buffers):
+        parser.error(f"--shuffle-buffers should be positive integers. Received: {args.shuffle_buffers!r}")
     extra = [s for s in (args.compare_rows, args.pipeline_rows) if s and s not in sizes]
     out_dir = os.path.abspath(args.out)
     os.makedirs(out_dir, exist_ok=True)
@@ -297,10 +308,10 @@ def main(argv=None) -> int:
                "split_rows": span["split_rows"], "teacher": teacher}
         if not os.path.isdir(teacher):  # the DIIT trainer's two teachers (their weights do not change its cost)
             run_child({**job, "kind": "source", "path": "stream", "save": teacher}, args.nice)
-        paths = ["stream"]
+        paths = ["stream"] + [f"{BUFFER_PATH}{n}" for n in buffers]
         repeats = 1
         if rows == args.compare_rows:
-            paths, repeats = ["stream", "memory"], max(1, args.repeats)
+            paths, repeats = paths + ["memory"], max(1, args.repeats)
         if rows in sizes or rows == args.compare_rows:
             for _ in range(repeats):
                 for kind in ("source", "diit"):
@@ -353,6 +364,13 @@ def summarize(report: dict) -> None:
                                                                              "examples_per_second")
         summary["diit_vs_source"][rows] = round(d / s, 3)
         print(f"  DIIT / source trainer examples/s at {rows:,} rows: {d / s:.2f} (target >= 0.5)")
+        for path in sorted({r["path"] for r in runs if r["path"].startswith(BUFFER_PATH)}):
+            d, s = median("diit", path, rows, "examples_per_second"), median("source", path, rows,
+                                                                             "examples_per_second")
+            if d and s:
+                summary["diit_vs_source"][f"{rows}_{path}"] = round(d / s, 3)
+                print(f"    with shuffle_buffer {path[len(BUFFER_PATH):]}: {d / s:.2f} (DIIT {d:,.0f}/s, "
+                      f"source {s:,.0f}/s)")
     for kind in ("source", "diit"):
         for rows in sorted({r["rows"] for r in runs if r["path"] == "memory"}):
             pairs = [(a["examples_per_second"], b["examples_per_second"])
