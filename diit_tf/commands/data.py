@@ -52,9 +52,14 @@ def _int_list(text: str) -> tuple:
     return values
 
 
-def _run(build):
-    """Run a build; turn an existing output or a failed download into a clean message and exit code 1."""
+def _run(build, args=None):
+    """Run a build; turn an existing output or a failed download into a clean message and exit code 1. With
+    `args`, an existing non-empty `--out` without `--overwrite` is refused before the build reads anything."""
+    from diit_tf.data.layout import check_out_dir
+
     try:
+        if args is not None:
+            check_out_dir(args.out, args.overwrite)
         return build()
     except (FileExistsError, RuntimeError) as err:
         print(f"diit data: error: {err}", file=sys.stderr)
@@ -147,7 +152,7 @@ def _synthetic(args) -> int:
         _summary(args.out, metadata)
         return 0
 
-    return _run(build)
+    return _run(build, args)
 
 
 # ---------------------------------------------------------------------------------------------- movielens / recbole
@@ -186,7 +191,7 @@ def _movielens(args) -> int:
                                               overwrite=args.overwrite, domains=args.domains))
         return 0
 
-    return _run(build)
+    return _run(build, args)
 
 
 def _str_list(text: str) -> tuple:
@@ -264,7 +269,7 @@ def _recbole(args) -> int:
                                         overwrite=args.overwrite, **options))
         return 0
 
-    return _run(build)
+    return _run(build, args)
 
 
 # ------------------------------------------------------------------------------------------------ kuairand / taobao
@@ -299,7 +304,7 @@ def _kuairand(args) -> int:
                                           days_per_period=args.days_per_period, periods=args.periods))
         return 0
 
-    return _run(build)
+    return _run(build, args)
 
 
 def _register_taobao(sub) -> None:
@@ -330,7 +335,7 @@ def _taobao(args) -> int:
                                         periods=args.periods, utc_offset_hours=args.utc_offset_hours))
         return 0
 
-    return _run(build)
+    return _run(build, args)
 
 
 # ----------------------------------------------------------------------------------------------------------- info

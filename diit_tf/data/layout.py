@@ -121,6 +121,16 @@ def categorical_strings(values: pd.Series) -> pd.Series:
     return text.where(text != "", MISSING)
 
 
+def check_out_dir(out_dir, overwrite: bool) -> None:
+    """A dataset directory may be written: it does not exist, is empty, or `overwrite` is set; else a
+    FileExistsError naming it. `DatasetWriter` checks it, and the converters' commands before they read any raw
+    file (reading KuaiRand's or Taobao's logs takes minutes)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise FileExistsError(f"{out_dir} already exists and is not empty; pass --overwrite (overwrite=True) to "
+                              f"replace it")
+
+
 class DatasetWriter:
     """Builds a dataset in a temporary sibling directory, then renames it into place.
 
@@ -145,11 +155,7 @@ class DatasetWriter:
         self.rows: dict = {}
         self.clicks: dict = {}
         self._tmp: Optional[Path] = None
-        if self.out_dir.exists() and not self.overwrite:
-            if not self.out_dir.is_dir() or any(self.out_dir.iterdir()):
-                raise FileExistsError(
-                    f"{self.out_dir} already exists and is not empty; pass --overwrite (overwrite=True) to replace it"
-                )
+        check_out_dir(self.out_dir, overwrite)
 
     def __enter__(self) -> "DatasetWriter":
         self.out_dir.parent.mkdir(parents=True, exist_ok=True)

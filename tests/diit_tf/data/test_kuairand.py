@@ -135,3 +135,21 @@ def test_period_rule_with_no_rows_left_is_a_clear_error():
     frame = pd.DataFrame({"date": ["x", ""]})  # every period value unparseable: dropped
     with pytest.raises(ValueError, match=r"no rows left to cut into periods by 'date' \(here\)"):
         PeriodRule("date", mode="value").apply(frame, BadRows(QUIET), "here")
+
+
+def test_the_command_refuses_an_existing_out_before_reading_the_raw_files(tmp_path, monkeypatch, capsys):
+    """`diit data kuairand --out <a dataset>` without --overwrite stops before any raw file is read (the raw
+    directory here does not exist, which would be the error otherwise); with --overwrite the raw files are read."""
+    from diit_tf import cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "metadata.json").write_text("{}")
+    assert cli.main(["data", "kuairand", "--raw-dir", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
+    assert capsys.readouterr().err.strip() == (f"diit data: error: {out} already exists and is not empty; pass "
+                                               f"--overwrite (overwrite=True) to replace it")
+    assert cli.main(["data", "kuairand", "--raw-dir", str(tmp_path / "nowhere"), "--out", str(out),
+                     "--overwrite"]) == 1
+    raw = tmp_path / "nowhere"
+    assert capsys.readouterr().err.strip() == f"diit data: error: KuaiRand raw directory {raw} not found"
+    assert (out / "metadata.json").read_text() == "{}"      # nothing replaced by the failed build
