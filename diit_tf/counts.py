@@ -41,3 +41,18 @@ def as_count(value, minimum: int = 1) -> Optional[int]:
 def is_number(value) -> bool:
     """Whether `value` is a real number (an int, a float, a NumPy scalar), not a boolean."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def positive_count(value, name: str, where: str = "", null: bool = False) -> Optional[int]:
+    """`value`, the setting `name`, as a positive integer (`as_count`: 256.0 is taken as 256), or None when it is
+    null and `null` may be; else a ValueError naming it after `where` (e.g. "Tuner custom_config: `batch_size`
+    should be a positive integer. Received: True": JSON true would pass as 1). The simulation's hyperparameters
+    (`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read their counts through it."""
+    if value is None and null:
+        return None
+    number = as_count(value)
+    if number is None:
+        prefix = f"{where}: " if where else ""
+        raise ValueError(f"{prefix}`{name}` should be a positive integer{' or null' if null else ''}. "
+                         f"Received: {value!r}")
+    return number

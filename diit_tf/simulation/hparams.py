@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 
 from diit_tf.config import DIITConfig
-from diit_tf.counts import as_count, is_number
+from diit_tf.counts import is_number, positive_count
 from diit_tf.jsonfile import read_json_object
 
 PRESETS_DIR = Path(__file__).parent / "presets"
@@ -111,11 +111,14 @@ class Hparams:
         unknown = set(training) - TRAINING_KEYS
         if unknown:
             raise ValueError(f"{self.where}: unknown `training` key(s) {sorted(unknown)}; known: {sorted(TRAINING_KEYS)}")
-        # the counts (`as_count`: a boolean is none, JSON true would pass as 1; 256.0 is taken as 256), kept as ints
+        # the counts (`positive_count`: a boolean is none, JSON true would pass as 1; 256.0 is taken as 256), kept as
+        # ints
         for key in ("epochs", "batch_size"):
-            training[key] = self._count(f"training.{key}", training[key])
-        training["mix_batch_size"] = self._count("training.mix_batch_size", training["mix_batch_size"], null=True)
-        self.data["insertion_period"] = self._count("insertion_period", self.data["insertion_period"], null=True)
+            training[key] = positive_count(training[key], f"training.{key}", self.where)
+        training["mix_batch_size"] = positive_count(training["mix_batch_size"], "training.mix_batch_size", self.where,
+                                                    null=True)
+        self.data["insertion_period"] = positive_count(self.data["insertion_period"], "insertion_period", self.where,
+                                                       null=True)
         if training["student_init"] not in STUDENT_INITS:
             raise ValueError(f"{self.where}: `training.student_init` should be one of {list(STUDENT_INITS)}. "
                              f"Received: {training['student_init']!r}")
@@ -134,17 +137,6 @@ class Hparams:
             if lr is not None and not (is_number(lr) and lr > 0):
                 raise ValueError(f"{self.where}: `methods.{name}.learning_rate` should be > 0. Received: {lr!r}")
         DIITConfig.from_dict(self.diit_config_dict())  # raises naming a bad option
-
-    def _count(self, name: str, value, null: bool = False):
-        """`value` as a positive integer (`as_count`), or None when it is null and `null`; else a ValueError naming
-        `name`."""
-        if value is None and null:
-            return None
-        number = as_count(value)
-        if number is None:
-            raise ValueError(f"{self.where}: `{name}` should be a positive integer{' or null' if null else ''}. "
-                             f"Received: {value!r}")
-        return number
 
     # ---------------------------------------------------------------------------------------------- accessors
     @property

@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.backbones import build_backbone
-from diit_tf.counts import as_count
+from diit_tf.counts import positive_count
 from diit_tf.ctr import PeriodTrainer
 from diit_tf.simulation.training import STEPS_PER_EXECUTION, labelled_dataset
 
@@ -192,20 +192,6 @@ def _check_training_options(backbone_options, epochs, batch_size) -> tuple:
     if "hidden_units" in options:
         options["hidden_units"] = tuple(options["hidden_units"])
     return options, positive_count(epochs, "epochs"), positive_count(batch_size, "batch_size")
-
-
-def positive_count(value, name: str, where: str = "", null: bool = False) -> Optional[int]:
-    """`value`, the tuning setting `name`, as a positive integer (`diit_tf.counts.as_count`: 256.0 is taken as 256),
-    or None when it is null and `null` may be; else a ValueError naming it after `where` (e.g. "Tuner custom_config:
-    `batch_size` should be a positive integer. Received: True": JSON true would pass as 1)."""
-    if value is None and null:
-        return None
-    number = as_count(value)
-    if number is None:
-        prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}`{name}` should be a positive integer{' or null' if null else ''}. "
-                         f"Received: {value!r}")
-    return number
 
 
 def _load_cached(cached: Path, new, n_sources: int):

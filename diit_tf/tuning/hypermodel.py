@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from diit_tf.model import DIITModel, make_diit_dataset
-from diit_tf.tuning.context import TuningContext, mix_rows, positive_count
+from diit_tf.counts import positive_count
+from diit_tf.tuning.context import TuningContext, mix_rows
 from diit_tf.tuning.space import dimensions, search_space, split_values
 
 

@@ -32,7 +32,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from diit_tf.tuning.context import positive_count
+from diit_tf.counts import positive_count
 from diit_tf.tuning.hypermodel import DIITHyperModel
 
 CUSTOM_CONFIG_DEFAULTS = {

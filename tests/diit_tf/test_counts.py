@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diit_tf.counts import as_count, is_count, is_number
+from diit_tf.counts import as_count, is_count, is_number, positive_count
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -32,9 +32,10 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
     from diit_tf.tuning import context
 
     assert configs.is_count is diit_tf.config.is_count is is_count
-    # the trainers, the simulation's hyperparameters and the tuning settings read a count through as_count (is_count
-    # after taking an integral float as its integer)
-    assert training.as_count is hparams.as_count is context.as_count is as_count
+    # the trainers read a count through as_count (is_count after taking an integral float as its integer), the
+    # simulation's hyperparameters and the tuning settings through positive_count, which asks as_count
+    assert training.as_count is as_count
+    assert hparams.positive_count is context.positive_count is positive_count
     assert not hasattr(configs, "_is_count")
     # and each still reads as before: true is no count, 0 is one for gate_fit_epochs (>= 0) and not for the rest
     with pytest.raises(ValueError, match=r"`gate_fit_epochs` should be an integer >= 0\. Received: True$"):

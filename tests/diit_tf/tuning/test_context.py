@@ -2,7 +2,8 @@
 before any data is read."""
 import pytest
 
-from diit_tf.tuning.context import positive_count, prepare_context
+from diit_tf.counts import positive_count
+from diit_tf.tuning.context import prepare_context
 
 
 @pytest.mark.parametrize("value", [True, False, 0, -3, 2.5, "8", [8]])
