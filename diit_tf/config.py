@@ -37,7 +37,10 @@ Variants beyond the paper's form (each defaults to the paper's form, except `gat
 - `gate_prior="none"`: a domain-level prior added to the gate's scores, `g(x) = softmax(s(x) + log π)`.
   "quality": `π = softmax_k(G_k / gate_prior_temperature)`, set once per period from each source's gain over chance
   on the target's labelled rows of the period, `G_k = AUC_k - 0.5` (the weights of `kd_static`); the learned gate
-  then moves each row's weights away from `π`. "none": no prior (the paper).
+  then moves each row's weights away from `π`. "none": no prior (the paper). With `gate_origin` > 0 the origin loss
+  reads the learned scores without the prior (`softmax(s(x))`), so they learn which source a row comes from and the
+  weights KD reads are `g_k(x) ∝ π_k P(k | x)`: the distribution-weighted rule with the sources' quality as the
+  mixture weights (were the loss read through the prior, the scores would learn to cancel it).
 - `gate_prior_temperature=0.01`: the temperature of the "quality" prior (small: most weight on the best sources).
 - `gate_fit_epochs=0`: passes of the gate alone over the period's labelled target rows before the period's DIIT
   training, on its supervised loss (`gate_loss`), with its own Adam at `gate_fit_learning_rate=0.01`. Within

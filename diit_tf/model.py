@@ -354,7 +354,7 @@ class DIITModel(keras.Model):
                                                   "z_sources_target": tf.split(logits, k, axis=-1)})
 
         def origin(query, logits, source):
-            return origin_ce(self.gate.gate(query), source)
+            return origin_ce(self.gate.gate(query, with_prior=False), source)
 
         def step_of(loss_of):
             def step(query, logits, target):
@@ -438,6 +438,11 @@ class DIITModel(keras.Model):
             reps, logits = [r[n_t:] for r in reps], [z[n_t:] for z in logits]
         if cfg.reads_origin and ORIGIN_KEY in x_m:  # absent only from the dummy batch that builds the model
             forward["origin"] = x_m[ORIGIN_KEY]
+        if cfg.gate_origin > 0 and self.gate.prior_logits is not None:
+            # the origin loss teaches the learned scores alone which source a row comes from; the prior then
+            # weighs that by the sources' quality: g_k ∝ π_k P(k | x)
+            query_mix = tf.split(query, [n_t, n_m], axis=0)[1] if on_target else query
+            forward["gate_origin"] = self.gate.gate(self.gate.query(query_mix, reps, logits), with_prior=False)
         kd_weights = self._kd_weights(weights)
         if cfg.route_by_origin and "origin" in forward:
             kd_weights = routed_by_origin(kd_weights, forward["origin"])
@@ -541,7 +546,7 @@ class DIITModel(keras.Model):
             raise ValueError(f"DIITConfig.{option} needs each mix row's source: the mix batch's features should "
                              f"carry {ORIGIN_KEY!r} (an index into the sources, < 0 for none)")
         if cfg.gate_origin > 0:
-            losses["origin"] = origin_ce(forward["gate"], forward["origin"])
+            losses["origin"] = origin_ce(forward.get("gate_origin", forward["gate"]), forward["origin"])
             total = total + cfg.gate_origin * losses["origin"]
         losses["loss"] = total
         return losses

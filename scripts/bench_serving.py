@@ -1,11 +1,14 @@
-"""Serving benchmark: the exported DIIT student vs the same-backbone base, CTNet (K=2, K=8) and a K+1 ensemble, then
-the local gRPC server under load. Writes docs/serving_results.md.
+"""Serving benchmark: the exported DIIT student vs the same-backbone base, CTNet (K=2, K=8), a K+1 ensemble and the
+multi-domain `joint` model served for the target, then the local gRPC server under load. Writes
+docs/serving_results.md.
 
 What is measured, side by side in one run:
 1. In-process latency of each exported SavedModel's `serving_default` (serialized tf.Examples -> probabilities) and
    `predict` (raw tensors) signatures at equal batch sizes, calls interleaved round-robin across models so machine
    load hits all of them alike. The student IS a backbone, so student/base should be ~1.0; CTNet keeps its K source
-   towers in the serving graph (K+1 towers), the ensemble averages K+1 backbones.
+   towers in the serving graph (K+1 towers), the ensemble averages K+1 backbones. The jointly trained multi-domain
+   model (`diit_tf.baselines.joint`, 3 domains) is exported for the target alone (`as_domain_model`: every row
+   tagged as the target), one tower with a domain embedding and per-domain heads: what serving `joint` costs.
 2. The local server (`serving/server.py`, own process) serving the student: closed-loop load test at concurrency 4
    with 100-example requests (p50/p95/p99/QPS/errors), QPS vs batch size, and the same load against CTNet K=8.
 3. The server's request paths side by side (TensorProto fast path or numpy path, flat or public call, batching),
@@ -117,6 +120,19 @@ def ensemble(args, n):
     return keras.Model(inputs, {"logit": logit, "representation": outs[0]["representation"]}, name=f"ensemble_{n}")
 
 
+JOINT = "joint, served for the target"
+
+
+def joint_for_target(args):
+    """The multi-domain `joint` model (shared bottom + domain embedding + per-domain heads over SPEC's 3 domains),
+    read as the target: the single-domain inputs of the student, every row tagged as the target."""
+    from diit_tf.baselines.joint import as_domain_model, build_joint_model
+
+    keras.utils.set_random_seed(50)
+    units = tuple(int(u) for u in args.hidden_units.split(","))
+    return as_domain_model(build_joint_model(args.backbone, SPEC, hidden_units=units), SPEC)
+
+
 def _dummy_inputs(n):
     feats = SPEC.transform({name: tf.constant(["1"] * n) if name in SPEC.categorical else tf.zeros([n])
                             for name in SPEC.feature_names})
@@ -131,6 +147,7 @@ def build_models(args):
         "ctnet K=8": ctnet(args, 8),
         "ensemble K+1=3": ensemble(args, 3),
         "ensemble K+1=9": ensemble(args, 9),
+        JOINT: joint_for_target(args),
     }
 
 
@@ -379,6 +396,12 @@ def render(args, table, params, main_load, sweep, ctnet_load, paths, load_before
                            f"({'meets' if ok else 'MISSES'} the >= 16.75% target)")
         base = next(r for r in table if r["signature"] == "serving_default" and r["batch"] == b and r["model"] == "base")
         verdict.append(f"- batch {b}, base: student/base latency ratio {1 / base['vs_student']:.2f} (expected ~1.0)")
+        joint = next((r for r in table if r["signature"] == "serving_default" and r["batch"] == b
+                      and r["model"] == JOINT), None)
+        if joint is not None:
+            verdict.append(f"- batch {b}, the multi-domain `joint` model served for the target: "
+                           f"{joint['vs_student']:.2f}x the student's latency, {params[JOINT] / params['base']:.3f}x "
+                           "its parameters (one tower, plus a domain embedding and per-domain heads)")
     L += ["Targets (serving_default):", ""] + verdict + [""]
     L += ["## 2. Local server under load (student)", "",
           f"`serving/server.py` in its own process ({args.grpc_threads} gRPC threads), load generator "

@@ -125,13 +125,15 @@ class GatingAggregator(keras.layers.Layer):
         """Uniform weights, no gate network: the ablation, or a single source (a softmax over one value is 1)."""
         return self.uniform or self.num_sources == 1
 
-    def gate(self, target_representation):
-        """The gate weights g(x), (B, K), rows summing to 1."""
+    def gate(self, target_representation, with_prior: bool = True):
+        """The gate weights g(x), (B, K), rows summing to 1. `with_prior=False`: the learned scores' softmax alone,
+        without the prior `log π` (what a loss that should teach the scores something the prior does not say
+        reads: the origin loss, `DIITConfig.gate_origin`)."""
         if self._fixed_weights:
             batch = ops.shape(target_representation)[0]
             return ops.ones((batch, self.num_sources), dtype=self.compute_dtype) / self.num_sources
         scores = self.gate_output(self.gate_hidden(target_representation))
-        if self.prior_logits is not None:
+        if with_prior and self.prior_logits is not None:
             scores = scores + ops.cast(self.prior_logits, scores.dtype)
         # softmax by hand: oneDNN's softmax kernel cost ~0.27 ms per call for these tiny (B, K) inputs on CPU,
         # more than the rest of the gate (measured with the TF profiler); the values are the same.

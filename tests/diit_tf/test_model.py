@@ -692,6 +692,29 @@ def test_gate_origin_adds_the_gates_cross_entropy_on_the_mix_rows_sources_by_han
     assert any(_changed(before, model.gate.trainable_variables))
 
 
+def test_with_a_prior_the_origin_loss_reads_the_scores_alone_and_kd_reads_both(spec, teachers):
+    """With `gate_prior` the origin loss is `-log softmax(s(x))_{source}` (the learned scores, no prior), while KD
+    and the reported weights take `softmax(s(x) + log π)`: g_k ∝ π_k P(k | x), the prior weighing the origin."""
+    from diit_tf.model import ORIGIN_KEY
+    model = _model(spec, teachers, DIITConfig(gate_origin=1.0, gate_prior="quality"))
+    x_t, y_t = _rows(8, seed=12)
+    x_m, _ = _rows(6, seed=13)
+    x_m[ORIGIN_KEY] = np.array([0, 1, -1, 1, 0, 0], np.int32)
+    model._forward(x_t, x_m, training=False)  # builds the gate
+    model.set_gate_prior([0.9, 0.1])
+    forward = model._forward(x_t, x_m, training=False)
+    losses = model.student_losses(tf.constant(y_t), forward)
+    query = model.student({k: v for k, v in x_m.items() if k != ORIGIN_KEY})["representation"]
+    scores = (model.gate.gate_output(model.gate.gate_hidden(query))).numpy().astype(np.float64)
+    free = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    picked = [free[0, 0], free[1, 1], free[3, 1], free[4, 0], free[5, 0]]
+    np.testing.assert_allclose(losses["origin"].numpy(), -np.mean(np.log(picked)), rtol=1e-5)
+    with_prior = np.array([0.9, 0.1]) * np.exp(scores)
+    np.testing.assert_allclose(forward["gate"].numpy(), with_prior / with_prior.sum(axis=1, keepdims=True),
+                               rtol=1e-5)
+    assert not np.allclose(forward["gate"].numpy(), free)  # the prior moved the weights KD reads
+
+
 def test_gate_origin_needs_the_rows_sources_and_a_gate(spec, teachers):
     model = _model(spec, teachers, DIITConfig(gate_origin=1.0))
     x_t, y_t = _rows(8, seed=12)
