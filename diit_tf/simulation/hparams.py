@@ -65,7 +65,7 @@ METHOD_OPTIONS = {
     "kd_best_single": {"beta", "temperature", "quality"},
     "kd_self": {"beta", "temperature"},
     "kd_origin": {"beta", "temperature"},
-    "kd_joint": {"beta", "temperature"},
+    "kd_joint": {"beta", "temperature", "target_kd"},
     "hamur": {"adapter_units", "rank", "hyper_units"},
     "star": {"aux_units"},
     "dann": {"grl_lambda", "domain_weight", "source_weight"},

@@ -432,7 +432,8 @@ class KDJoint(Joint):
             options, cfg = ctx.hparams.method_options(self.name), ctx.hparams.diit_config()
             teacher = as_domain_model(self.frozen, ctx.spec, name="joint_teacher")
             self.student_kd = WeightedKD([teacher], _student_from_snapshot(ctx), beta=options.get("beta", cfg.beta2),
-                                         temperature=options.get("temperature", cfg.tau), name=self.name)
+                                         temperature=options.get("temperature", cfg.tau),
+                                         target_kd=options.get("target_kd", 0.0), name=self.name)
             compile_fresh(self.student_kd, ctx.hparams.learning_rate(self.name))
             self.student_kd.optimizer.build(self.student_kd.student.trainable_variables)
         rows = ctx.rows(period, self.name)

@@ -27,7 +27,7 @@ def run(tmp_path_factory):
     original_fit = WeightedKD.fit
 
     def spy_fit(self, *args, **kwargs):
-        fits.append({"name": self.name, "weights": self.teacher_weights.numpy().copy(),
+        fits.append({"name": self.name, "weights": self.teacher_weights.numpy().copy(), "target_kd": self.target_kd,
                      "teachers": [[w.copy() for w in t.get_weights()] for t in self.teachers],
                      "student": [w.copy() for w in self.student.get_weights()]})
         history = original_fit(self, *args, **kwargs)
@@ -39,7 +39,8 @@ def run(tmp_path_factory):
     try:
         code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--methods", ",".join(METHODS),
                      "--insertion-period", "1", "--hparams", str(out / "hp.json"), "--out", str(out / "report"),
-                     "--option", "kd_static.weighting=softmax", "--option", "kd_static.weight_temperature=0.05"])
+                     "--option", "kd_static.weighting=softmax", "--option", "kd_static.weight_temperature=0.05",
+                     "--option", "kd_joint.target_kd=0.5"])
     finally:
         mp.undo()
     return {"code": code, "fits": fits, "out": out / "report"}
@@ -103,6 +104,8 @@ def test_kd_joint_distils_from_a_frozen_joint_model_refreshed_every_period(run):
     assert any(not np.array_equal(a, b) for a, b in zip(fits[0]["teachers"][0], fits[1]["teachers"][0])), \
         "the teacher should be refreshed from the joint model trained on the next period"
     assert len(fits[0]["student"]) < len(fits[0]["teachers"][0])  # the student is a single-domain model
+    assert [f["target_kd"] for f in fits] == [0.5, 0.5]  # methods.kd_joint.target_kd reaches its KD loss
+    assert all(f["target_kd"] == 0.0 for f in run["fits"] if f["name"] == "kd_static")
 
 
 def test_option_flag_rejects_a_malformed_item(tmp_path, capsys):
