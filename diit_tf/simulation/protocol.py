@@ -81,6 +81,24 @@ def _check_rows(store, insertion_period: int, needs_sources: bool) -> None:
                          f"{insertion_period}): the transfer methods need at least one source model")
 
 
+def few_target_rows(store, batch_size: int) -> dict:
+    """The training periods (all but the last) where the target domain has fewer training rows
+    (`store.train_rows`) than one batch: `{period: rows}`. There every method takes one optimizer step per epoch,
+    so the methods can barely differ."""
+    target = store.spec.target
+    rows = {p: len(store.train_rows(p).domain(target)) for p in store.periods[:-1]}
+    return {p: n for p, n in rows.items() if n < batch_size}
+
+
+def few_rows_warning(target: str, rows: dict, batch_size: int) -> str:
+    """What the run log and the report say about `few_target_rows`' periods (`rows`: `{period: rows}`)."""
+    periods = ", ".join(f"{p} ({n} rows)" for p, n in sorted(rows.items()))
+    return (f"the target domain {target!r} has fewer training rows than one batch (training.batch_size "
+            f"{batch_size}) in period(s) {periods}: every method trains one optimizer step per epoch there, so "
+            f"the methods' AUCs can agree to 4 decimals. For several steps per period pass a --batch-size below "
+            f"{min(rows.values())} (or set training.batch_size in the --hparams file)")
+
+
 def source_quality(ctx, target) -> dict:
     """Each source's frozen model of this period scored on the target's labelled rows of the same period (rows
     every method trains on): `{source: AUC}`. The ground truth a gate's ranking is compared with."""
@@ -168,6 +186,12 @@ def run_simulation(store, backbone="dnn", methods="all", seeds=(0,), hparams=Non
         f"{[p + 1 for p in periods[:-1] if p >= p0]}), {len(seeds)} seed(s), methods {', '.join(names)}; "
         f"{hparams.epochs} epoch(s)/period, batch {hparams.batch_size}")
     run = _Collected()
+    few = few_target_rows(store, hparams.batch_size)
+    if few:  # a warning only: the results are what they are
+        warning = few_rows_warning(spec.target, few, hparams.batch_size)
+        log(f"warning: {warning}")
+        run.note({"batch_size": hparams.batch_size, "rows": {str(p): n for p, n in few.items()},
+                  "warning": warning}, "few_target_rows")
     run_start = time.perf_counter()
     for seed in seeds:
         keras.utils.set_random_seed(int(seed))

@@ -399,9 +399,15 @@ def write_report(result: SimulationResult, out_dir, command: str = "", dataset: 
     text += [f"- `{name}`: {describe(name)}" for name in result.methods]
     text += source_lines(result.notes.get("sources", {}))  # the gate analysis is in section_markdown, above
     selections = {k: v for k, v in result.notes.items()
-                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group", "routing")}
+                  if k not in ("training_diagnostics", "sources", "source_quality", "gate_by_group", "routing",
+                               "few_target_rows")}
+    few = result.notes.get("few_target_rows")
+    if selections or few:
+        text += ["", "## Notes"]
+    if few:  # protocol.few_rows_warning, as the run log said it
+        text += ["", f"Warning: {few['warning']}."]
     if selections:
-        text += ["", "## Notes", "", "```", json.dumps(selections, indent=1, default=float), "```"]
+        text += ["", "```", json.dumps(selections, indent=1, default=float), "```"]
     (out / "report.md").write_text("\n".join(text) + "\n")
     return results
 
