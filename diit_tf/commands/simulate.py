@@ -182,11 +182,19 @@ def run(args) -> int:
     if not args.methods.replace(",", "").strip():
         raise ValueError(f"--methods is empty ({args.methods!r}): give comma-separated methods, or 'all'")
     parse_methods(args.methods)
-    if args.tune_grid is not None and args.tune != "transfer":
-        # the grid is the transfer stage's; without --tune it would be ignored, and --tune budget has its own
-        raise ValueError("--tune-grid sets the grid of --tune transfer and "
-                         + ("is not used by --tune budget; leave it out" if args.tune else
-                            "is ignored without it; pass --tune transfer, or leave --tune-grid out"))
+    grid = None
+    if args.tune_grid is not None:
+        if args.tune != "transfer":
+            # the grid is the transfer stage's; without --tune it would be ignored, and --tune budget has its own
+            raise ValueError("--tune-grid sets the grid of --tune transfer and "
+                             + ("is not used by --tune budget; leave it out" if args.tune else
+                                "is ignored without it; pass --tune transfer, or leave --tune-grid out"))
+        from diit_tf.simulation.validation import parse_grid
+
+        grid = parse_grid(args.tune_grid)
+        if not grid:  # '' or ' ; ' would tune the default grid, as if the flag were not given
+            raise ValueError(f"--tune-grid is empty ({args.tune_grid!r}): give method.option=v1,v2 steps separated "
+                             f"by ';', e.g. 'diit.beta2=0.5,1,2', or leave --tune-grid out for the default grid")
     _check_out(args.out, args.overwrite)
     if args.source_cache:
         check_directory("--source-cache", args.source_cache)
@@ -245,10 +253,9 @@ def run(args) -> int:
 
         cache = SourceCache(args.source_cache, data_dir, args.backbone, hparams, train_share=args.train_share)
     if args.tune:
-        from diit_tf.simulation.validation import parse_grid, tune
+        from diit_tf.simulation.validation import tune
 
         store.periods = periods
-        grid = parse_grid(args.tune_grid) if args.tune_grid else None
         tune(store, args.tune, hparams, args.backbone, seeds, p0, name, args.out, grid=grid, log=default_log,
              source_cache=cache)
         return 0

@@ -380,6 +380,24 @@ def test_simulate_refuses_a_tune_grid_without_tune_transfer(tmp_path, capsys, ex
     assert message in err and "--dataset" not in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("grid", ["", "   ", " ; "])
+def test_simulate_refuses_an_empty_tune_grid_in_one_line_naming_the_flag(tmp_path, capsys, grid):
+    """An empty --tune-grid tuned the default grid as if it were not given; now refused before the dataset is
+    read (the missing --dataset would fail otherwise)."""
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                 "--tune", "transfer", "--tune-grid", grid]) == 1
+    assert capsys.readouterr().err == (
+        f"diit simulate: error: --tune-grid is empty ({grid!r}): give method.option=v1,v2 steps separated by ';', "
+        f"e.g. 'diit.beta2=0.5,1,2', or leave --tune-grid out for the default grid\n")
+
+
+def test_simulate_refuses_a_malformed_tune_grid_before_reading_the_dataset(tmp_path, capsys):
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o"),
+                 "--tune", "transfer", "--tune-grid", "diit.beta2="]) == 1
+    assert capsys.readouterr().err == ("diit simulate: error: --tune-grid 'diit.beta2=' has no values; expected "
+                                       "method.option=v1,v2\n")
+
+
 def test_simulate_refuses_a_file_as_source_cache_before_reading_data(tmp_path, capsys):
     afile = tmp_path / "afile"
     afile.write_text("kept")
