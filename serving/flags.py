@@ -1,6 +1,8 @@
 """Command-line flags of the local server, shared by `diit serve` and `python -m serving.server` (no heavy imports)."""
 
 import argparse
+import logging
+import os
 
 MODEL_NAME = "diit"
 
@@ -56,3 +58,26 @@ def add_server_arguments(parser) -> None:
     parser.add_argument("--no-flat-call", action="store_true",
                         help="built-in server: call signatures through TensorFlow's public call instead of the "
                         "private flat call (ConcreteFunction._call_flat; see serving/servable.py)")
+
+
+def numbered_versions(model_dir: str) -> list:
+    """The numeric version subdirectories under the model base path `model_dir` (TF Serving's), highest first."""
+    return sorted((int(name) for name in os.listdir(model_dir)
+                   if name.isdigit() and os.path.isdir(os.path.join(model_dir, name))), reverse=True)
+
+
+def check_model_dir(model_dir: str, poll_seconds: float) -> None:
+    """--model-dir as a server starts on it (`diit serve`, `python -m serving.server`): a directory; one holding no
+    numbered version is refused when --poll-seconds does not poll (nothing would ever be served, the server answered
+    "version null" forever), else logged: the server waits for a version to be pushed."""
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"--model-dir {model_dir!r} is not a directory (expected <dir>/<version>/saved_model.pb)")
+    if numbered_versions(model_dir):
+        return
+    if not poll_seconds:  # 0: load once at start, never again (like model_server_argv; ModelServer refuses < 0)
+        raise FileNotFoundError(f"--model-dir {model_dir!r} holds no numbered version (a subdirectory such as 1/ "
+                                f"holding a SavedModel), and --poll-seconds 0 never looks again: "
+                                f"push a version there first, or give --poll-seconds > 0 to wait for one")
+    logging.getLogger("diit.serving").warning(
+        "--model-dir %r holds no numbered version yet: waiting for one (looking every %g s); requests fail with "
+        "UNAVAILABLE until then", model_dir, poll_seconds)

@@ -22,7 +22,7 @@ from typing import Optional
 import grpc
 
 from serving.codec import ServingError, not_found
-from serving.flags import MODEL_NAME
+from serving.flags import MODEL_NAME, numbered_versions
 from serving.servable import LoadedVersion
 
 log = logging.getLogger("diit.serving")
@@ -67,11 +67,7 @@ class ModelManager:
         self._lock = threading.Lock()
 
     def versions(self) -> list:
-        found = []
-        for name in os.listdir(self.model_dir):
-            if name.isdigit() and os.path.isdir(os.path.join(self.model_dir, name)):
-                found.append(int(name))
-        return sorted(found, reverse=True)
+        return numbered_versions(self.model_dir)
 
     def poll_once(self) -> bool:
         """Load the newest version that is newer than the served one and passes the smoke test. True if switched."""

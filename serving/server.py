@@ -41,7 +41,7 @@ import grpc  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from serving.batching import BatchingParameters  # noqa: E402
-from serving.flags import MODEL_NAME, add_server_arguments  # noqa: E402
+from serving.flags import MODEL_NAME, add_server_arguments, check_model_dir  # noqa: E402
 from serving.grpc_api import PredictionService  # noqa: E402
 from serving.manager import ModelManager  # noqa: E402
 from serving.rest_api import make_rest_server  # noqa: E402
@@ -136,6 +136,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Local TF-Serving-compatible server for the exported DIIT student.")
     add_server_arguments(parser)
     args = parser.parse_args(argv)
+    check_model_dir(args.model_dir, args.poll_seconds)
     return run_local(args)
 
 

@@ -48,8 +48,9 @@ def model_server_argv(binary: str, args) -> list:
 
 
 def run(args) -> int:
-    if not os.path.isdir(args.model_dir):
-        raise FileNotFoundError(f"--model-dir {args.model_dir!r} is not a directory")
+    from serving.flags import check_model_dir
+
+    check_model_dir(args.model_dir, args.poll_seconds)  # for tensorflow_model_server too: it would wait as well
     binary = None if args.no_model_server else shutil.which("tensorflow_model_server")
     if binary:
         argv = model_server_argv(binary, args)

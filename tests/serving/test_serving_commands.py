@@ -197,3 +197,55 @@ def test_serve_refuses_a_port_or_thread_count_out_of_range(tmp_path, capsys, fla
         main(["serve", "--model-dir", str(tmp_path), flag, value])
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def _no_server(monkeypatch):
+    """`diit serve` without starting anything: the built-in server and the exec of tensorflow_model_server are
+    recorded instead."""
+    import os
+
+    import serving.server
+
+    started = []
+    monkeypatch.setattr(serving.server, "run_local", lambda args: started.append("built-in") or 0)
+    monkeypatch.setattr(os, "execv", lambda binary, argv: started.append(binary))
+    return started
+
+
+@pytest.mark.parametrize("model_server", [None, "/opt/bin/tensorflow_model_server"])
+def test_serve_refuses_a_model_dir_without_a_numbered_version_when_it_does_not_poll(tmp_path, capsys, monkeypatch,
+                                                                                   model_server):
+    """With --poll-seconds 0 nothing would ever be served ("version null" forever): refused at start, before either
+    server, naming the directory. A non-numeric subdirectory is no version."""
+    import shutil
+
+    started = _no_server(monkeypatch)
+    monkeypatch.setattr(shutil, "which", lambda name: model_server)
+    (tmp_path / "latest").mkdir()
+    assert main(["serve", "--model-dir", str(tmp_path), "--poll-seconds", "0"]) == 1
+    assert capsys.readouterr().err == (
+        f"diit serve: error: --model-dir {str(tmp_path)!r} holds no numbered version (a subdirectory such as 1/ "
+        f"holding a SavedModel), and --poll-seconds 0 never looks again: push a version there first, or give "
+        f"--poll-seconds > 0 to wait for one\n")
+    assert started == []
+    (tmp_path / "1").mkdir()  # a numbered version: the server starts
+    assert main(["serve", "--model-dir", str(tmp_path), "--poll-seconds", "0"]) == 0
+    assert started[0] == (model_server or "built-in")  # (the stub exec returns, so the built-in server follows)
+
+
+def test_serve_logs_that_it_waits_for_a_version_when_it_polls(tmp_path, monkeypatch, caplog):
+    started = _no_server(monkeypatch)
+    with caplog.at_level("WARNING", logger="diit.serving"):
+        assert main(["serve", "--model-dir", str(tmp_path), "--poll-seconds", "2.5", "--no-model-server"]) == 0
+    assert started == ["built-in"]
+    assert caplog.messages == [f"--model-dir {str(tmp_path)!r} holds no numbered version yet: waiting for one "
+                               f"(looking every 2.5 s); requests fail with UNAVAILABLE until then"]
+
+
+def test_python_m_serving_server_refuses_it_too(tmp_path, monkeypatch):
+    import serving.server
+
+    started = _no_server(monkeypatch)
+    with pytest.raises(FileNotFoundError, match=r"holds no numbered version .* --poll-seconds 0 never looks again"):
+        serving.server.main(["--model-dir", str(tmp_path), "--poll-seconds", "0"])
+    assert started == []
