@@ -27,6 +27,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -144,8 +145,8 @@ class PipelineConfig:
       values: the (partial) configuration; missing keys take `DEFAULTS`.
       source: where it came from, for error messages.
       base_dir: relative paths are resolved against this directory (default: the repository root).
-      origins: where single top-level settings came from when not from `source`, e.g. {"data_dir": "--dataset"}
-        (see `origin`).
+      origins: where single settings came from when not from `source`, e.g. {"data_dir": "--dataset",
+        "kd_origin.enabled": "--kd-origin"} (see `origin`); an error naming such a setting says so.
     """
 
     def __init__(self, values: Optional[Mapping] = None, source: str = "<dict>", base_dir=None,
@@ -155,7 +156,22 @@ class PipelineConfig:
         self.resolved_from = None
         self.base_dir = Path(base_dir) if base_dir else REPO_ROOT
         self.values = _merge(DEFAULTS, values or {}, source, "")
-        self._validate()
+        try:
+            self._validate()
+        except ValueError as err:
+            raise ValueError(self._with_origins(str(err))) from None
+
+    def _with_origins(self, message: str) -> str:
+        """A validation error (`"<source>: ..."`) with each setting it names that came from elsewhere (`origins`,
+        e.g. a command-line flag) followed by where from; when every setting it names did, without the source."""
+        named = re.findall(r"`([\w.]+)`", message)
+        moved = [key for key in dict.fromkeys(named) if key in self.origins]
+        for key in moved:
+            message = message.replace(f"`{key}`", f"`{key}` (from {self.origins[key]})")
+        prefix = f"{self.source}: "
+        if moved and len(moved) == len(set(named)) and message.startswith(prefix):
+            message = message[len(prefix):]
+        return message
 
     def origin(self, key: str) -> str:
         """Where the top-level setting `key` came from, for error messages: its entry in `origins` (e.g. the

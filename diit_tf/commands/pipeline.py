@@ -73,9 +73,9 @@ def _config(args):
     if args.hparams:
         overrides["hparams"], origins["hparams"] = hparams_flag(args.hparams), "--hparams"
     if args.joint_teacher:  # run and compile both take it (_add_overrides)
-        overrides["joint_teacher"] = {"enabled": True}
+        overrides["joint_teacher"], origins["joint_teacher.enabled"] = {"enabled": True}, "--joint-teacher"
     if args.kd_origin:
-        overrides["kd_origin"] = {"enabled": True}
+        overrides["kd_origin"], origins["kd_origin.enabled"] = {"enabled": True}, "--kd-origin"
     return configs.load_config(args.config, overrides=overrides or None, origins=origins)
 
 

@@ -172,10 +172,36 @@ def test_pipeline_kd_origin_flag_turns_it_on_and_keeps_the_files_settings(tmp_pa
     assert command._config(args)["joint_teacher"]["enabled"] is False
     args.kd_origin = False
     assert command._config(args)["kd_origin"]["enabled"] is False
-    # both commands take the flag; with --joint-teacher the config refuses the pair, naming both keys
+    # both commands take the flag; with --joint-teacher the config refuses the pair, naming both keys and, as both
+    # came from flags, the flags instead of the config file
+    reason = ("routing by origin distils each mix row from its source, and the joint model is no source (no row has "
+              "an origin among its teachers); turn one of them off")
     for action in (["run"], ["compile", "--image", "img", "--out", str(tmp_path / "p.json")]):
         assert cli.main(["pipeline", *action, "--config", str(config), "--kd-origin", "--joint-teacher"]) == 1
-        assert "`kd_origin.enabled` and `joint_teacher.enabled`" in capsys.readouterr().err
+        assert capsys.readouterr().err == (
+            f"diit pipeline: error: `kd_origin.enabled` (from --kd-origin) and `joint_teacher.enabled` (from "
+            f"--joint-teacher): {reason}\n")
+
+
+def test_pipeline_errors_name_the_flag_that_set_a_setting_and_the_file_for_the_rest(tmp_path, capsys):
+    """A config error found once the command-line overrides are in names the flag for each setting a flag set, and
+    the config file only for what it set."""
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"joint_teacher": {"enabled": True}}))
+    assert cli.main(["pipeline", "run", "--config", str(config), "--kd-origin"]) == 1
+    assert capsys.readouterr().err == (
+        f"diit pipeline: error: {config}: `kd_origin.enabled` (from --kd-origin) and `joint_teacher.enabled`: routing "
+        f"by origin distils each mix row from its source, and the joint model is no source (no row has an origin "
+        f"among its teachers); turn one of them off\n")
+    config.write_text(json.dumps({"student": {"student_init": "best_source"}}))
+    assert cli.main(["pipeline", "run", "--config", str(config), "--joint-teacher"]) == 1
+    assert capsys.readouterr().err == (
+        f"diit pipeline: error: {config}: `student.student_init` is 'best_source', which starts from a source model; "
+        f"with `joint_teacher.enabled` (from --joint-teacher) there is none: set it to null or \"base\"\n")
+    config.write_text("{}")
+    assert cli.main(["pipeline", "run", "--config", str(config), "--span", "-1"]) == 1
+    assert capsys.readouterr().err == ("diit pipeline: error: `span` (from --span) should be null or a span number "
+                                       ">= 0. Received: -1\n")
 
 
 @pytest.mark.parametrize("bad, message", [

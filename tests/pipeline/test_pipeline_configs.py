@@ -306,6 +306,20 @@ def test_kd_origin_with_zero_beta_and_explicit_temperature_is_accepted():
     assert (resolved["student"]["diit"]["beta2"], resolved["student"]["diit"]["tau"]) == (0.0, 0.5)
 
 
+def test_a_validation_error_names_where_each_setting_it_names_came_from():
+    config = configs.PipelineConfig({"tuner": {"enabled": True, "tuner_fn": "m.f"}}, source="x.json")
+    with pytest.raises(ValueError) as info:
+        config.with_overrides({"kd_origin": {"enabled": True}}, {"kd_origin.enabled": "--kd-origin"})
+    assert str(info.value) == ("x.json: `tuner.enabled` and `kd_origin.enabled` (from --kd-origin): the Tuner sweeps "
+                               "DIIT's options, which routing by origin fixes (logit KD, no gate); turn one of them off")
+    with pytest.raises(ValueError) as info:  # every setting it names came from a flag: the file is not named
+        configs.PipelineConfig({"span": -2}, source="x.json", origins={"span": "--span"})
+    assert str(info.value) == "`span` (from --span) should be null or a span number >= 0. Received: -2"
+    with pytest.raises(ValueError) as info:  # without origins, the file as before
+        configs.PipelineConfig({"span": -2}, source="x.json")
+    assert str(info.value) == "x.json: `span` should be null or a span number >= 0. Received: -2"
+
+
 def test_overrides_keep_their_origin_for_messages():
     config = configs.PipelineConfig({"span": 1}, source="x.json").with_overrides(
         {"data_dir": "/d", "hparams": "synthetic"}, {"data_dir": "--dataset"})
