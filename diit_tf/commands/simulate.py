@@ -153,12 +153,12 @@ def _row_groups(data_dir, spec):
 
 
 def _check_out(out, overwrite: bool) -> None:
-    """--out is a directory to write (or to create); one holding an earlier run's results needs --overwrite."""
+    """--out is a directory to write (or to create, `check_directory`); one holding an earlier run's results needs
+    --overwrite."""
     from pathlib import Path
 
+    check_directory("--out", out)
     path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {out!r} is a file; give a directory for the report")
     held = [name for name in ("results.json", "best_hparams.json") if (path / name).exists()]
     if held and not overwrite:
         raise FileExistsError(f"--out {out!r} already holds a run's {held[0]}; pass --overwrite to replace it, or "

@@ -340,8 +340,13 @@ def test_simulate_keeps_an_earlier_runs_results_unless_overwrite(tmp_path, capsy
     assert (out / "results.json").read_text() == '{"old": 1}'
     assert main(argv + ["--overwrite"]) == 1
     assert "--dataset" in capsys.readouterr().err
-    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(out / "results.json")]) == 1
-    assert "is a file; give a directory for the report" in capsys.readouterr().err
+    afile = out / "results.json"
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(afile)]) == 1
+    assert capsys.readouterr().err == f"diit simulate: error: --out {str(afile)!r} is a file; give a directory\n"
+    # a path under a file was taken and failed only when the report was written, after the whole run
+    assert main(["simulate", "--dataset", str(tmp_path / "nowhere"), "--out", str(afile / "sub")]) == 1
+    assert capsys.readouterr().err == (f"diit simulate: error: --out {str(afile / 'sub')!r} lies under "
+                                       f"{str(afile)!r}, a file; give a directory\n")
 
 
 @pytest.mark.parametrize("flag, value, message", [
