@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
+
+from diit_tf.commands._argtypes import positive_float
 
 
 def register(subparsers) -> None:
@@ -24,20 +25,10 @@ def register(subparsers) -> None:
                         help="'predict' sends raw feature tensors, 'serving_default' serialized tf.Examples")
     parser.add_argument("--model-name", default="diit", help="served model name (default diit)")
     parser.add_argument("--version", type=int, default=None, help="ask for this model version (default: the served one)")
-    parser.add_argument("--timeout", type=_positive_seconds, default=10.0,
+    parser.add_argument("--timeout", type=positive_float, default=10.0,
                         help="request timeout in seconds (default 10)")
     parser.add_argument("--json", action="store_true", help='print {"probabilities": [...]} instead of one per line')
     parser.set_defaults(func=run)
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
-    return value
 
 
 def run(args) -> int:

@@ -7,21 +7,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import shlex
 import sys
 
-from diit_tf.commands._argtypes import add_dataset_arguments, check_directory, positive_int
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+from diit_tf.commands._argtypes import add_dataset_arguments, check_directory, positive_float, positive_int
 
 
 def _seed_list(text):
@@ -93,7 +82,7 @@ def register(subparsers) -> None:
                         help="reuse source models trained by an earlier run with the same dataset, backbone, budget, "
                              "seed and code (keyed by all of them; for sweeps; see diit_tf/simulation/source_cache.py)")
     parser.add_argument("--epochs", type=positive_int, default=None, help="override training.epochs")
-    parser.add_argument("--learning-rate", type=_positive_float, default=None,
+    parser.add_argument("--learning-rate", type=positive_float, default=None,
                         help="override training.learning_rate (every method without its own)")
     parser.add_argument("--batch-size", type=positive_int, default=None, help="override training.batch_size")
     parser.add_argument("--diit", action="append", default=[], metavar="KEY=VALUE",
@@ -103,7 +92,7 @@ def register(subparsers) -> None:
                         help="override one method option of --hparams (repeatable; the value is JSON, else a "
                              "string), e.g. --option kd_static.beta=2 --option kd_static.weighting=softmax "
                              "--option hamur.hyper_units=[64]; diit.KEY sets a DIITConfig option, as in --tune-grid")
-    parser.add_argument("--train-share", type=_positive_float, default=1.0, metavar="F",
+    parser.add_argument("--train-share", type=positive_float, default=1.0, metavar="F",
                         help="train every model on a fixed random share F in (0, 1] of each period's rows (the same "
                              "rows for every seed and method), as the TFX pipeline trains on the train split of each "
                              "span; evaluation always uses every target row of the next period (default: 1)")

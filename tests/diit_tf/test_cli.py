@@ -44,3 +44,23 @@ def test_console_script_runs_quietly():
 def test_no_command_prints_help_and_fails(capsys):
     assert cli.main([]) == 2
     assert "usage: diit" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["predict", "--target", "127.0.0.1:1", "--input", "x.csv", "--timeout"], "--timeout"),
+    (["simulate", "--out", "o", "--learning-rate"], "--learning-rate"),
+    (["simulate", "--out", "o", "--train-share"], "--train-share"),
+])
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", "abc"])
+def test_positive_number_flags_share_one_check_and_one_message(argv, flag, value, capsys):
+    """diit_tf/commands/_argtypes.positive_float: predict's --timeout said "a positive number of seconds", simulate's
+    rates quoted the parsed value (inf) instead of what was given ('inf')."""
+    from diit_tf.commands import _argtypes
+
+    sub = _subcommands()[argv[0]]
+    assert next(a for a in sub._actions if flag in a.option_strings).type is _argtypes.positive_float
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv + [value])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: expected a positive number, got {value!r}\n" in capsys.readouterr().err
+    assert _argtypes.positive_float("0.25") == 0.25 and _argtypes.positive_float("3") == 3.0

@@ -171,7 +171,7 @@ def test_read_rows_names_the_file_of_broken_json_and_a_csv_row_with_extra_fields
 def test_predict_refuses_a_timeout_that_is_not_positive(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--target", "127.0.0.1:1", "--input", "x.csv", "--timeout", "-1"])
-    assert "argument --timeout: expected a positive number of seconds, got '-1'" in capsys.readouterr().err
+    assert "argument --timeout: expected a positive number, got '-1'" in capsys.readouterr().err
 
 
 def test_rest_client_names_the_server_it_cannot_reach():

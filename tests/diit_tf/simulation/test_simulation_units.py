@@ -353,7 +353,7 @@ def test_simulate_keeps_an_earlier_runs_results_unless_overwrite(tmp_path, capsy
     ("--seed-list", ",", "argument --seed-list: expected one or more comma-separated seeds in [0, 2**32), got ','"),
     ("--seed-list", "-1", "argument --seed-list: expected one or more comma-separated seeds in [0, 2**32), got '-1'"),
     ("--seed-list", "a,b", "argument --seed-list: expected comma-separated integers, got 'a,b'"),
-    ("--learning-rate", "inf", "argument --learning-rate: expected a positive number, got inf"),
+    ("--learning-rate", "inf", "argument --learning-rate: expected a positive number, got 'inf'"),
 ])
 def test_simulate_refuses_bad_seeds_and_rates_naming_the_flag(tmp_path, capsys, flag, value, message):
     with pytest.raises(SystemExit) as exit_info:
