@@ -45,7 +45,7 @@ gate's quality prior and the best source's start; default 262,144),
 `teacher` ("sources", the default: the K source models; "joint": the joint trainer's model alone, given as the
 one channel of `source_models`, the simulation's `kd_joint`, see components/joint_trainer.py). Any other
 key is an error naming it (`CONFIG_KEYS`), when the component is built and when it runs; so is, when it runs, a
-count that is not a positive integer (`training.positive_int`: a boolean is no integer here, 256.0 is 256):
+count that is not a positive integer (`diit_tf.counts.positive_count`: a boolean is no integer here, 256.0 is 256):
 `epochs` and `batch_size`, and `mix_batch_size`, `train_steps`, `eval_steps`, `shuffle_buffer`,
 `steps_per_execution`, `gate_fit_rows` unless null.
 
@@ -69,6 +69,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from components import training
+from diit_tf.counts import positive_count
 
 SOURCE_PREFIX = "source_model_"
 JOINT_TEACHER = "joint"  # `teacher`: the student's teachers are the source models, or the joint model alone
@@ -240,8 +241,8 @@ GATE_FIT_ROWS = 262_144  # default `gate_fit_rows`: rows each of the gate's own 
 
 def gate_fit_rows(config: Mapping) -> int:
     """`config["gate_fit_rows"]` (None: `GATE_FIT_ROWS`), checked: a positive integer, else an error naming it."""
-    return training.positive_int(config.get("gate_fit_rows"), "student.gate_fit_rows", "DIIT trainer", GATE_FIT_ROWS,
-                                 " (the rows each of the gate's own fits holds in memory)")
+    return positive_count(config.get("gate_fit_rows"), "student.gate_fit_rows", "DIIT trainer", null=True,
+                          default=GATE_FIT_ROWS, what=" (the rows each of the gate's own fits holds in memory)")
 
 
 def fit_gate_on_target(spec, data, config: Mapping, model, strategy, diit_config, max_rows: int) -> dict:
@@ -466,7 +467,7 @@ class Executor(base_executor.BaseExecutor):
         self._log_startup(input_dict, output_dict, exec_properties)
         config = json.loads(exec_properties.get("custom_config") or "{}")
         check_config_keys(config)
-        steps = {key: training.positive_int(config.pop(key, None), f"student.{key}", "DIIT trainer")
+        steps = {key: positive_count(config.pop(key, None), f"student.{key}", "DIIT trainer", null=True)
                  for key in ("train_steps", "eval_steps")}  # TrainerInput's, not train_student's
         if "feature_spec" not in config:
             raise ValueError(f"DIIT trainer: custom_config is missing 'feature_spec'; keys {sorted(config)}")

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from diit_tf.counts import as_count
+from diit_tf.counts import positive_count
 
 SERVING_DIR = "Format-Serving"
 KERAS_DIR = "keras"
@@ -313,33 +313,17 @@ def fit_logged(strategy: tf.distribute.Strategy, shard: str, trainer, batches: t
             "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
 
 
-def positive_int(value, name: str, where: str, default: Optional[int] = None, what: str = "",
-                 required: bool = False) -> Optional[int]:
-    """`value`, a trainer's integer setting `name`, checked: a positive integer, or `default` when it is null (unless
-    `required`). A float with an integral value (256.0, as a JSON writer may spell a count) is taken as that integer,
-    as the trainers' `int()` took it before they checked. Anything else is a ValueError naming it after `where` (and
-    `what`, what it is for), a boolean too: JSON `true` loads as Python's True, which `isinstance(True, int)` would
-    take for 1. E.g. "DIIT trainer: `student.shuffle_buffer` should be null or a positive integer. Received: True"."""
-    if value is None and not required:
-        return default
-    number = as_count(value)
-    if number is None:
-        null = "" if required else "null or "
-        raise ValueError(f"{where}: `{name}` should be {null}a positive integer{what}. Received: {value!r}")
-    return number
-
-
 def checked_counts(config: Mapping, block: str, where: str, optional: Sequence[str] = ()) -> dict:
     """`config` (a trainer's custom_config) with its `epochs` and `batch_size` (required) and its `optional` counts
-    (when present) checked by `positive_int`, named `<block>.<key>` after `where`, and replaced by the integers it
+    (when present) checked by `diit_tf.counts.positive_count`, named `<block>.<key>` after `where`, and replaced by the integers it
     returns: a count the trainers' `int()` used to take silently (True as 1) or fail on obscurely (0, -3, "abc")
     is an error naming it."""
     checked = dict(config)
     for key in ("epochs", "batch_size"):
-        checked[key] = positive_int(config.get(key), f"{block}.{key}", where, required=True)
+        checked[key] = positive_count(config.get(key), f"{block}.{key}", where)
     for key in optional:
         if key in config:
-            checked[key] = positive_int(config[key], f"{block}.{key}", where)
+            checked[key] = positive_count(config[key], f"{block}.{key}", where, null=True)
     return checked
 
 

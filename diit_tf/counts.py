@@ -3,12 +3,12 @@
 JSON `true` loads as Python's True, which `isinstance(True, int)` takes for 1, so a `true` where a count belongs (a
 pipeline config, a trainer's custom_config, a DIITConfig read from JSON) would pass as 1: a buffer of one row, a
 bound of one step. The one predicate of the pipeline config (`pipeline/configs.py`), the trainers
-(`components.training.positive_int`) and DIITConfig (`gate_fit_epochs`). On the ground floor and free of
+(through `positive_count`) and DIITConfig (`gate_fit_epochs`). On the ground floor and free of
 TensorFlow: `pipeline/configs.py` loads without it.
 
 `as_count` is the count a setting spells: an integral float (256.0, as a JSON writer may spell a count) is taken as
-its integer, where the trainers (`components.training.positive_int`), the simulation's hyperparameters
-(`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count.
+its integer, where the trainers (`components.training`), the simulation's hyperparameters
+(`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count, through `positive_count`.
 
 `is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD options, the
 pipeline config, the gradient reversal's λ, the tuning space's rates): an int or a float, not a boolean (True would
@@ -43,16 +43,19 @@ def is_number(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def positive_count(value, name: str, where: str = "", null: bool = False) -> Optional[int]:
-    """`value`, the setting `name`, as a positive integer (`as_count`: 256.0 is taken as 256), or None when it is
-    null and `null` may be; else a ValueError naming it after `where` (e.g. "Tuner custom_config: `batch_size`
-    should be a positive integer. Received: True": JSON true would pass as 1). The simulation's hyperparameters
-    (`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read their counts through it."""
+def positive_count(value, name: str, where: str = "", null: bool = False, default: Optional[int] = None,
+                   what: str = "") -> Optional[int]:
+    """`value`, the setting `name`, as a positive integer (`as_count`: 256.0 is taken as 256), or `default` when it is
+    null and `null` may be; else a ValueError naming it after `where` and saying what it is for (`what`), e.g.
+    "Tuner custom_config: `batch_size` should be a positive integer. Received: True" (JSON true would pass as 1), or
+    "DIIT trainer: `student.shuffle_buffer` should be null or a positive integer. Received: 0". The simulation's
+    hyperparameters (`diit_tf.simulation.hparams`), the tuning settings (`diit_tf.tuning`) and the trainers
+    (`components.training.checked_counts`, `components.diit_trainer`) read their counts through it."""
     if value is None and null:
-        return None
+        return default
     number = as_count(value)
     if number is None:
         prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}`{name}` should be a positive integer{' or null' if null else ''}. "
+        raise ValueError(f"{prefix}`{name}` should be {'null or ' if null else ''}a positive integer{what}. "
                          f"Received: {value!r}")
     return number

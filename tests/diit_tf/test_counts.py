@@ -32,10 +32,14 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
     from diit_tf.tuning import context
 
     assert configs.is_count is diit_tf.config.is_count is is_count
-    # the trainers read a count through as_count (is_count after taking an integral float as its integer), the
-    # simulation's hyperparameters and the tuning settings through positive_count, which asks as_count
-    assert training.as_count is as_count
+    # the trainers, the simulation's hyperparameters and the tuning settings read a count through positive_count,
+    # which asks as_count (is_count after taking an integral float as its integer); the trainers' own twin
+    # (components.training.positive_int) is folded into it
+    from components import diit_trainer
+
+    assert training.positive_count is diit_trainer.positive_count is positive_count
     assert hparams.positive_count is context.positive_count is positive_count
+    assert not hasattr(training, "positive_int")
     assert not hasattr(configs, "_is_count")
     # and each still reads as before: true is no count, 0 is one for gate_fit_epochs (>= 0) and not for the rest
     with pytest.raises(ValueError, match=r"`gate_fit_epochs` should be an integer >= 0\. Received: True$"):
@@ -45,7 +49,20 @@ def test_the_pipeline_config_the_trainers_and_diitconfig_ask_the_one_predicate()
                                          r"Received: 0$"):
         configs.PipelineConfig({"student": {"shuffle_buffer": 0}}, source="x.json")
     with pytest.raises(ValueError, match=r"^w: `k` should be null or a positive integer\. Received: True$"):
-        training.positive_int(True, "k", "w")
+        positive_count(True, "k", "w", null=True)
+
+
+def test_positive_count_takes_a_default_for_null_and_says_what_the_count_is_for():
+    assert positive_count(None, "k", "w", null=True) is None
+    assert positive_count(None, "k", "w", null=True, default=7) == 7
+    assert positive_count(3.0, "k", "w", null=True, default=7) == 3
+    with pytest.raises(ValueError) as info:  # null where it may not be
+        positive_count(None, "k", "w", default=7)
+    assert str(info.value) == "w: `k` should be a positive integer. Received: None"
+    with pytest.raises(ValueError) as info:
+        positive_count(0, "student.gate_fit_rows", "DIIT trainer", null=True, default=7, what=" (rows in memory)")
+    assert str(info.value) == ("DIIT trainer: `student.gate_fit_rows` should be null or a positive integer (rows in "
+                               "memory). Received: 0")
 
 
 @pytest.mark.parametrize("value, minimum, expected", [

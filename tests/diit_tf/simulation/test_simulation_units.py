@@ -48,10 +48,10 @@ def test_hparams_counts_refuse_a_boolean_and_a_non_integer_naming_the_key(key, v
     """JSON true was taken for 1 (an epoch, a batch of one row, the first period); 1.5 reached the trainers."""
     data = {key: value} if key == "insertion_period" else {"training": {key: value}}
     name = key if key == "insertion_period" else f"training.{key}"
-    null = " or null" if key in ("mix_batch_size", "insertion_period") else ""
+    null = "null or " if key in ("mix_batch_size", "insertion_period") else ""
     with pytest.raises(ValueError) as info:
         Hparams(data, where="hp.json")
-    assert str(info.value) == f"hp.json: `{name}` should be a positive integer{null}. Received: {value!r}"
+    assert str(info.value) == f"hp.json: `{name}` should be {null}a positive integer. Received: {value!r}"
 
 
 def test_hparams_take_an_integral_float_count_as_its_integer():

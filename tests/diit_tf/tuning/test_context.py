@@ -13,7 +13,7 @@ def test_positive_count_refuses_naming_the_setting(value):
     assert str(info.value) == f"Tuner custom_config: `batch_size` should be a positive integer. Received: {value!r}"
     with pytest.raises(ValueError) as info:
         positive_count(value, "epochs", null=True)
-    assert str(info.value) == f"`epochs` should be a positive integer or null. Received: {value!r}"
+    assert str(info.value) == f"`epochs` should be null or a positive integer. Received: {value!r}"
 
 
 def test_positive_count_takes_an_integral_float_as_its_integer():

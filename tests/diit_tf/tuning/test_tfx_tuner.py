@@ -98,8 +98,8 @@ def test_custom_config_errors_name_the_key():
 
     # mix_batch_size was passed on unchecked (True as 1, 0 as "as batch_size", "abc" into the trials)
     for value in (True, 0, -64, 64.5, "abc"):
-        assert message(mix_batch_size=value) == ("Tuner custom_config: `mix_batch_size` should be a positive integer "
-                                                 f"or null. Received: {value!r}")
+        assert message(mix_batch_size=value) == ("Tuner custom_config: `mix_batch_size` should be null or a positive "
+                                                 f"integer. Received: {value!r}")
     assert message(batch_size=True) == "Tuner custom_config: `batch_size` should be a positive integer. Received: True"
     settings = tuner_settings({"feature_spec": spec, "mix_batch_size": 128.0, "epochs": 2.0})
     assert (settings["mix_batch_size"], settings["epochs"]) == (128, 2) and type(settings["mix_batch_size"]) is int

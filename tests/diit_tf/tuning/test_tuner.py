@@ -32,10 +32,10 @@ def test_bad_arguments_are_clear(tmp_path):
     with pytest.raises(ValueError, match="epochs"):
         DIITHyperModel(_no_data, epochs=0)
     for name, value, null in (("epochs", True, ""), ("batch_size", 0, ""), ("batch_size", 8.5, ""),
-                              ("mix_batch_size", True, " or null"), ("mix_batch_size", 0, " or null")):
+                              ("mix_batch_size", True, "null or "), ("mix_batch_size", 0, "null or ")):
         with pytest.raises(ValueError) as info:  # True was taken for 1; mix_batch_size 0 for "as batch_size"
             DIITHyperModel(_no_data, **{name: value})
-        assert str(info.value) == f"`{name}` should be a positive integer{null}. Received: {value!r}"
+        assert str(info.value) == f"`{name}` should be {null}a positive integer. Received: {value!r}"
     counted = DIITHyperModel(_no_data, epochs=2.0, batch_size=256.0)  # a JSON writer's 256.0 is 256, as the trainers
     assert (counted.epochs, counted.batch_size, counted.mix_batch_size) == (2, 256, 256)
     assert type(counted.batch_size) is int and DIITHyperModel(_no_data, mix_batch_size=64.0).mix_batch_size == 64
