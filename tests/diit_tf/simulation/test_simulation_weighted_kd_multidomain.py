@@ -119,7 +119,7 @@ def test_option_flag_rejects_a_malformed_item(tmp_path, capsys):
     assert main(["simulate", "--dataset", str(data), "--out", str(tmp_path / "o"),
                  "--option", "training.mix_batch_size=abc"]) == 1
     err = capsys.readouterr().err
-    assert "--option training.mix_batch_size=abc: `training.mix_batch_size` should be a positive integer" in err
+    assert "--option training.mix_batch_size=abc: `training.mix_batch_size` should be null or a positive integer" in err
     assert main(["simulate", "--dataset", str(data), "--out", str(tmp_path / "o"),
                  "--option", "diit.beta2=-1"]) == 1
     assert "--option diit.beta2=-1: `beta2` should be >= 0" in capsys.readouterr().err
