@@ -126,9 +126,12 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
     from diit_tf.config import DIITConfig
     from diit_tf.data import streaming
-    from diit_tf.simulation.hparams import COPIED_BY_INIT
+    from diit_tf.simulation.hparams import COPIED_BY_INIT, SOURCE_INITS
 
     role = "DIIT trainer (student)"
+    if (config.get("student_init") or "base") not in ("base", *SOURCE_INITS):
+        raise ValueError(f"DIIT trainer: `student.student_init` should be one of {['base', *SOURCE_INITS]}. Received: "
+                         f"{config['student_init']!r} (\"joint_embeddings\" is the simulation's alone: `diit simulate`)")
     left_out = dict(left_out or {})
     kind = config.get("teacher") or "sources"
     if kind not in TEACHERS:

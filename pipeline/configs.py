@@ -236,6 +236,11 @@ class PipelineConfig:
         # simulation's KD methods do: DIIT's own mix ratio is not theirs.
         switch = next((name for name in _KD_SWITCHES if self.values[name]["enabled"]), None)
         method = _KD_SWITCHES.get(switch, "diit")
+        if hp.student_init == "joint_embeddings" and self.values["student"]["student_init"] is None \
+                and switch != "joint_teacher":
+            raise ValueError(f"{origin}: `training.student_init` is 'joint_embeddings', a start of the simulation's "
+                             "alone (`diit simulate`); the pipeline's student starts from 'base', 'best_source' or "
+                             "'best_source_embeddings': set `student.student_init` to one of them")
         chosen = {
             "source": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                        "learning_rate": hp.learning_rate("base")},
@@ -317,10 +322,11 @@ class PipelineConfig:
                     all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
                 raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
                                  f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
-        from diit_tf.simulation.hparams import STUDENT_INITS
+        from diit_tf.simulation.hparams import SOURCE_INITS
 
-        if v["student"]["student_init"] not in (None, *STUDENT_INITS):
-            raise ValueError(f"{where}: `student.student_init` should be null or one of {list(STUDENT_INITS)}. "
+        inits = ["base", *SOURCE_INITS]  # "joint_embeddings" is the simulation's alone (`diit simulate`)
+        if v["student"]["student_init"] not in (None, *inits):
+            raise ValueError(f"{where}: `student.student_init` should be null or one of {inits}. "
                              f"Received: {v['student']['student_init']!r}")
         joint = v["joint_teacher"]
         if not isinstance(joint["enabled"], bool):

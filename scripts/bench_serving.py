@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -304,11 +305,18 @@ def uptime():
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    work = tempfile.mkdtemp(prefix="diit-bench-")  # the exported models; removed when the run ends
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args, work) -> int:
     batches = [int(b) for b in args.batches.split(",")]
     qps_batches = [int(b) for b in args.qps_batches.split(",")]
     load_before = uptime()
     print(f"machine: {os.cpu_count()} cores; {load_before}", flush=True)
-    work = tempfile.mkdtemp(prefix="diit-bench-")
     models = build_models(args)
     rows = synthetic_rows(raw_feature_dtypes(SPEC), max(batches + qps_batches + [args.batch]), seed=7)
     exported = {}

@@ -14,7 +14,8 @@
 }
 ```
 `training` is the fair budget every method shares (epochs per period, batch size, and `student_init`: where every
-transfer method's target model starts at the insertion period, "base", "best_source" or "best_source_embeddings"); a method may override only its
+transfer method's target model starts at the insertion period, "base", "best_source", "best_source_embeddings" or
+"joint_embeddings"); a method may override only its
 `learning_rate` and its own options. `methods.diit.diit_config` (fields of `DIITConfig`) is also the starting point
 of every DIIT ablation, which then switches one part off; `methods.diit` may also set
 `discriminator_learning_rate` and `mix_ratio` (share of source rows kept in the mix dataset). Missing keys take
@@ -54,10 +55,16 @@ TRAINING_KEYS = {"learning_rate", "epochs", "batch_size", "mix_batch_size", "stu
 # the base's weights of the period before (the protocol's default); "best_source", the weights of the latest
 # source model that scores the best AUC on the target's labelled rows of the insertion period (every source
 # backbone has the student's architecture); "best_source_embeddings", the base's weights with that source's embedding
-# tables (`FeatureEmbedding`) in place of the base's. Chosen on validation periods like any other option.
-STUDENT_INITS = ("base", "best_source", "best_source_embeddings")
-# What a start from a source copies, as logs and reports name it.
-COPIED_BY_INIT = {"best_source": "model", "best_source_embeddings": "embedding tables"}
+# tables (`FeatureEmbedding`) in place of the base's; "joint_embeddings", the base's weights with the embedding
+# tables of a multi-domain model (`joint`'s) trained on every domain's rows from the first period through the
+# insertion period, for this start alone (the protocol trains it; nothing trains it after). Chosen on validation
+# periods like any other option.
+STUDENT_INITS = ("base", "best_source", "best_source_embeddings", "joint_embeddings")
+# The starts copied from a source model (the others: "base", and "joint_embeddings" from the joint model).
+SOURCE_INITS = ("best_source", "best_source_embeddings")
+# What a start copies, as logs and reports name it.
+COPIED_BY_INIT = {"best_source": "model", "best_source_embeddings": "embedding tables",
+                  "joint_embeddings": "embedding tables"}
 METHOD_OPTIONS = {
     "diit": {"diit_config", "discriminator_learning_rate", "mix_ratio"},
     "kd_uniform": {"beta", "temperature"},

@@ -31,6 +31,9 @@ import keras
 class Method:
     name = "method"
     starts_at_insertion = True  # False: has its own history from the first period on
+    # True for a method with a history of its own whose target model still starts at the insertion period, where
+    # `training.student_init` puts every transfer method's (kd_joint's student, `_student_from_snapshot`)
+    student_at_insertion = False
     serves_sources = False      # True: sources are in the serving path (CTNet)
     needs_sources = True        # False: never reads the source models (base, joint, finetune)
 
@@ -417,6 +420,7 @@ class KDJoint(Joint):
     An answer to "what would it take to match `joint` with one model per domain", not a baseline of the paper."""
 
     name = "kd_joint"
+    student_at_insertion = True  # its student starts at the insertion period where every transfer method does
 
     def setup(self, ctx):
         super().setup(ctx)

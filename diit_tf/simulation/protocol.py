@@ -13,7 +13,9 @@ For each seed, for each period `p` but the last, in time order:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import random
 import sys
 import time
 
@@ -23,7 +25,7 @@ import numpy as np
 from diit_tf.baselines.kd import static_weights
 from diit_tf.layers.feature_embedding import embedding_positions
 from diit_tf.simulation.context import SeedContext
-from diit_tf.simulation.hparams import COPIED_BY_INIT, Hparams
+from diit_tf.simulation.hparams import COPIED_BY_INIT, SOURCE_INITS, Hparams
 from diit_tf.simulation.methods import make_method, parse_methods
 from diit_tf.simulation.training import auc, logloss, predict_logits
 
@@ -222,12 +224,76 @@ class _Collected:
         level[keys[-1]] = value
 
 
+@contextlib.contextmanager
+def isolated_draws():
+    """Random draws inside leave every later draw as it would have been: Python's and NumPy's global generators and
+    Keras' global seed generator are restored on exit (Keras initializers seed themselves from Python's `random`,
+    unseeded random ops from the global seed generator). So a model built for one purpose does not change the
+    initial weights of the methods set up after it."""
+    from keras.src.random.seed_generator import global_seed_generator  # Keras 3's one global generator
+
+    py, npy = random.getstate(), np.random.get_state()
+    generator = global_seed_generator()
+    state = generator.state.numpy()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+        generator.state.assign(state)
+
+
+class JointStart:
+    """`training.student_init = "joint_embeddings"`: a multi-domain model (`joint`'s architecture and training),
+    trained on every domain's rows from the first period through the insertion period for this start alone; at the
+    insertion period every transfer method's target model takes the base's weights of then with this model's
+    embedding tables (`FeatureEmbedding`, matched by weight path; the domain's own table has no counterpart). Its
+    reads are logged as `student_init`'s; its training time is kept apart from every method's."""
+
+    def __init__(self, ctx):
+        self.joint = make_method("joint")
+        self.joint.name = "student_init"
+        with isolated_draws():  # every method's draws stay those of a run from the base's start
+            self.joint.setup(ctx)
+        self.seconds = 0.0
+
+    def train(self, ctx, period: int) -> None:
+        start = time.perf_counter()
+        with isolated_draws():
+            self.joint.train_period(ctx, period)
+        self.seconds += time.perf_counter() - start
+
+    def start(self, ctx, target_model) -> list:
+        """The base's snapshot with the joint model's tables in place of `target_model`'s (same positions)."""
+        joint = self.joint.model.backbone
+        tables = {w.path: w for w in (joint.weights[i] for i in embedding_positions(joint))}
+        start = list(ctx.base_snapshot)
+        copied = []
+        for i in embedding_positions(target_model):
+            path = target_model.weights[i].path
+            table = tables.get(path)
+            if table is None or tuple(table.shape) != tuple(start[i].shape):
+                raise ValueError(f"training.student_init=joint_embeddings: the joint model has no table {path} of "
+                                 f"shape {tuple(start[i].shape)} (its tables: "
+                                 f"{ {p: tuple(t.shape) for p, t in tables.items()} })")
+            start[i] = table.numpy()
+            copied.append(path)
+        ctx.student_start_note = {"from": "joint", "init": "joint_embeddings", "tables": copied,
+                                  "trained_through": int(ctx.insertion_period), "seconds": round(self.seconds, 2)}
+        ctx.log(f"[seed {ctx.seed}] transfer methods start from the embedding tables of a joint model trained on "
+                f"every domain's rows through period {ctx.insertion_period} ({self.seconds:.1f}s; "
+                f"training.student_init=joint_embeddings)")
+        return start
+
+
 def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, log) -> None:
     """One seed: every period trains the methods (the sources first), and from the insertion period on each
     trained method is scored on the next period's target rows."""
     p0, seed, store = ctx.insertion_period, str(ctx.seed), ctx.store
     base = next(m for m in instances if m.name == "base")
-    from_source = ctx.hparams.student_init != "base" and any(m.starts_at_insertion for m in instances)
+    starting = any(m.starts_at_insertion or m.student_at_insertion for m in instances)
+    from_source = starting and ctx.hparams.student_init in SOURCE_INITS
+    from_joint = JointStart(ctx) if starting and ctx.hparams.student_init == "joint_embeddings" else None
     needs_sources = from_source or any(m.needs_sources for m in instances)
     started = set()
     for method in instances:
@@ -239,6 +305,11 @@ def _run_seed(run: _Collected, ctx: SeedContext, instances: list, row_groups, lo
         period_start = time.perf_counter()
         if p == p0:
             ctx.base_snapshot = base.serving_model.get_weights()
+        if from_joint is not None and p <= p0:
+            from_joint.train(ctx, p)
+            if p == p0:
+                ctx.student_start = from_joint.start(ctx, base.serving_model)
+                run.note(ctx.student_start_note, "student_init", seed, str(p))
         if needs_sources:
             ctx.sources.train(p)
             if p >= p0:

@@ -456,8 +456,14 @@ def section_markdown(details: dict) -> str:
         text += ["", f"Wall time {run['wall_seconds'] / 60:.1f} min at load average {load[0]:.1f} (2 cores): train "
                      f"s/period is comparable only between methods of the same run."]
     starts = (details.get("notes") or {}).get("student_init") or {}
-    if starts:  # training.student_init = "best_source" or "best_source_embeddings"
-        init = next(iter(next(iter(starts.values())).values())).get("init", "best_source")
+    init = next(iter(next(iter(starts.values())).values())).get("init", "best_source") if starts else None
+    if init == "joint_embeddings":
+        text += ["", "Every transfer method started at the insertion period from the base's weights with the "
+                     "embedding tables of a joint model trained on every domain's rows through that period "
+                     "(`training.student_init=joint_embeddings`; its training, not in any method's time: " + "; ".join(
+                         f"seed {seed}: {note['seconds']:.1f}s" for seed, by_period in starts.items()
+                         for note in by_period.values()) + ")."]
+    elif starts:  # training.student_init = "best_source" or "best_source_embeddings"
         text += ["", f"Every transfer method started at the insertion period from the best source's "
                      f"{COPIED_BY_INIT[init]} "
                      f"(`training.student_init={init}`; AUC on the target's rows of that period): " + "; ".join(

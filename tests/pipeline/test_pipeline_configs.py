@@ -174,6 +174,27 @@ def test_student_init_comes_from_the_hparams_unless_set_and_is_checked():
         configs.PipelineConfig({"student": {"student_init": "best"}}, source="my.json")
 
 
+def test_the_simulations_joint_embeddings_start_is_refused_naming_where_it_came_from(tmp_path):
+    from components.diit_trainer import train_student
+    from pipeline import configs
+
+    with pytest.raises(ValueError, match=r"my.json: `student.student_init` should be null or one of \['base', "
+                                         r"'best_source', 'best_source_embeddings'\]. Received: 'joint_embeddings'"):
+        configs.PipelineConfig({"student": {"student_init": "joint_embeddings"}}, source="my.json")
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({"training": {"student_init": "joint_embeddings"}}))
+    with pytest.raises(ValueError, match=r"hp.json: `training.student_init` is 'joint_embeddings', a start of the "
+                                         r"simulation's alone .*set `student.student_init`"):
+        configs.PipelineConfig({"hparams": str(hp)}).resolved(None)
+    # set explicitly, the pipeline's own value wins over the hparams'
+    explicit = configs.PipelineConfig({"hparams": str(hp), "student": {"student_init": "base"}}).resolved(None)
+    assert explicit["student"]["student_init"] == "base"
+    # and the DIIT trainer refuses it before reading anything
+    with pytest.raises(ValueError, match=r"DIIT trainer: `student.student_init` should be one of \['base', "
+                                         r"'best_source', 'best_source_embeddings'\]. Received: 'joint_embeddings'"):
+        train_student(None, {}, None, {"student_init": "joint_embeddings"})
+
+
 def test_the_joint_teacher_takes_kd_joints_settings_from_the_hparams(tmp_path):
     from diit_tf.config import DIITConfig
     from pipeline import configs

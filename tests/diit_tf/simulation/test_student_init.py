@@ -84,8 +84,8 @@ def test_the_embeddings_start_is_the_base_with_the_best_sources_tables():
 
 
 def test_a_bad_student_init_is_refused_naming_the_key():
-    with pytest.raises(ValueError, match=r"training.student_init.*\['base', 'best_source', 'best_source_embeddings'\]"
-                                         r".*'best'"):
+    with pytest.raises(ValueError, match=r"training.student_init.*\['base', 'best_source', 'best_source_embeddings', "
+                                         r"'joint_embeddings'\].*'best'"):
         Hparams({"training": {"student_init": "best"}}, where="hp.json")
     assert Hparams({}).student_init == "base"
 
@@ -133,3 +133,79 @@ def test_transfer_methods_start_from_the_best_sources_weights(tmp_path, monkeypa
     assert f"seed 0: {note['from']} ({quality[note['from']]:.4f})" in report
     assert f"training.student_init={init}" in report
     assert ("best source's embedding tables" in report) == (init == "best_source_embeddings")
+
+
+@pytest.mark.slow  # a simulation run on tiny data
+def test_joint_embeddings_start_is_the_base_with_a_joint_models_tables_trained_through_the_insertion(
+        tmp_path, monkeypatch):
+    """`joint_embeddings`: a joint model trained on every domain's rows of periods 1..p0 (its reads logged as
+    `student_init`'s), then the base's weights of p0 with its tables (matched by path; its domain table has no
+    counterpart). Nothing trains it after p0."""
+    data = write_tiny_dataset(tmp_path / "data", periods=4)
+    starts, joint_tables, base_at_p0, trained = [], {}, [], []
+    original_init, original_start = DIITModel.__init__, protocol.JointStart.start
+    original_train = protocol.JointStart.train
+
+    def spy_init(self, teachers, student, config=None, **kwargs):
+        starts.append({w.path: w.numpy().copy() for w in student.weights})
+        original_init(self, teachers, student, config, **kwargs)
+
+    def spy_train(self, ctx, period):
+        trained.append(period)
+        return original_train(self, ctx, period)
+
+    def spy_start(self, ctx, target_model):
+        joint = self.joint.model.backbone
+        joint_tables.update({joint.weights[i].path: joint.weights[i].numpy().copy()
+                             for i in embedding_positions(joint)})
+        base_at_p0.extend((w.path, v.copy()) for w, v in zip(target_model.weights, ctx.base_snapshot))
+        return original_start(self, ctx, target_model)
+
+    monkeypatch.setattr(DIITModel, "__init__", spy_init)
+    monkeypatch.setattr(protocol.JointStart, "train", spy_train)
+    monkeypatch.setattr(protocol.JointStart, "start", spy_start)
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps({**TINY_HPARAMS, "training": {**TINY_HPARAMS["training"],
+                                                           "student_init": "joint_embeddings"}}))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--methods", "base,diit",
+                     "--insertion-period", "2", "--hparams", str(hp), "--out", str(tmp_path / "report")])
+    assert code == 0
+    assert trained == [1, 2]  # from the first period through the insertion period, never after
+    assert len(starts) == 1
+    student_tables = [p for p in starts[0] if p in joint_tables]
+    assert sorted(joint_tables) == sorted(student_tables + ["features/embedding_domain_id/embeddings"])
+    for path, base in base_at_p0:  # the joint model's tables (unlike the base's), the base's weights elsewhere
+        if path in joint_tables:
+            assert not np.array_equal(joint_tables[path], base)
+            np.testing.assert_array_equal(starts[0][path], joint_tables[path])
+        else:
+            np.testing.assert_array_equal(starts[0][path], base)
+    note = json.loads((tmp_path / "report" / "details.json").read_text())["notes"]["student_init"]["0"]["2"]
+    assert note["init"] == "joint_embeddings" and note["from"] == "joint" and note["trained_through"] == 2
+    assert sorted(note["tables"]) == sorted(student_tables)
+    assert "embedding tables of a joint model trained on every domain's rows through period 2" in err.getvalue()
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "`training.student_init=joint_embeddings`" in report and "seed 0: " in report
+
+
+def test_isolated_draws_leave_every_later_draw_as_it_was():
+    import keras
+
+    def weights():
+        return [w.copy() for w in _dnn("m").get_weights()] + [np.random.rand(3)]
+
+    keras.utils.set_random_seed(3)
+    plain = weights()
+    keras.utils.set_random_seed(3)
+    with protocol.isolated_draws():
+        _dnn("other").get_weights()       # a model built for another purpose, and a NumPy draw
+        np.random.rand(5)
+    after = weights()
+    for a, b in zip(plain, after):
+        np.testing.assert_array_equal(a, b)
+    keras.utils.set_random_seed(3)
+    _dnn("other")                         # without it the later draws move: the check above can fail
+    moved = weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, moved))
