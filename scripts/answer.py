@@ -43,6 +43,7 @@ BENCHMARKS = (
                            "movielens-1m-age7-kd-joint-mix4096-rechosen-test", "movielens-1m-age7-origin-test",
                            "movielens-1m-age7-target-kd-test")),
     ("MovieLens-1M age7, best-source start", ("movielens-1m-age7-student-init-test", "movielens-1m-age7-joint-test")),
+    ("unequal sources, joint's tables start", ("synthetic-unequal-sources-student-init-joint-embeddings-test",)),
     ("MovieLens-1M genre experts (catalogue split between the sources)", ("movielens-1m-genre-experts-test",
                                                                           "movielens-1m-genre-experts-kd-joint-test",
                                                                           "movielens-1m-genre-experts-origin-test")),
