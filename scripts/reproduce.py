@@ -393,6 +393,14 @@ EXPERIMENTS = [
     Experiment("movielens-1m-beta2-validation", ("--dataset", "movielens-1m", "--validation", "--seed-list",
                                                  "100,101", "--methods",
                                                  f"{MIX_METHODS},diit:beta2=8,diit:beta2=16")),
+    # Each transfer method's own training budget on the same validation periods: 4, 6 and 8 epochs per period for
+    # every method of the run (the base's budget, chosen on the base alone, is 2: movielens-1m-budget). A budget
+    # goes to the test periods only if DIIT there beats the preset's DIIT (2 epochs,
+    # movielens-1m-student-init-base-validation) by more than the combined seed spread.
+    *(Experiment(f"movielens-1m-epochs{n}-validation", ("--dataset", "movielens-1m", "--validation", "--seed-list",
+                                                        "100,101", "--methods", MIX_METHODS, "--option",
+                                                        f"training.epochs={n}"))
+      for n in (4, 6, 8)),
     # On age7 the best fixed weighting puts most of its weight on one source (kd_static, softmax of AUC at 0.01),
     # while DIIT's gate stays flat: the gate's calibration (its weights free of the logits' scale) and a sharper
     # routing for KD, on the validation periods. A variant goes to the test periods only if it beats the preset's
