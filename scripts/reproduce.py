@@ -401,6 +401,10 @@ EXPERIMENTS = [
                                                         "100,101", "--methods", MIX_METHODS, "--option",
                                                         f"training.epochs={n}"))
       for n in (4, 6, 8)),
+    # DIIT's KD temperature (tau; 2 in every preset, never searched before) at 1, 4 and 8 on the same periods,
+    # under the same rule.
+    Experiment("movielens-1m-tau-validation", ("--dataset", "movielens-1m", "--validation", "--seed-list", "100,101",
+                                               "--methods", f"{MIX_METHODS},diit:tau=1,diit:tau=4,diit:tau=8")),
     # On age7 the best fixed weighting puts most of its weight on one source (kd_static, softmax of AUC at 0.01),
     # while DIIT's gate stays flat: the gate's calibration (its weights free of the logits' scale) and a sharper
     # routing for KD, on the validation periods. A variant goes to the test periods only if it beats the preset's
