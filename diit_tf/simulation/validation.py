@@ -93,9 +93,14 @@ def validation_store(store, p0: int):
 
 def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dataset_name: str, out_dir,
          grid=None, log=print, source_cache=None) -> Hparams:
-    """Run one tuning stage on the validation periods; write OUT/best_hparams.json and OUT/tuning.md."""
+    """Run one tuning stage on the validation periods; write OUT/best_hparams.json and OUT/tuning.md.
+
+    The candidate simulations run silently; a warning of theirs (a period with fewer target rows than one batch,
+    `protocol.few_target_rows`) is logged once, when a candidate first gives it, and kept in tuning.md and
+    tuning.json (`warnings`)."""
     insertion = validation_store(store, p0)
     trials = []
+    warnings = []  # each candidate runs silently: its warnings (`few_target_rows`') are said here, each once
 
     cache = {}
 
@@ -113,6 +118,10 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
         summary = summarize(result)
         record = {"trial": label, "methods": {m: summary[m]["auc_mean"] for m in result.methods}}
         trials.append(record)
+        warning = result.notes.get("few_target_rows", {}).get("warning")
+        if warning and warning not in warnings:
+            warnings.append(warning)
+            log(f"warning: {warning}")
         log(f"  tune {stage}: {label}: " + ", ".join(f"{m} {summary[m]['auc_mean']:.4f}" for m in result.methods))
         cache[key] = (summary, record)
         return summary
@@ -154,8 +163,10 @@ def tune(store, stage: str, hparams: Hparams, backbone: str, seeds, p0: int, dat
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     best.save(out / "best_hparams.json")
-    (out / "tuning.json").write_text(json.dumps({"stage": stage, "trials": trials, "chosen": chosen}, indent=2))
-    lines = [f"# Tuning ({stage}) on {dataset_name} / {backbone}", "", note, "", "| trial | validation AUC |", "|---|---|"]
+    tuning = {"stage": stage, "trials": trials, "chosen": chosen, **({"warnings": warnings} if warnings else {})}
+    (out / "tuning.json").write_text(json.dumps(tuning, indent=2))
+    lines = [f"# Tuning ({stage}) on {dataset_name} / {backbone}", "", note, "",
+             *(f"Warning: {warning}.\n" for warning in warnings), "| trial | validation AUC |", "|---|---|"]
     for t in trials:
         lines.append(f"| {t['trial']} | " + ", ".join(f"{m} {v:.4f}" for m, v in t["methods"].items()) + " |")
     (out / "tuning.md").write_text("\n".join(lines) + "\n")

@@ -1,7 +1,8 @@
 """diit_tf/simulation/protocol.py: a training period where the target has fewer training rows than one batch
 (`training.batch_size`) trains every method one optimizer step per epoch, so their AUCs can agree to 4 decimals:
 the run log and the report's notes warn, naming the periods, the target's rows and the batch size, and suggesting
---batch-size. Only a warning: the results are unchanged."""
+--batch-size; a --tune run, whose candidates run silently, says it once in its log, tuning.md and tuning.json. Only a
+warning: the results are unchanged."""
 import contextlib
 import io
 import json
@@ -97,3 +98,26 @@ def test_simulate_warns_in_the_run_log_and_the_report(tmp_path):
                                                    "warning": expected}
     err, report, details = _simulate(data, tmp_path / "small")  # batch 64 < 240 rows: no warning
     assert "warning:" not in err and "Warning:" not in report and "few_target_rows" not in details["notes"]
+
+
+@pytest.mark.slow  # a transfer search of two candidates
+def test_a_tune_run_warns_once_in_the_run_log_and_tuning_md(tmp_path):
+    data = write_tiny_dataset(tmp_path / "data", periods=5)
+    hp = tmp_path / "hp.json"
+    hp.write_text(json.dumps(TINY_HPARAMS))
+    out = tmp_path / "tune"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["simulate", "--dataset", str(data), "--seeds", "1", "--insertion-period", "4", "--hparams",
+                     str(hp), "--batch-size", "512", "--tune", "transfer", "--tune-grid", "kd_uniform.beta=1,2",
+                     "--out", str(out)])
+    assert code == 0, err.getvalue()
+    rows = ROWS["target"]  # 240 target rows a period; the validation periods are 1..4, of which 1..3 are trained on
+    expected = (f"the target domain 'target' has fewer training rows than one batch (training.batch_size 512) in "
+                f"period(s) 1 ({rows} rows), 2 ({rows} rows), 3 ({rows} rows): every method trains one optimizer "
+                f"step per epoch there, so the methods' AUCs can agree to 4 decimals. For several steps per period "
+                f"pass a --batch-size below {rows} (or set training.batch_size in the --hparams file)")
+    assert err.getvalue().count(f"warning: {expected}\n") == 1  # two candidates, one warning
+    assert err.getvalue().count("warning:") == 1
+    assert (out / "tuning.md").read_text().count(f"\nWarning: {expected}.\n") == 1
+    assert json.loads((out / "tuning.json").read_text())["warnings"] == [expected]

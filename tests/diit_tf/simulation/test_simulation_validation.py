@@ -1,6 +1,7 @@
 """Hyperparameter selection on validation periods: grid parsing, option routing, and a tiny budget search whose
 scores come only from periods before the test insertion period, and a transfer search on a stub simulation that
-records a value it already scored (not rerun), so tuning.json lists every value of every step."""
+records a value it already scored (not rerun), so tuning.json lists every value of every step, and says each
+candidate's warning once."""
 import json
 from types import SimpleNamespace
 
@@ -58,7 +59,7 @@ def test_transfer_search_records_the_values_it_does_not_rerun(tmp_path, monkeypa
         cfg = hparams.diit_config()
         runs.append((cfg.beta2, cfg.gate_input))
         score = 0.70 + 0.01 * cfg.beta2 - (0.005 if cfg.gate_input == "embeddings" else 0.0)
-        return SimpleNamespace(methods=list(methods), score=score)
+        return SimpleNamespace(methods=list(methods), score=score, notes={})
 
     monkeypatch.setattr(validation, "run_simulation", fake_simulation)
     monkeypatch.setattr(validation, "summarize", lambda r: {m: {"auc_mean": r.score} for m in ["base", *r.methods]})
@@ -75,6 +76,7 @@ def test_transfer_search_records_the_values_it_does_not_rerun(tmp_path, monkeypa
     assert record["trials"][2] == {"trial": "diit.gate_input=representation", "methods": {"diit": 0.72},
                                    "same_as": "diit.beta2=2"}
     assert record["chosen"] == "diit.beta2=2, diit.gate_input=representation"
+    assert "warnings" not in record and "Warning" not in (tmp_path / "tuning.md").read_text()  # none was given
 
 
 def test_a_bad_grid_value_is_refused_before_any_trial_naming_the_step(tmp_path, monkeypatch):
@@ -91,3 +93,42 @@ def test_a_bad_grid_value_is_refused_before_any_trial_naming_the_step(tmp_path, 
                  log=lambda line: None)
     assert runs == [] and not (tmp_path / "tuning.json").exists()
 
+
+
+def test_a_candidates_warning_is_said_once_in_the_log_tuning_md_and_tuning_json(tmp_path, monkeypatch):
+    """The candidates run silently: a warning of theirs (`few_target_rows`', here a stand-in naming the batch size)
+    is logged when a candidate first gives it, never again for the candidates that repeat it."""
+    def fake_simulation(store, methods, hparams, **kwargs):
+        size = hparams.batch_size
+        return SimpleNamespace(methods=list(methods), score=size / 10000,
+                               notes={"few_target_rows": {"batch_size": size, "warning": f"few rows for {size}"}})
+
+    monkeypatch.setattr(validation, "run_simulation", fake_simulation)
+    monkeypatch.setattr(validation, "summarize", lambda r: {m: {"auc_mean": r.score} for m in ["base", *r.methods]})
+    store = SimpleNamespace(periods=[1, 2, 3, 4, 5, 6])
+    lines = []
+    grid = parse_grid("training.batch_size=512,1024;kd_uniform.beta=1,2")
+    tune(store, "transfer", Hparams(), "dnn", [100], 4, "tiny", tmp_path, grid=grid, log=lines.append)
+
+    assert lines == [
+        "warning: few rows for 512",
+        "  tune transfer: training.batch_size=512: diit 0.0512",
+        "warning: few rows for 1024",
+        "  tune transfer: training.batch_size=1024: diit 0.1024",
+        "  tune transfer: kd_uniform.beta=1: kd_uniform 0.1024",  # batch 1024 again: not said again
+        "  tune transfer: kd_uniform.beta=2: kd_uniform 0.1024",
+        f"tune transfer: training.batch_size=1024, kd_uniform.beta=1; wrote {tmp_path / 'best_hparams.json'}",
+    ]
+    assert (tmp_path / "tuning.md").read_text() == (
+        "# Tuning (transfer) on tiny / dnn\n\n"
+        "transfer: chosen on validation periods 3..4 (inserted at 2, test insertion 4), seeds [100], dnn: "
+        "training.batch_size=1024, kd_uniform.beta=1\n\n"
+        "Warning: few rows for 512.\n\n"
+        "Warning: few rows for 1024.\n\n"
+        "| trial | validation AUC |\n|---|---|\n"
+        "| training.batch_size=512 | diit 0.0512 |\n"
+        "| training.batch_size=1024 | diit 0.1024 |\n"
+        "| kd_uniform.beta=1 | kd_uniform 0.1024 |\n"
+        "| kd_uniform.beta=2 | kd_uniform 0.1024 |\n")
+    record = json.loads((tmp_path / "tuning.json").read_text())
+    assert record["warnings"] == ["few rows for 512", "few rows for 1024"]
