@@ -127,6 +127,13 @@ def _start(args) -> Demo:
     name = dataset_name(data_dir) or data_dir.name
     spans = list_spans(data_dir)[: args.periods or DEFAULT_PERIODS.get(name)]
     budget = {"epochs": args.epochs} if args.epochs else {}
+    # the flag behind each setting a flag sets, so an error names it (as `diit pipeline` does) rather than the demo
+    origins = {"evaluator.target_auc_floor": "--target-auc-floor",
+               **({"hparams": "--hparams"} if hparams else {}),
+               **({"source.epochs": "--epochs", "student.epochs": "--epochs"} if budget else {}),
+               **({"student.mix_batch_size": "--mix-batch-size"} if mix else {}),
+               **({"joint_teacher.enabled": "--joint-teacher"} if args.joint_teacher else {}),
+               **({"kd_origin.enabled": "--kd-origin"} if args.kd_origin else {})}
     config = configs.PipelineConfig({
         "pipeline_name": "diit-demo",
         "data_dir": str(out / "landing"),
@@ -140,7 +147,7 @@ def _start(args) -> Demo:
         "kd_origin": {"enabled": args.kd_origin},
         "base_trainer": {"enabled": True},
         "evaluator": {"target_auc_floor": args.target_auc_floor},
-    }, source="the demo's settings").resolved(data_dir)
+    }, source="the demo's settings", origins=origins).resolved(data_dir)
     # every setting is checked (above) before the previous demo at --out is replaced: a typo loses nothing
     _prepare(out)
     config.save(out / "pipeline_config.json")

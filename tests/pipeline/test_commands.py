@@ -122,7 +122,8 @@ def test_demo_kd_origin_flag_routes_the_student_with_kd_origins_beta(tmp_path, m
     demo._report(run, rows, started=0.0, results_file=tmp_path / "summary.json")
     assert json.loads((tmp_path / "summary.json").read_text())["settings"]["kd_origin"]["enabled"] is True
     args.joint_teacher = True
-    with pytest.raises(ValueError, match=r"`kd_origin.enabled` and `joint_teacher.enabled`"):
+    with pytest.raises(ValueError, match=r"^`kd_origin.enabled` \(from --kd-origin\) and `joint_teacher.enabled` "
+                                         r"\(from --joint-teacher\): routing by origin"):
         demo._start(args)
 
 
@@ -206,9 +207,15 @@ def test_pipeline_errors_name_the_flag_that_set_a_setting_and_the_file_for_the_r
 
 @pytest.mark.parametrize("bad, message", [
     (["--hparams", "no-such-preset"], "--hparams 'no-such-preset': no file "),
-    (["--target-auc-floor", "7"], "the demo's settings: `evaluator.target_auc_floor` should be in [0, 1]"),
+    (["--target-auc-floor", "7"], "diit demo: error: `evaluator.target_auc_floor` (from --target-auc-floor) should "
+                                  "be in [0, 1]. Received: 7.0\n"),
+    (["--kd-origin", "--joint-teacher"], "diit demo: error: `kd_origin.enabled` (from --kd-origin) and "
+     "`joint_teacher.enabled` (from --joint-teacher): routing by origin distils each mix row from its source, and "
+     "the joint model is no source (no row has an origin among its teachers); turn one of them off\n"),
 ])
 def test_a_bad_setting_leaves_the_previous_demo_in_place(tmp_path, capsys, monkeypatch, bad, message):
+    """Refused before the previous demo is replaced, naming the flag that set the bad value (as `diit pipeline`
+    names its flags), not the demo's own settings."""
     from diit_tf.data import registry
 
     monkeypatch.setitem(registry.DATASETS, "tiny", registry.synthetic_dataset(
@@ -220,7 +227,9 @@ def test_a_bad_setting_leaves_the_previous_demo_in_place(tmp_path, capsys, monke
     argv = ["demo", "--dataset", "tiny", "--data-root", str(tmp_path / "data"), "--out", str(out), *bad]
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
-    assert message in err and "diit demo: error: diit demo" not in err
+    assert message in err and "diit demo: error: diit demo" not in err and "the demo's settings" not in err
+    if message.startswith("diit demo: error: "):  # the whole error line
+        assert err.endswith(message) and err.count("error:") == 1
     assert (out / "summary.json").read_text() == '{"old": "run"}'
 
 
