@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import math
 import os
 
 MODEL_NAME = "diit"
@@ -31,6 +32,19 @@ def thread_count(text: str) -> int:
     return _integer(text, 1, 1 << 16, "a positive number of threads")
 
 
+def poll_seconds(text: str) -> float:
+    """Seconds between polls: a finite number >= 0, else an argparse error quoting the value (-1 was taken by
+    tensorflow_model_server's command line as 1 s, refused by the built-in server only after the start's checks,
+    with a traceback under `python -m serving.server`; nan never polled, inf failed building the command line)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0 (0: load once, never poll), got {text!r}")
+    return value
+
+
 def add_server_arguments(parser) -> None:
     parser.add_argument("--model-dir", required=True,
                         help="model base path: numeric version subdirectories, each a SavedModel (e.g. serving_dir/diit)")
@@ -38,7 +52,7 @@ def add_server_arguments(parser) -> None:
     parser.add_argument("--rest-port", type=rest_port, default=8501, help="REST port (0 picks a free one, -1 disables; default 8501)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: loopback only)")
     parser.add_argument("--model-name", default=MODEL_NAME, help="model name clients address (default diit)")
-    parser.add_argument("--poll-seconds", type=float, default=2.0,
+    parser.add_argument("--poll-seconds", type=poll_seconds, default=2.0,
                         help="seconds between checks for a newly pushed version (0 disables; default 2)")
     parser.add_argument("--max-batch", type=int, default=0,
                         help="reject requests with more rows than this with INVALID_ARGUMENT (0 = no limit)")

@@ -249,3 +249,34 @@ def test_python_m_serving_server_refuses_it_too(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"holds no numbered version .* --poll-seconds 0 never looks again"):
         serving.server.main(["--model-dir", str(tmp_path), "--poll-seconds", "0"])
     assert started == []
+
+
+POLL_ERROR = "error: argument --poll-seconds: expected a number of seconds >= 0 (0: load once, never poll), got {!r}"
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+@pytest.mark.parametrize("model_server", [None, "/opt/bin/tensorflow_model_server"])
+def test_diit_serve_refuses_a_poll_interval_that_is_not_a_finite_number_of_seconds(tmp_path, capsys, monkeypatch,
+                                                                                    model_server, value):
+    """-1 was passed to tensorflow_model_server as 1 s, and refused by the built-in server only after logging that it
+    waits "looking every -1 s": now refused when the flags are read, as by `python -m serving.server` (below)."""
+    import shutil
+
+    started = _no_server(monkeypatch)
+    monkeypatch.setattr(shutil, "which", lambda name: model_server)
+    with pytest.raises(SystemExit) as info:
+        main(["serve", "--model-dir", str(tmp_path), "--poll-seconds", value])
+    assert info.value.code == 2 and started == []
+    assert capsys.readouterr().err.splitlines()[-1] == "diit serve: " + POLL_ERROR.format(value)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_python_m_serving_server_refuses_it_alike(tmp_path, capsys, monkeypatch, value):
+    """The same flag, the same words (a negative value was a ValueError traceback)."""
+    import serving.server
+
+    started = _no_server(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        serving.server.main(["--model-dir", str(tmp_path), "--poll-seconds", value])
+    assert info.value.code == 2 and started == []
+    assert capsys.readouterr().err.splitlines()[-1].endswith(": " + POLL_ERROR.format(value))
