@@ -8,7 +8,8 @@ TensorFlow: `pipeline/configs.py` loads without it.
 
 `as_count` is the count a setting spells: an integral float (256.0, as a JSON writer may spell a count) is taken as
 its integer, where the trainers (`components.training`), the simulation's hyperparameters
-(`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count, through `positive_count`.
+(`diit_tf.simulation.hparams`) and the tuning settings (`diit_tf.tuning`) read a count, through `positive_count`, and
+where the pipeline config reads one (`pipeline/configs.py`, which keeps the integer).
 
 `is_number` is the one "is this setting a number" predicate (DIITConfig's numeric fields, the KD options, the
 pipeline config, the gradient reversal's λ, the tuning space's rates): an int or a float, not a boolean (True would

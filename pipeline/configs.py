@@ -31,7 +31,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from diit_tf.counts import is_count, is_number
+from diit_tf.counts import as_count, is_count, is_number
 from diit_tf.jsonfile import read_json_object
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +291,7 @@ class PipelineConfig:
         for key in _PATH_KEYS:
             if v[key] is not None and not isinstance(v[key], str):
                 raise ValueError(f"{where}: `{key}` should be a path string. Received: {v[key]!r}")
-        _check_count(where, "span", v["span"], minimum=0, what="a span number >= 0")
+        v["span"] = _check_count(where, "span", v["span"], minimum=0, what="a span number >= 0")
         buckets = v["split_buckets"]
         if set(buckets) != {"train", "eval"} or not all(is_count(b) for b in buckets.values()):
             raise ValueError(f"{where}: `split_buckets` should be {{'train': int > 0, 'eval': int > 0}}. "
@@ -305,7 +305,7 @@ class PipelineConfig:
         for role in ("source", "student"):
             block = v[role]
             for key in _COUNT_KEYS + (("mix_batch_size",) if role == "student" else ()):
-                _check_count(where, f"{role}.{key}", block[key])
+                block[key] = _check_count(where, f"{role}.{key}", block[key])
             for key in ("learning_rate",) + (("discriminator_learning_rate",) if role == "student" else ()):
                 if block[key] is not None and not (is_number(block[key]) and block[key] > 0):
                     raise ValueError(f"{where}: `{role}.{key}` should be null or > 0. Received: {block[key]!r}")
@@ -313,8 +313,9 @@ class PipelineConfig:
             if options is not None and not isinstance(options, Mapping):
                 raise ValueError(f"{where}: `{role}.backbone_options` should be null or an object. "
                                  f"Received: {options!r}")
-        _check_count(where, "student.gate_fit_rows", v["student"]["gate_fit_rows"],
-                     what="a positive integer (the rows each of the gate's own fits holds in memory)")
+        v["student"]["gate_fit_rows"] = _check_count(
+            where, "student.gate_fit_rows", v["student"]["gate_fit_rows"],
+            what="a positive integer (the rows each of the gate's own fits holds in memory)")
         ratio = v["student"]["mix_ratio"]
         if ratio is not None:
             rates = ratio.values() if isinstance(ratio, dict) else [ratio]
@@ -374,7 +375,7 @@ class PipelineConfig:
         if v["tuner"]["enabled"] and not v["tuner"]["tuner_fn"]:
             raise ValueError(f"{where}: `tuner.enabled` needs `tuner.tuner_fn` (a dotted path to a tuner_fn).")
         for key in ("train_steps", "eval_steps"):
-            _check_count(where, f"tuner.{key}", v["tuner"][key])
+            v["tuner"][key] = _check_count(where, f"tuner.{key}", v["tuner"][key])
 
 
 def _check_kd_numbers(where: str, section: str, block: Mapping) -> None:
@@ -388,11 +389,15 @@ def _check_kd_numbers(where: str, section: str, block: Mapping) -> None:
                              f"Received: {value!r}")
 
 
-def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a positive integer") -> None:
-    """Raise a ValueError naming the setting `name` unless `value` is null or an integer >= `minimum` (`is_count`);
-    `what` says what it should be."""
-    if value is not None and not is_count(value, minimum):
+def _check_count(where: str, name: str, value, minimum: int = 1, what: str = "a positive integer") -> Optional[int]:
+    """`value`, the setting `name`, as an integer >= `minimum`, or None when null: the values
+    `diit_tf.counts.positive_count` takes, through the same `as_count` (256.0, as a JSON writer may spell a count, is
+    256: the trainers take it so, and TFX's protos need the int); else a ValueError naming the setting, `what` saying
+    what it should be."""
+    number = None if value is None else as_count(value, minimum)
+    if value is not None and number is None:
         raise ValueError(f"{where}: `{name}` should be null or {what}. Received: {value!r}")
+    return number
 
 
 def load_config(path=None, overrides: Optional[Mapping] = None, origins: Optional[Mapping] = None) -> PipelineConfig:

@@ -51,19 +51,25 @@ INTEGER_SETTINGS = [(role, key) for role in ("source", "student") for key in (
 @pytest.mark.parametrize("block, key", INTEGER_SETTINGS)
 def test_integer_settings_refuse_booleans_naming_the_key(block, key):
     """JSON `true` is Python's True, which `isinstance(True, int)` takes for 1: it is an error naming the setting,
-    as are false (0), 0 and 2.0; integers >= 1 and null pass."""
-    for bad in (True, False, 0, 2.0):
+    as are false (0), 0, 2.5 and "3"; integers >= 1 and null pass, and an integral float is its integer (256.0 is
+    256, as `diit_tf.counts.positive_count` takes it for the trainers)."""
+    for bad in (True, False, 0, 2.5, "3"):
         with pytest.raises(ValueError, match=rf"^x\.json: `{block}\.{key}` should be null or a positive integer"
                                              rf".*Received: {bad!r}$"):
             configs.PipelineConfig({block: {key: bad}}, source="x.json")
-    for good in (1, 3, None):
-        assert configs.PipelineConfig({block: {key: good}})[block][key] == good
+    for good, taken in ((1, 1), (3, 3), (None, None), (256.0, 256)):
+        value = configs.PipelineConfig({block: {key: good}})[block][key]
+        assert value == taken and type(value) is type(taken)
 
 
 def test_span_and_split_buckets_refuse_booleans():
     with pytest.raises(ValueError, match=r"`span` should be null or a span number >= 0. Received: True$"):
         configs.PipelineConfig({"span": True}, source="x.json")
     assert configs.PipelineConfig({"span": 0})["span"] == 0
+    span = configs.PipelineConfig({"span": 2.0})["span"]  # an integral float is its integer
+    assert span == 2 and type(span) is int
+    with pytest.raises(ValueError, match=r"^x\.json: `span` should be null or a span number >= 0. Received: 2\.5$"):
+        configs.PipelineConfig({"span": 2.5}, source="x.json")
     with pytest.raises(ValueError, match=r"`split_buckets` should be .*Received: \{'train': True, 'eval': 1\}"):
         configs.PipelineConfig({"split_buckets": {"train": True, "eval": 1}}, source="x.json")
     assert configs.PipelineConfig({"split_buckets": {"train": 1, "eval": 1}})["split_buckets"] == {"train": 1,
@@ -346,3 +352,20 @@ def test_overrides_keep_their_origin_for_messages():
         {"data_dir": "/d", "hparams": "synthetic"}, {"data_dir": "--dataset"})
     assert config.origin("data_dir") == "--dataset" and config.origin("hparams") == "x.json"
     assert config.resolved(None).origin("data_dir") == "--dataset"
+
+
+def test_an_integral_float_count_is_taken_as_positive_count_takes_it():
+    """The values the trainers take through `positive_count` (256.0 is 256), taken by the pipeline config alike and
+    kept as the integer (TFX's TrainArgs wants an int), resolved or not; the same refusals, word for word."""
+    from diit_tf.counts import positive_count
+
+    config = configs.PipelineConfig({"source": {"batch_size": 256.0}, "tuner": {"train_steps": 50.0}})
+    assert config["source"]["batch_size"] == positive_count(256.0, "batch_size") == 256
+    assert type(config["source"]["batch_size"]) is int and type(config["tuner"]["train_steps"]) is int
+    assert type(config.resolved(None)["source"]["batch_size"]) is int
+    with pytest.raises(ValueError) as info:
+        configs.PipelineConfig({"student": {"batch_size": 2.5}}, source="x.json")
+    assert str(info.value) == "x.json: `student.batch_size` should be null or a positive integer. Received: 2.5"
+    with pytest.raises(ValueError) as info:
+        positive_count(2.5, "student.batch_size", "x.json", null=True)
+    assert str(info.value) == "x.json: `student.batch_size` should be null or a positive integer. Received: 2.5"
