@@ -6,7 +6,7 @@ Floors, each importing only its own floor and the ones below:
 
 `features` is the FeatureSpec the data layout is written with; on the ground floor with it, `jsonfile` (reading a
 settings file's JSON object), `keyvalue` (KEY=VALUE items) and `counts` (whether a setting is a count); the core is
-layers, backbones, losses, config, model, ctr, export and warmup; the CLI is `diit_tf/cli.py` and `diit_tf/commands/`,
+layers, backbones, losses, config, model, ctr, export, warmup, distribute and parameter_servers; the CLI is `diit_tf/cli.py` and `diit_tf/commands/`,
 and nothing imports it.
 Serving needs a SavedModel and TF Serving's protos only: it imports none of `diit_tf`, `components`, `pipeline`.
 Every import counts, also one inside a function or under `if TYPE_CHECKING:`.
@@ -38,6 +38,7 @@ FLOORS = {
     "diit_tf.export": 2,
     "diit_tf.warmup": 2,
     "diit_tf.distribute": 2,
+    "diit_tf.parameter_servers": 2,
     "diit_tf.simulation": 3,
     "diit_tf.baselines": 3,
     "diit_tf.tuning": 3,
