@@ -192,6 +192,9 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
             logging.info("DIIT trainer: the gate's quality prior %s", dict(zip(sources, prior["weights"])))
         # The gate's own fits, as the simulation's DIIT.train_period (DIITConfig.gate_fits, in order).
         fits = diit_config.gate_fits if learns_gate else ()
+        if fits and training.is_parameter_server(strategy):
+            raise ValueError("DIIT trainer: the gate's own fit (`diit.gate_fit_epochs` > 0) does not run on parameter "
+                             "servers; set it to 0 or use strategy 'multi_worker'")
         gate_fit = gate_fit_origin = None
         if "origin" in fits:
             gate_fit_origin = fit_gate_on_origin(spec, data, config, model, strategy, diit_config, rates,
@@ -203,7 +206,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         start = time.time()
         with streaming.unknown_length():
             history = training.fit_under(strategy, model, training.with_shard_policy(batches, shard),
-                                         epochs=int(config["epochs"]), verbose=0,
+                                         steps=data.train_steps, role=role, epochs=int(config["epochs"]), verbose=0,
                                          callbacks=training.fit_callbacks(role, data.train_steps, [log]))
     for d, before, teacher in zip(sources, teacher_weights, teachers):
         if not all(np.array_equal(a, b) for a, b in zip(before, teacher.get_weights())):
@@ -224,7 +227,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "gate_fit": gate_fit,
         "gate_fit_origin": gate_fit_origin,
         "batch_size": int(config["batch_size"]),
-        "train_steps": log.step,
+        "train_steps": len(history.history["loss"]) if training.is_parameter_server(strategy) else log.step,
         "train_seconds": round(time.time() - start, 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }
@@ -469,6 +472,8 @@ class Executor(base_executor.BaseExecutor):
 
         self._log_startup(input_dict, output_dict, exec_properties)
         config = json.loads(exec_properties.get("custom_config") or "{}")
+        if training.serves_parameter_server_task(config.get("strategy"), "DIIT trainer"):
+            return  # a worker or ps task: the chief's training loop ran on it
         check_config_keys(config)
         steps = {key: positive_count(config.pop(key, None), f"student.{key}", "DIIT trainer", null=True)
                  for key in ("train_steps", "eval_steps")}  # TrainerInput's, not train_student's

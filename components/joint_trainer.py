@@ -71,6 +71,8 @@ def train_joint(spec: FeatureSpec, data: streaming.TrainerInput, config: dict,
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (generic trainer, `run_fn="components.joint_trainer.run_fn"`)."""
+    if training.serves_parameter_server_task((fn_args.custom_config or {}).get("strategy"), "joint trainer"):
+        return  # a worker or ps task: the chief's training loop ran on it
     config, _, spec, data, previous = training.trainer_input(
         fn_args, CONFIG_KEYS, ("feature_spec", "backbone", "epochs", "batch_size", "learning_rate"), ROLE)
     chief = training.is_chief()

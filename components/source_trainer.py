@@ -98,6 +98,8 @@ CONFIG_KEYS = frozenset({"feature_spec", "domain", "strategy", "seed", "backbone
 
 def run_fn(fn_args) -> None:
     """TFX Trainer entry point (generic trainer, `run_fn="components.source_trainer.run_fn"`)."""
+    if training.serves_parameter_server_task((fn_args.custom_config or {}).get("strategy"), "source trainer"):
+        return  # a worker or ps task: the chief's training loop ran on it
     config, role, spec, data, previous = training.trainer_input(
         fn_args, CONFIG_KEYS, ("feature_spec", "domain", "backbone", "epochs", "batch_size", "learning_rate"),
         "source trainer")

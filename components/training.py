@@ -154,7 +154,7 @@ def split_files(examples: Sequence, split: str) -> list:
 
 
 # --------------------------------------------------------------------------------------------------- strategy
-STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+STRATEGIES = ("default", "mirrored", "one_device", "multi_worker", "parameter_server")
 SHARD_POLICIES = {"auto": "AUTO", "file": "FILE", "data": "DATA", "off": "OFF"}
 
 
@@ -181,7 +181,33 @@ def make_strategy(name: str = "default", devices: Optional[Sequence[str]] = None
             raise ValueError("`strategy.name` 'multi_worker' needs TF_CONFIG (the cluster and this task), as set by "
                              "Vertex AI or Kubeflow's TFJob for each worker")
         return _multi_worker_strategy()
+    if name == "parameter_server":
+        from diit_tf import parameter_servers
+
+        if not os.environ.get("TF_CONFIG"):
+            raise ValueError("`strategy.name` 'parameter_server' needs TF_CONFIG (a cluster with \"worker\" and "
+                             "\"ps\" tasks and this task, the chief), as set by Vertex AI or Kubeflow's TFJob")
+        return parameter_servers.strategy()
     raise ValueError(f"`strategy.name` should be one of {list(STRATEGIES)}. Received: {name!r}")
+
+
+def serves_parameter_server_task(block: Optional[Mapping], role: str) -> bool:
+    """With `strategy.name` "parameter_server", a "worker" or "ps" task of the cluster (`TF_CONFIG`) does not run
+    the trainer: it starts its server and blocks, while the chief runs the training loop (the platform ends the
+    task when the chief's job ends). False for every other process, which then trains as usual."""
+    if (block or {}).get("name") != "parameter_server":
+        return False
+    task = (json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {})
+    if task.get("type") not in ("worker", "ps"):
+        return False
+    from absl import logging
+
+    from diit_tf import parameter_servers
+
+    logging.info("%s: %s task %s of a parameter-server cluster: serving the chief's training loop", role,
+                 task.get("type"), task.get("index", 0))
+    parameter_servers.serve()
+    return True
 
 
 def _multi_worker_strategy() -> tf.distribute.Strategy:
@@ -213,15 +239,35 @@ def with_shard_policy(dataset: tf.data.Dataset, shard: str = "auto") -> tf.data.
     return dataset.with_options(options)
 
 
-def fit_under(strategy: tf.distribute.Strategy, model, dataset: tf.data.Dataset, **kwargs):
+def fit_under(strategy: tf.distribute.Strategy, model, dataset: tf.data.Dataset, steps: Optional[int] = None,
+              role: str = "trainer", **kwargs):
     """`model.fit(dataset, **kwargs)` under `strategy` (`model`: a Keras model or a `diit_tf.ctr.PeriodTrainer`,
     built in `strategy.scope()`).
+
+    Under a `ParameterServerStrategy` (`strategy.name` "parameter_server") Keras' `fit` has no path: the model's
+    own `train_step` runs `steps` times (TFX's `train_steps`, required: the workers read the dataset repeated, so
+    there is no epoch end) through `diit_tf.parameter_servers.fit`, and the History holds each step's reported
+    loss; `kwargs` (epochs, callbacks) do not apply there.
 
     Keras 3.12, for a model built under a strategy, first reduces one input batch with `strategy.reduce` to build
     the model symbolically; `MultiWorkerMirroredStrategy.reduce` rejects a nested batch (our dict of features).
     The models here are fully built before `fit`, so that step is not needed: the model forgets the strategy it was
     built under and `fit` runs inside `strategy.scope()`, where Keras takes the strategy in scope."""
     keras_model = getattr(model, "trainer", model)
+    if is_parameter_server(strategy):
+        from diit_tf import parameter_servers
+
+        if not steps:
+            raise ValueError(f"{role}: `strategy.name` 'parameter_server' needs a step count (`train_steps`, TFX's "
+                             "TrainArgs(num_steps=...)): the workers read the data repeated, with no epoch end")
+        result = parameter_servers.fit(keras_model, dataset.repeat(), int(steps), strategy)
+        bad = next((i for i, loss in enumerate(result["losses"]) if not math.isfinite(loss)), None)
+        if bad is not None:
+            raise NaNLossError(f"{role}: training loss is {result['losses'][bad]} at step {bad + 1} (parameter "
+                               "servers); the run fails and nothing is exported or pushed")
+        history = keras.callbacks.History()
+        history.history = {"loss": result["losses"]}
+        return history
     keras_model._distribute_strategy = None
     with strategy.scope():
         return model.fit(dataset, **kwargs)
@@ -307,10 +353,15 @@ def fit_logged(strategy: tf.distribute.Strategy, shard: str, trainer, batches: t
 
     log = ScalarLog(log_dir)
     start = time.time()
-    history = fit_under(strategy, trainer, with_shard_policy(batches, shard), epochs=int(epochs),
-                        callbacks=fit_callbacks(role, train_steps, [log]))
-    return {"train_steps": log.step, "train_seconds": round(time.time() - start, 2),
+    history = fit_under(strategy, trainer, with_shard_policy(batches, shard), steps=train_steps, role=role,
+                        epochs=int(epochs), callbacks=fit_callbacks(role, train_steps, [log]))
+    steps = len(history.history["loss"]) if is_parameter_server(strategy) else log.step
+    return {"train_steps": steps, "train_seconds": round(time.time() - start, 2),
             "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
+
+
+def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
 
 
 def checked_counts(config: Mapping, block: str, where: str, optional: Sequence[str] = ()) -> dict:

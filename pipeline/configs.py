@@ -115,7 +115,8 @@ DEFAULTS: dict = {
     "base_trainer": {"enabled": False},
     # tf.distribute strategy of every trainer: "default" (one device), "mirrored" (all local devices, or
     # `devices`), "one_device" (`devices[0]`), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG; `shard`:
-    # how workers split the input, "auto" | "file" | "data" | "off", see components/training.py).
+    # how workers split the input, "auto" | "file" | "data" | "off", see components/training.py), "parameter_server"
+    # (variables on "ps" tasks, the chief's loop; needs `source.train_steps` and `student.train_steps`).
     "strategy": {"name": "default", "devices": None, "shard": "auto"},
     "evaluator": {
         # The student is blessed only if its AUC on the target slice is at least this ...
@@ -128,7 +129,7 @@ DEFAULTS: dict = {
 }
 
 _PATH_KEYS = ("data_dir", "data_root", "pipeline_root", "metadata_path", "serving_dir", "schema_path")
-_STRATEGIES = ("default", "mirrored", "one_device", "multi_worker")
+_STRATEGIES = ("default", "mirrored", "one_device", "multi_worker", "parameter_server")
 _SHARDS = ("auto", "file", "data", "off")
 _FREE_FORM = ("backbone_options", "diit", "custom_config", "split_buckets")
 # The KD switches (each replaces DIIT by logit KD in the student) and the hparams method each takes its settings from.
@@ -366,6 +367,11 @@ class PipelineConfig:
         if v["strategy"]["shard"] not in _SHARDS:
             raise ValueError(f"{where}: `strategy.shard` should be one of {list(_SHARDS)}. "
                              f"Received: {v['strategy']['shard']!r}")
+        if v["strategy"]["name"] == "parameter_server":
+            unbounded = [f"{block}.train_steps" for block in ("source", "student") if not v[block]["train_steps"]]
+            if unbounded:
+                raise ValueError(f"{where}: `strategy.name` 'parameter_server' needs a step count for every trainer "
+                                 f"(its workers read the data repeated, with no epoch end): set {unbounded}")
         floor = v["evaluator"]["target_auc_floor"]
         if not is_number(floor) or not 0.0 <= floor <= 1.0:
             raise ValueError(f"{where}: `evaluator.target_auc_floor` should be in [0, 1]. Received: {floor!r}")

@@ -22,7 +22,7 @@ def source(module="source_trainer"):
     run_fn = importlib.import_module(f"components.{module}").run_fn
     run_fn(FnArgs(custom_config=job["config"], transform_output=job["transform"], train_files=job["train_files"],
                   eval_files=job["eval_files"], serving_model_dir=os.path.join(job["out"], "Format-Serving"),
-                  model_run_dir=job["run"]))
+                  model_run_dir=job["run"], train_steps=job.get("train_steps")))
 
 
 def student():

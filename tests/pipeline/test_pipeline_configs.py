@@ -42,6 +42,17 @@ def test_bad_settings_name_the_field(values, match):
         configs.PipelineConfig(values, source="x.json")
 
 
+def test_parameter_servers_need_every_trainers_step_count():
+    with pytest.raises(ValueError) as err:
+        configs.PipelineConfig({"strategy": {"name": "parameter_server"}, "source": {"train_steps": 100}},
+                               source="x.json")
+    assert str(err.value) == ("x.json: `strategy.name` 'parameter_server' needs a step count for every trainer (its "
+                              "workers read the data repeated, with no epoch end): set ['student.train_steps']")
+    config = configs.PipelineConfig({"strategy": {"name": "parameter_server"}, "source": {"train_steps": 100},
+                                     "student": {"train_steps": 50}}, source="x.json")
+    assert config["strategy"]["name"] == "parameter_server"
+
+
 # Every integer setting that should be null or a positive integer, written out (not read from configs.py).
 INTEGER_SETTINGS = [(role, key) for role in ("source", "student") for key in (
     "epochs", "batch_size", "train_steps", "eval_steps", "shuffle_buffer", "steps_per_execution")] + [
