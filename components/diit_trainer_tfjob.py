@@ -108,6 +108,9 @@ def tfjob_settings(custom_config: Mapping) -> TFJobSettings:
     for key, check in _CHECKS.items():
         check(getattr(settings, key), f"{TFJOB_KEY}.{key}")
     launchers.check_strategy(training, settings.workers + 1, ROLE)
+    if (training.get("strategy") or {}).get("name") == "parameter_server":
+        raise ValueError(f"{ROLE}: custom_config strategy.name 'parameter_server' needs parameter-server replicas, "
+                         "which this launcher does not start (a chief and workers only): use 'multi_worker'")
     if settings.workers == 0 and (training.get("strategy") or {}).get("name") == "multi_worker":
         raise ValueError(f"{ROLE}: {TFJOB_KEY}.workers is 0, and the training operator sets no TF_CONFIG in a job of "
                          "one replica, which custom_config strategy.name 'multi_worker' needs: give workers >= 1, or "

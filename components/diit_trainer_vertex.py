@@ -3,8 +3,10 @@
 The component is `DIITTrainer` (same inputs, outputs and `custom_config`) with another executor: instead of
 training in its own task container, that executor submits a Vertex AI `CustomJob` whose every replica runs the DIIT
 trainer's own executor (`components.diit_trainer.Executor`) on the same artifacts, and waits for it. Vertex sets
-`TF_CONFIG` in each replica (pool 0 the `chief`, pool 1 the `worker`s), the trainer's `"multi_worker"` strategy
-reads it, and only the chief writes the artifacts (`components/training.py: is_chief`).
+`TF_CONFIG` in each replica (pool 0 the `chief`, pool 1 the `worker`s, pool 2 the `ps` tasks), the trainer's
+`"multi_worker"` or `"parameter_server"` strategy reads it, and only the chief writes the artifacts
+(`components/training.py: is_chief`). With parameter servers the worker and ps replicas serve the chief's training
+loop until the job ends, which Vertex ends with its primary replica, the chief.
 
 TFX's machinery does the work, as it does for `tfx.extensions.google_cloud_ai_platform.Trainer`:
 `runner.start_cloud_training` builds the job (`training_clients.VertexJobClient`: every pool's container command is
@@ -16,7 +18,8 @@ job fails the component. This module only checks the launcher settings and takes
 Launcher settings, in `custom_config` next to the student's settings, under TFX's own keys:
   `ai_platform_training_args` (TRAINING_ARGS_KEY)  the CustomJob: `project`, and `worker_pool_specs` (at the top or
                                                    under `job_spec`): pool 0 with `replica_count` 1 (the chief),
-                                                   optional pool 1 with N-1 (the workers); every pool a
+                                                   optional pool 1 with N-1 (the workers), pool 2 (the
+                                                   parameter servers, with strategy 'parameter_server'); every pool a
                                                    `machine_spec.machine_type` and a `container_spec.image_uri`
                                                    (an image holding this repository: the Dockerfile's)
   `ai_platform_vertex_region` (VERTEX_REGION_KEY) the region, e.g. "us-central1"
@@ -25,7 +28,7 @@ Launcher settings, in `custom_config` next to the student's settings, under TFX'
   `ai_platform_training_job_id` (JOB_ID_KEY)      optional display name of the job
 A missing or wrong setting fails at construction, and again in the executor, with the key in the message. The
 replicas get `custom_config` without these keys. More than one replica needs `"strategy": {"name":
-"multi_worker"}` in `custom_config`; the artifacts' uris must be reachable from the replicas (`gs://` on Vertex).
+"multi_worker"}` (or `"parameter_server"`, with pool 2) in `custom_config`; the artifacts' uris must be reachable from the replicas (`gs://` on Vertex).
 
 Example:
     pool = {"machine_spec": {"machine_type": "n1-highmem-16"}, "container_spec": {"image_uri": "gcr.io/p/diit:1"}}
@@ -58,7 +61,7 @@ VERTEX_REGION_KEY = constants.VERTEX_REGION_KEY
 LAUNCHER_KEYS = (TRAINING_ARGS_KEY, JOB_ID_KEY, ENABLE_VERTEX_KEY, VERTEX_REGION_KEY)
 # CustomJob fields; every other key of a flat `ai_platform_training_args` belongs to its `job_spec`.
 _JOB_FIELDS = ("display_name", "labels", "encryption_spec")
-_POOLS = ("the chief", "the workers")
+_POOLS = ("the chief", "the workers", "the parameter servers")
 ROLE = "VertexDIITTrainer"
 
 
@@ -98,10 +101,14 @@ def vertex_job(custom_config: Mapping) -> VertexJob:
     if not pools or not isinstance(pools, list):
         raise ValueError(f"{ROLE}: {where} is missing: pool 0 the chief (replica_count 1), optional pool 1 the "
                          "workers")
-    if len(pools) > len(_POOLS):
-        raise ValueError(f"{ROLE}: {where} has {len(pools)} pools; the DIIT trainer runs MultiWorkerMirroredStrategy, "
-                         "which has no parameter servers (pool 2) or evaluators (pool 3): give pool 0 (the chief) and "
-                         "optionally pool 1 (the workers)")
+    parameter_servers = (training.get("strategy") or {}).get("name") == "parameter_server"
+    if len(pools) > len(_POOLS) or (len(pools) == 3 and not parameter_servers):
+        raise ValueError(f"{ROLE}: {where} has {len(pools)} pools; pool 2 (parameter servers) needs strategy.name "
+                         "'parameter_server', and evaluators (pool 3) are not offered: give pool 0 (the chief), "
+                         "optionally pool 1 (the workers), and pool 2 with the 'parameter_server' strategy")
+    if parameter_servers and len(pools) != 3:
+        raise ValueError(f"{ROLE}: strategy.name 'parameter_server' needs pool 1 (the workers) and pool 2 (the "
+                         f"parameter servers) in {where}. Received {len(pools)} pool(s)")
     counts = [_check_pool(pool, f"{where}[{k}]", _POOLS[k]) for k, pool in enumerate(pools)]
     if counts[0] != 1:
         raise ValueError(f"{ROLE}: {where}[0].replica_count should be 1 (pool 0 is the chief). Received: {counts[0]}")

@@ -30,9 +30,10 @@ def split_config(custom_config: Mapping, launcher_keys) -> tuple:
 
 
 def check_strategy(training: Mapping, replicas: int, role: str) -> None:
-    """More than one replica trains one model only under the `"multi_worker"` strategy: a `ValueError` otherwise."""
+    """More than one replica trains one model only under the `"multi_worker"` (or, where the launcher has
+    parameter servers, `"parameter_server"`) strategy: a `ValueError` otherwise."""
     strategy = (training.get("strategy") or {}).get("name", "default")
-    if replicas > 1 and strategy != "multi_worker":
+    if replicas > 1 and strategy not in ("multi_worker", "parameter_server"):
         raise ValueError(f"{role}: {replicas} replicas need custom_config strategy.name 'multi_worker' (each replica "
                          f"would otherwise train alone). Received: {strategy!r}")
 

@@ -34,13 +34,18 @@ class LocalReplicas:
                                                         if tf_config else None))
                 self.replicas.append({"task": task, "proc": proc, "log": log, "path": log.name})
 
-    def wait(self, grace=30) -> list:
+    def wait(self, grace=30, primary_ends_job=False) -> list:
         """Every replica's exit code once all have exited. As the platform ends a job one of whose replicas failed,
         the others are killed `grace` seconds after the first failure (a worker whose chief is gone would wait for
-        it); past the timeout every replica is killed and it is a `TimeoutError`."""
+        it); past the timeout every replica is killed and it is a `TimeoutError`. `primary_ends_job` (a job whose
+        worker and ps replicas serve until the end): once the chief (the first replica) has exited 0 the others
+        are stopped, and count as succeeded unless they had already failed."""
         deadline, failed_at = time.monotonic() + self.timeout, None
         while self.running():
             codes = [replica["proc"].poll() for replica in self.replicas]
+            if primary_ends_job and codes[0] == 0:
+                self.kill()
+                return [0 if code is None else code for code in codes]
             if failed_at is None and any(code not in (None, 0) for code in codes):
                 failed_at = time.monotonic()
             if failed_at is not None and time.monotonic() > failed_at + grace:

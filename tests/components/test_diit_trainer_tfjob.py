@@ -181,6 +181,9 @@ BAD = {
     "workers as bool": (_with(COMPLETE, True, TFJOB_KEY, "workers"), "tfjob.workers should be a non-negative integer"),
     "workers fractional": (_with(COMPLETE, 1.5, TFJOB_KEY, "workers"),
                            "tfjob.workers should be a non-negative integer"),
+    "parameter servers": (_with(COMPLETE, {"name": "parameter_server"}, "strategy"),
+                          "custom_config strategy.name 'parameter_server' needs parameter-server replicas, which this "
+                          "launcher does not start (a chief and workers only): use 'multi_worker'"),
     "one worker strategy": (_with(COMPLETE, _DROP, "strategy"),
                             "2 replicas need custom_config strategy.name 'multi_worker' (each replica would otherwise "
                             "train alone). Received: 'default'"),

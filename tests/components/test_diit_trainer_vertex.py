@@ -111,8 +111,17 @@ BAD = {
                          "Received: None"),
     "two chiefs": (_with(COMPLETE, 2, TRAINING_ARGS_KEY, "worker_pool_specs", 0, "replica_count"),
                    "worker_pool_specs[0].replica_count should be 1 (pool 0 is the chief). Received: 2"),
-    "parameter servers": (_with(COMPLETE, [_pool(1), _pool(2), _pool(1)], TRAINING_ARGS_KEY, "worker_pool_specs"),
-                          "ai_platform_training_args.worker_pool_specs has 3 pools"),
+    "parameter servers without their strategy": (
+        _with(COMPLETE, [_pool(1), _pool(2), _pool(1)], TRAINING_ARGS_KEY, "worker_pool_specs"),
+        "ai_platform_training_args.worker_pool_specs has 3 pools; pool 2 (parameter servers) needs strategy.name "
+        "'parameter_server'"),
+    "evaluators": (_with(_with(COMPLETE, [_pool(1), _pool(2), _pool(1), _pool(1)], TRAINING_ARGS_KEY,
+                               "worker_pool_specs"), {"name": "parameter_server"}, "strategy"),
+                   "worker_pool_specs has 4 pools"),
+    "parameter-server strategy without servers": (
+        _with(COMPLETE, {"name": "parameter_server"}, "strategy"),
+        "strategy.name 'parameter_server' needs pool 1 (the workers) and pool 2 (the parameter servers) in "
+        "ai_platform_training_args.worker_pool_specs. Received 2 pool(s)"),
     "own command": (_with(COMPLETE, ["python", "train.py"], TRAINING_ARGS_KEY, "worker_pool_specs", 0,
                           "container_spec", "command"),
                     "worker_pool_specs[0].container_spec.command is set"),
@@ -180,6 +189,33 @@ def test_the_replicas_train_on_loopback_as_one_worker_would(mw_student, tmp_path
     assert info["train_steps"] == info_single["train_steps"] > 0
     np.testing.assert_allclose(info["history"]["loss"], info_single["history"]["loss"], rtol=1e-4)
     assert TRAINING_ARGS_KEY not in json.dumps(info)
+
+
+@pytest.mark.slow  # four TF replicas in subprocesses
+def test_parameter_servers_on_loopback(mw_student_job, tmp_path, monkeypatch):
+    """Pools 0-2 (a chief, two workers, a ps) with strategy 'parameter_server': the job's own replica command in
+    four processes with Vertex's TF_CONFIG. The worker and ps replicas serve, the chief trains `train_steps` steps
+    and alone evaluates and writes the student, and the job ends with the chief."""
+    job = mw_student_job
+    service = FakeJobService(run=True, log_dir=str(tmp_path)).install(monkeypatch)
+    config = {**job["config"], "train_steps": 120, "strategy": {"name": "parameter_server"},
+              **_launcher(), TRAINING_ARGS_KEY: {"project": "my-project",
+                                                 "worker_pool_specs": [_pool(1), _pool(2), _pool(1)]}}
+    out = str(tmp_path / "vertex")
+    Executor().Do(*artifacts(job["examples"], job["transform"], job["teachers"], out),
+                  {"custom_config": json.dumps(config)})
+
+    assert [r["task"] for r in service.replicas] == [{"type": "chief", "index": 0}, {"type": "worker", "index": 0},
+                                                     {"type": "worker", "index": 1}, {"type": "ps", "index": 0}]
+    logs = service.logs()
+    assert "DIIT trainer: student eval" in logs["chief-0"], logs["chief-0"][-3000:]
+    for name in ("worker-0", "worker-1", "ps-0"):
+        assert "of a parameter-server cluster: serving the chief's training loop" in logs[name], logs[name][-3000:]
+        assert "DIIT trainer: student eval" not in logs[name]
+    model = os.path.join(out, "model")
+    assert os.path.isfile(os.path.join(model, training.SERVING_DIR, "saved_model.pb"))
+    info = training.read_model_info(model)
+    assert info["train_steps"] == 120 and len(info["history"]["loss"]) == 120
 
 
 @pytest.mark.slow  # two TF replicas in subprocesses
