@@ -56,3 +56,25 @@ def copy_embeddings(source: keras.Model, destination: keras.Model) -> list:
     for s, d in pairs:
         d.assign(s)
     return [d.path for _, d in pairs]
+
+
+def tables_by_path(source: keras.Model, destination: keras.Model, what: str = "the source model") -> dict:
+    """`{position in destination.weights: table}`: for each embedding table of `destination` (its `FeatureEmbedding`
+    layers' weights), the table of `source` at the same weight path (e.g. `features/embedding_user_id/embeddings`)
+    and of the same shape, as a numpy array. `source` may hold more tables: a joint model's domain-id table has no
+    counterpart in a single-domain model. Nothing is assigned: the caller puts the tables where it starts from
+    (`training.student_init = "joint_embeddings"`: the simulation's `JointStart` into the base's weights, the
+    pipeline's DIIT trainer into a fresh student). Raises a ValueError, `what` naming `source`, for the first table
+    of `destination` that `source` lacks or holds in another shape, listing `source`'s tables."""
+    from diit_tf.layers.feature_embedding import embedding_positions
+
+    tables = {w.path: w for w in (source.weights[i] for i in embedding_positions(source))}
+    found = {}
+    for i in embedding_positions(destination):
+        path, shape = destination.weights[i].path, tuple(destination.weights[i].shape)
+        table = tables.get(path)
+        if table is None or tuple(table.shape) != shape:
+            raise ValueError(f"{what} has no table {path} of shape {shape} (its tables: "
+                             f"{ {p: tuple(t.shape) for p, t in tables.items()} })")
+        found[i] = table.numpy()
+    return found

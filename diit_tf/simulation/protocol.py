@@ -22,6 +22,7 @@ import time
 import keras
 import numpy as np
 
+from diit_tf.baselines.finetune import tables_by_path
 from diit_tf.baselines.kd import static_weights
 from diit_tf.layers.feature_embedding import embedding_positions
 from diit_tf.simulation.context import SeedContext
@@ -265,19 +266,14 @@ class JointStart:
 
     def start(self, ctx, target_model) -> list:
         """The base's snapshot with the joint model's tables in place of `target_model`'s (same positions)."""
-        joint = self.joint.model.backbone
-        tables = {w.path: w for w in (joint.weights[i] for i in embedding_positions(joint))}
+        try:
+            tables = tables_by_path(self.joint.model.backbone, target_model, "the joint model")
+        except ValueError as err:
+            raise ValueError(f"training.student_init=joint_embeddings: {err}") from None
         start = list(ctx.base_snapshot)
-        copied = []
-        for i in embedding_positions(target_model):
-            path = target_model.weights[i].path
-            table = tables.get(path)
-            if table is None or tuple(table.shape) != tuple(start[i].shape):
-                raise ValueError(f"training.student_init=joint_embeddings: the joint model has no table {path} of "
-                                 f"shape {tuple(start[i].shape)} (its tables: "
-                                 f"{ {p: tuple(t.shape) for p, t in tables.items()} })")
-            start[i] = table.numpy()
-            copied.append(path)
+        for i, table in tables.items():
+            start[i] = table
+        copied = [target_model.weights[i].path for i in tables]
         ctx.student_start_note = {"from": "joint", "init": "joint_embeddings", "tables": copied,
                                   "trained_through": int(ctx.insertion_period), "seconds": round(self.seconds, 2)}
         ctx.log(f"[seed {ctx.seed}] transfer methods start from the embedding tables of a joint model trained on "

@@ -232,3 +232,27 @@ def test_the_joint_models_view_of_a_domain_saves_and_loads(tiny_spec, tmp_path):
     period = _period(tiny_spec)
     np.testing.assert_allclose(loaded(period.features)["logit"],
                                model(joint_features(period, domain="source_a"))["logit"], rtol=1e-6)
+
+
+def test_tables_by_path_finds_a_joint_models_tables_for_a_single_domain_model(tiny_spec):
+    """`training.student_init = "joint_embeddings"`'s matching: each of the student's tables gets the joint model's
+    table at its path (the joint model's domain-id table has none in the student); nothing is assigned."""
+    from diit_tf.baselines.finetune import tables_by_path
+    from diit_tf.layers.feature_embedding import embedding_positions
+
+    joint = as_domain_model(build_joint_model("dnn", tiny_spec, hidden_units=(8, 4), embedding_dim=4), tiny_spec)
+    for k, i in enumerate(embedding_positions(joint)):  # tables that differ from any initialisation, row by row
+        joint.weights[i].assign(np.full(joint.weights[i].shape, k + 1.0, np.float32))
+    student = _backbone(tiny_spec, "student")
+    before = student.get_weights()
+    found = tables_by_path(joint, student, "the joint model")
+    assert sorted(found) == embedding_positions(student)
+    by_path = {joint.weights[i].path: k + 1.0 for k, i in enumerate(embedding_positions(joint))}
+    assert len(by_path) == len(tiny_spec.categorical) + 1 and "features/embedding_domain_id/embeddings" in by_path
+    for i, table in found.items():
+        np.testing.assert_array_equal(table, np.full(student.weights[i].shape, by_path[student.weights[i].path]))
+    _assert_same(student.get_weights(), before)
+    wider = build_backbone("dnn", tiny_spec, hidden_units=(8, 4), embedding_dim=5, name="wider")
+    first = wider.weights[embedding_positions(wider)[0]].path
+    with pytest.raises(ValueError, match=rf"^the joint model has no table {first} of shape \(\d+, 5\) \(its tables: "):
+        tables_by_path(joint, wider, "the joint model")
