@@ -17,6 +17,9 @@ Inputs:
   base_model       optional: the previous student (a `LatestArtifactStrategy` Resolver over this component's own
                    output), whose weights warm-start the student
   hyperparameters  optional: the Tuner's best hyperparameters (when the Tuner is enabled)
+  init_model       optional: the joint model of the init joint trainer (`student_init` "joint_embeddings",
+                   components/joint_trainer.py), whose embedding tables a student without a previous model starts
+                   from; a placeholder (the init trainer skipped: there is a previous student) is ignored
 Outputs:
   model            the exported student alone under `Format-Serving` (diit_tf.export.export_student), its Keras
                    backbone under `keras/` (warm start of the next period) and `keras/model_info.json`
@@ -37,7 +40,8 @@ fails, no model artifact is published, nothing is pushed. Under a multi-worker s
 `mix_ratio` (one rate for every source or `{source: rate}`), `diit` (DIITConfig fields), `student_init` ("base":
 the previous student, or a fresh model on the first span; "best_source": on a span without a previous student,
 the weights of the source model with the best AUC on the span's target rows; "best_source_embeddings": that model's
-embedding tables only, into a fresh student), optional
+embedding tables only, into a fresh student; "joint_embeddings": on a span without a previous student, the
+embedding tables of the `init_model` joint model, into a fresh student, `start_from_joint`), optional
 `train_steps` / `eval_steps` (steps in all / eval batches), `shuffle_buffer`, `steps_per_execution`, `seed`,
 `gate_fit_rows` (at most that many rows in each of the gate's own fits, held in memory: the mix rows of the
 origin fit, the target rows of the supervised one; and the target rows on which the sources are scored for the
@@ -74,6 +78,9 @@ from diit_tf.counts import positive_count
 SOURCE_PREFIX = "source_model_"
 JOINT_TEACHER = "joint"  # `teacher`: the student's teachers are the source models, or the joint model alone
 TEACHERS = ("sources", JOINT_TEACHER)
+# the input holding the joint model whose embedding tables start a fresh student (student_init "joint_embeddings")
+INIT_KEY = "init_model"
+JOINT_START = "joint_embeddings"
 
 
 class DIITTrainerSpec(ComponentSpec):
@@ -85,6 +92,7 @@ class DIITTrainerSpec(ComponentSpec):
         "transform_graph": ChannelParameter(type=standard_artifacts.TransformGraph),
         "base_model": ChannelParameter(type=standard_artifacts.Model, optional=True),
         "hyperparameters": ChannelParameter(type=standard_artifacts.HyperParameters, optional=True),
+        INIT_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -110,7 +118,7 @@ def spec_for(num_sources: int) -> type:
 # ----------------------------------------------------------------------------------------------- the training
 def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
                   base_model_uri: Optional[str] = None, left_out: Optional[Mapping[str, str]] = None,
-                  log_dir: Optional[str] = None) -> tuple:
+                  log_dir: Optional[str] = None, init_model_uri: Optional[str] = None) -> tuple:
     """Train the student with DIIT on the period's rows, streamed. Returns (student backbone, info dict).
 
     `teacher_uris`: source domain -> model artifact uri; `left_out`: source domain -> why it has no teacher this
@@ -118,7 +126,9 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     trained on the target rows alone, as the base would be. With `config["teacher"] == "joint"` the one teacher is
     the joint model (`teacher_uris == {"joint": uri}`, components/joint_trainer.py) instead of the sources.
     `data`: a `diit_tf.data.streaming.TrainerInput`; `config`: the "student" block of the pipeline config plus
-    `strategy` and optional `seed`; `log_dir`: where TensorBoard logs go (None: none).
+    `strategy` and optional `seed`; `log_dir`: where TensorBoard logs go (None: none); `init_model_uri`: the joint
+    model whose embedding tables start a student without a previous model under `student_init` "joint_embeddings"
+    (None: there is none, e.g. the init joint trainer skipped).
     """
     import keras
     import numpy as np
@@ -126,12 +136,13 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
     from components.tensorboard import EVAL_DIR, ScalarLog, eval_scalars, write_scalars
     from diit_tf.config import DIITConfig
     from diit_tf.data import streaming
-    from diit_tf.simulation.hparams import COPIED_BY_INIT, SOURCE_INITS
+    from diit_tf.simulation.hparams import COPIED_BY_INIT, SOURCE_INITS, STUDENT_INITS
 
     role = "DIIT trainer (student)"
-    if (config.get("student_init") or "base") not in ("base", *SOURCE_INITS):
-        raise ValueError(f"DIIT trainer: `student.student_init` should be one of {['base', *SOURCE_INITS]}. Received: "
-                         f"{config['student_init']!r} (\"joint_embeddings\" is the simulation's alone: `diit simulate`)")
+    init = config.get("student_init") or "base"
+    if init not in STUDENT_INITS:
+        raise ValueError(f"DIIT trainer: `student.student_init` should be one of {list(STUDENT_INITS)}. Received: "
+                         f"{config['student_init']!r}")
     left_out = dict(left_out or {})
     kind = config.get("teacher") or "sources"
     if kind not in TEACHERS:
@@ -140,8 +151,11 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         if set(teacher_uris) | set(left_out) != {JOINT_TEACHER}:
             raise ValueError(f"DIIT trainer: teacher 'joint' takes exactly one model, the joint trainer's. "
                              f"Received models of {sorted(set(teacher_uris) | set(left_out))}")
-        if (config.get("student_init") or "base") != "base":
-            raise ValueError(f"DIIT trainer: `student.student_init` is {config['student_init']!r}, which starts "
+        if init == JOINT_START:
+            raise ValueError("DIIT trainer: `student.student_init` is 'joint_embeddings'; with the joint teacher the "
+                             "student already distils from the joint model: set it to \"base\"")
+        if init != "base":
+            raise ValueError(f"DIIT trainer: `student.student_init` is {init!r}, which starts "
                              "from a source model; with the joint teacher there is none: set it to \"base\"")
         sources = [JOINT_TEACHER] if JOINT_TEACHER in teacher_uris else []
     else:
@@ -175,8 +189,12 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
                      f", left out {sorted(left_out)}" if left_out else "", config["epochs"],
                      warm_from or "nothing (first period)")
         started_from = None
-        init = config.get("student_init") or "base"
-        if init != "base" and warm_from is None and teachers:
+        if init == JOINT_START and warm_from is None:
+            started_from = start_from_joint(init_model_uri, student)
+            logging.info("DIIT trainer: no previous student; the student starts from the embedding tables of the "
+                         "joint model %s (%d table(s); student_init=%s)", init_model_uri, len(started_from["tables"]),
+                         init)
+        elif init in SOURCE_INITS and warm_from is None and teachers:
             started_from = start_from_best_source(spec, data, sources, teachers, student, init, fit_rows)
             logging.info("DIIT trainer: no previous student; the student starts from source %r's %s (AUC on the "
                          "span's target rows %s; student_init=%s)", started_from["from"],
@@ -360,6 +378,32 @@ def start_from_best_source(spec, data, sources: list, teachers: list, student,
             "init": init}
 
 
+def start_from_joint(init_model_uri: Optional[str], student) -> dict:
+    """`student_init = "joint_embeddings"` when there is no previous student: copy into the fresh student the
+    embedding tables of the joint model under `init_model_uri` (the init joint trainer's, trained on every row of
+    the span), matched by weight path as the simulation's `JointStart` matches them
+    (`diit_tf.baselines.finetune.tables_by_path`: the joint model's domain-id table has no counterpart); the towers
+    stay as initialised. Returns what the run log keeps: `{"from": "joint", "init", "model", "tables"}`."""
+    from diit_tf.baselines.finetune import tables_by_path
+
+    if not init_model_uri:
+        raise ValueError("DIIT trainer: `student.student_init` is 'joint_embeddings' and the student has no previous "
+                         f"model, but there is no joint model to start from (input `{INIT_KEY}`: the init joint "
+                         "trainer's model, which the pipeline wires when student_init is \"joint_embeddings\")")
+    joint = training.load_backbone(init_model_uri)
+    try:
+        tables = tables_by_path(joint, student, f"the joint model {init_model_uri!r}")
+    except ValueError as err:
+        raise ValueError(f"DIIT trainer: `student.student_init` is 'joint_embeddings', but {err}: give the student "
+                         "the `source` block's features and embedding_dim (`backbone_options.embedding_dim`; the "
+                         "joint model is trained with the `source` settings), or set student_init to \"base\"") \
+            from None
+    for i, table in tables.items():
+        student.weights[i].assign(table)
+    return {"from": JOINT_TEACHER, "init": JOINT_START, "model": init_model_uri,
+            "tables": [student.weights[i].path for i in tables]}
+
+
 def _batches(spec, data, config: Mapping, rates: Mapping, with_mix: bool, replicas: int,
              origin_sources: Optional[List[str]] = None):
     """DIIT's `((x_t, y_t), x_m)` batches of the train split, or the target's `(x_t, y_t)` alone (no teacher).
@@ -485,6 +529,7 @@ class Executor(base_executor.BaseExecutor):
         base = input_dict.get("base_model") or []
         base_uri = training.previous_model(artifact_utils.get_single_instance(base).uri if base else None,
                                            "DIIT trainer (student)", logging.warning)
+        init_uri = init_model(input_dict)
         hp = input_dict.get("hyperparameters") or []
         if hp:
             config = apply_tuned(config, artifact_utils.get_single_instance(hp).uri)
@@ -500,7 +545,7 @@ class Executor(base_executor.BaseExecutor):
             columns=columns, **steps)
         run_uri = artifact_utils.get_single_instance(output_dict["model_run"]).uri
         student, info = train_student(spec, teacher_uris, data, config, base_uri, left_out,
-                                      log_dir=run_uri if chief else None)
+                                      log_dir=run_uri if chief else None, init_model_uri=init_uri)
         if not chief:  # another worker of a multi-worker run: the chief writes the artifact
             return
         model_uri = artifact_utils.get_single_instance(output_dict["model"]).uri
@@ -509,6 +554,20 @@ class Executor(base_executor.BaseExecutor):
         training.save_backbone(student, model_uri, info)
         training.write_run_log(run_uri, "history.json", info)
         logging.info("DIIT trainer: student eval %s", info.get("eval"))
+
+
+def init_model(input_dict: Mapping) -> Optional[str]:
+    """The `init_model` input's uri when it holds a model; None without the input, or for the placeholder the init
+    joint trainer writes when it skipped (there is a previous student), which is logged."""
+    models = input_dict.get(INIT_KEY) or []
+    if not models:
+        return None
+    uri = artifact_utils.get_single_instance(models).uri
+    if training.has_model(uri):
+        return uri
+    reason = training.read_model_info(uri).get("reason") or "no model"
+    logging.info("DIIT trainer: the joint model %s holds no model (%s); it is not used", uri, reason)
+    return None
 
 
 def source_models(input_dict: Mapping) -> tuple:
@@ -544,7 +603,8 @@ class DIITTrainer(base_component.BaseComponent):
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
                  base_model: Optional[types.BaseChannel] = None,
-                 hyperparameters: Optional[types.BaseChannel] = None):
+                 hyperparameters: Optional[types.BaseChannel] = None,
+                 init_model: Optional[types.BaseChannel] = None):
         if not source_models:
             raise ValueError("DIITTrainer: `source_models` should map each source domain to a model channel.")
         check_config_keys(custom_config, self.EXTRA_CONFIG_KEYS, type(self).__name__)
@@ -556,6 +616,7 @@ class DIITTrainer(base_component.BaseComponent):
             base_model=base_model,
             hyperparameters=hyperparameters,
             custom_config=json.dumps(dict(custom_config), sort_keys=True),
+            **{INIT_KEY: init_model},
             model=types.Channel(type=standard_artifacts.Model),
             model_run=types.Channel(type=standard_artifacts.ModelRun),
             **inputs,

@@ -1,4 +1,12 @@
-"""`run_fn` of the joint teacher's trainer (a TFX `Trainer`, when the pipeline's `joint_teacher.enabled` is set).
+"""The joint trainer: `JointTrainer`, a TFX `Trainer` running this module's `run_fn`, in one of two roles.
+
+- The joint teacher (the pipeline's `joint_teacher.enabled`), below.
+- The init role (`student.student_init` "joint_embeddings", joint teacher off): the same model and training, beside
+  the K source trainers, for the student's start alone. It also gets the latest student (`previous_student`, the
+  resolver channel the DIIT trainer warm-starts from): when there is one, it trains nothing and writes a placeholder
+  artifact that says so (`skipped`, `trained: false`, no backbone), as the student no longer needs a start; when
+  there is none (the student's first span), it trains and its model reaches the DIIT trainer's `init_model`, whose
+  embedding tables the fresh student takes (components/diit_trainer.py, `start_from_joint`).
 
 The simulation's `kd_joint` in the pipeline: one multi-domain model (`diit_tf.baselines.joint`: the backbone over
 the features and a domain id, plus per-domain heads) trained on every domain's rows of the span, warm-started from
@@ -13,14 +21,29 @@ The eval split's target rows give its logged AUC. Under a multi-worker strategy 
 
 `fn_args.custom_config`: `feature_spec`, `backbone`, `backbone_options`, `epochs`, `batch_size`, `learning_rate`,
 `strategy`, optional `seed`, `shuffle_buffer`, `steps_per_execution` (the pipeline's `source` block: the joint model
-is trained as the source models would be). `fn_args.train_steps` / `eval_steps` bound the work.
+is trained as the source models would be). `fn_args.train_steps` / `eval_steps` bound the work;
+`fn_args.previous_student` (set by `JointTrainer`'s executor from its `previous_student` input) is the latest
+student's artifact uri, or None.
+
+Why a `Trainer` subclass: TFX's `Trainer` takes one model input (`base_model`, here the joint model's own previous
+model), and `custom_config` cannot carry an artifact (docs/toolchain.md); `JointTrainerSpec` is `TrainerSpec` with
+one more optional `Model` channel, and the executor is TFX's `GenericExecutor` that also passes that channel's uri.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import keras
 from absl import logging
+from tfx import types
+from tfx.components.trainer.component import Trainer
+from tfx.components.trainer import executor as trainer_executor
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.proto import trainer_pb2
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter
+from tfx.types.standard_component_specs import TrainerSpec
+from tfx.utils import json_utils
 
 from components import source_trainer, training
 from diit_tf.baselines.joint import DOMAIN_FEATURE, as_domain_model, build_joint_model
@@ -32,8 +55,11 @@ from diit_tf.features import FeatureSpec
 ROLE = "joint trainer"
 TEACHER_NAME = "joint_teacher"
 
+STUDENT_KEY = "previous_student"  # the init role's extra input: the latest student, if any
+
 # Every key the joint trainer's custom_config may hold: a source trainer's, without the domain (it trains on all).
 CONFIG_KEYS = source_trainer.CONFIG_KEYS - {"domain"}
+REQUIRED_KEYS = ("feature_spec", "backbone", "epochs", "batch_size", "learning_rate")
 
 
 def train_joint(spec: FeatureSpec, data: streaming.TrainerInput, config: dict,
@@ -70,11 +96,16 @@ def train_joint(spec: FeatureSpec, data: streaming.TrainerInput, config: dict,
 
 
 def run_fn(fn_args) -> None:
-    """TFX Trainer entry point (generic trainer, `run_fn="components.joint_trainer.run_fn"`)."""
+    """TFX Trainer entry point (`JointTrainer`, `run_fn="components.joint_trainer.run_fn"`)."""
     if training.serves_parameter_server_task((fn_args.custom_config or {}).get("strategy"), "joint trainer"):
         return  # a worker or ps task: the chief's training loop ran on it
-    config, _, spec, data, previous = training.trainer_input(
-        fn_args, CONFIG_KEYS, ("feature_spec", "backbone", "epochs", "batch_size", "learning_rate"), ROLE)
+    student = training.previous_model(getattr(fn_args, STUDENT_KEY, None), ROLE)
+    if student:  # the init role once the student has a previous model: nothing to start, nothing to train
+        training.checked_config(fn_args.custom_config, CONFIG_KEYS, REQUIRED_KEYS, ROLE)
+        if training.is_chief():
+            skip(student, training.model_uri_of(fn_args.serving_model_dir), fn_args.model_run_dir)
+        return
+    config, _, spec, data, previous = training.trainer_input(fn_args, CONFIG_KEYS, REQUIRED_KEYS, ROLE)
     chief = training.is_chief()
     view, info = train_joint(spec, data, config, previous, log_dir=fn_args.model_run_dir if chief else None)
     if not chief:
@@ -85,3 +116,59 @@ def run_fn(fn_args) -> None:
     training.save_backbone(view, model_uri, info)
     training.write_run_log(fn_args.model_run_dir, "history.json", info)
     logging.info("%s: eval on the target's rows %s", ROLE, info.get("eval"))
+
+
+def skip(student_uri: str, model_uri: str, model_run_dir: Optional[str]) -> dict:
+    """The init role's artifact when the student has a previous model (`student_uri`): a placeholder
+    (`training.write_placeholder`: `trained: false`, no backbone) saying that nothing was trained and why, which the
+    DIIT trainer ignores. Returns the info written (also the run log's `history.json`)."""
+    info = {"role": "joint", "skipped": True, "previous_student": student_uri,
+            "reason": f"the student has a previous model ({student_uri}) and warm-starts from it: the joint model "
+                      "that starts a new student (student_init \"joint_embeddings\") is not needed, nothing is "
+                      "trained"}
+    training.write_placeholder(model_uri, info)
+    training.write_run_log(model_run_dir, "history.json", {**info, "trained": False})
+    logging.info("%s: %s", ROLE, info["reason"])
+    return info
+
+
+# ------------------------------------------------------------------------------------------------ the component
+class JointTrainerSpec(TrainerSpec):
+    """`TrainerSpec` with the init role's optional `previous_student` channel."""
+
+    INPUTS = {**TrainerSpec.INPUTS, STUDENT_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True)}
+
+
+class Executor(trainer_executor.GenericExecutor):
+    """TFX's generic trainer executor; `fn_args.previous_student` is the `previous_student` input's uri (or None)."""
+
+    def _GetFnArgs(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
+                   exec_properties: Dict[str, Any]):
+        fn_args = super()._GetFnArgs(input_dict, output_dict, exec_properties)
+        students = input_dict.get(STUDENT_KEY) or []
+        setattr(fn_args, STUDENT_KEY, artifact_utils.get_single_uri(students) if students else None)
+        return fn_args
+
+
+class JointTrainer(Trainer):
+    """The joint model's `Trainer` (see the module docstring): TFX's `Trainer` for a `run_fn`, plus the optional
+    `previous_student` input of the init role. Outputs `model` and `model_run`, as `Trainer`'s."""
+
+    SPEC_CLASS = JointTrainerSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel, run_fn: str,
+                 train_args: trainer_pb2.TrainArgs, eval_args: trainer_pb2.EvalArgs, custom_config: Mapping,
+                 base_model: Optional[types.BaseChannel] = None,
+                 previous_student: Optional[types.BaseChannel] = None):
+        # `self.SPEC_CLASS`, not the module's name: TFX reloads this module whenever it imports `run_fn`
+        # (`import_utils.import_func_from_module`), after which the name is another class than the one
+        # `BaseComponent` checks the spec against (this class's `SPEC_CLASS`)
+        spec = self.SPEC_CLASS(
+            examples=examples, transform_graph=transform_graph, base_model=base_model, run_fn=run_fn,
+            train_args=train_args, eval_args=eval_args, custom_config=json_utils.dumps(dict(custom_config)),
+            model=types.Channel(type=standard_artifacts.Model),
+            model_run=types.Channel(type=standard_artifacts.ModelRun),
+            **{STUDENT_KEY: previous_student})
+        # `Trainer.__init__` builds a `TrainerSpec`; this spec is that one plus a channel
+        base_component.BaseComponent.__init__(self, spec=spec)

@@ -79,7 +79,9 @@ class LaunchedDIITTrainer(diit_trainer.DIITTrainer):
     def __init__(self, examples: types.BaseChannel, transform_graph: types.BaseChannel,
                  source_models: Mapping[str, types.BaseChannel], custom_config: Mapping,
                  base_model: Optional[types.BaseChannel] = None,
-                 hyperparameters: Optional[types.BaseChannel] = None):
+                 hyperparameters: Optional[types.BaseChannel] = None,
+                 init_model: Optional[types.BaseChannel] = None):
         self.check_launcher(custom_config)
         super().__init__(examples=examples, transform_graph=transform_graph, source_models=source_models,
-                         custom_config=custom_config, base_model=base_model, hyperparameters=hyperparameters)
+                         custom_config=custom_config, base_model=base_model, hyperparameters=hyperparameters,
+                         init_model=init_model)

@@ -378,20 +378,11 @@ def checked_counts(config: Mapping, block: str, where: str, optional: Sequence[s
     return checked
 
 
-def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str) -> tuple:
-    """`(config, role, spec, data, previous model uri)` of a generic TFX Trainer's `run_fn` (the source and joint
-    trainers; `where`: "source trainer", "joint trainer"; `role`: `where` and the config's domain, if any): the
-    custom_config checked (an unknown key or a missing required one is named, and so is a count that is not a
-    positive integer, `checked_counts`: `epochs`, `batch_size`, and `shuffle_buffer` / `steps_per_execution` when not
-    null; the config returned holds them as integers), the transformed columns checked, the splits' files (the eval
-    split on the chief only: the other workers' numbers would be the same), the previous model when it holds one."""
-    import tensorflow_transform as tft
-    from absl import logging
-
-    from diit_tf.data import streaming
-    from diit_tf.features import FeatureSpec
-
-    config = dict(fn_args.custom_config or {})
+def checked_config(custom_config: Optional[Mapping], known: frozenset, required: Sequence[str], where: str) -> dict:
+    """A generic TFX Trainer's `custom_config` (the source and joint trainers), checked: an unknown key or a missing
+    required one is named, and so is a count that is not a positive integer (`checked_counts`: `epochs`,
+    `batch_size`, and `shuffle_buffer` / `steps_per_execution` when not null; returned as integers)."""
+    config = dict(custom_config or {})
     unknown = sorted(set(config) - known)
     if unknown:  # a typo would otherwise be ignored
         raise ValueError(f"{where}: unknown custom_config key(s) {unknown}; known: {sorted(known)} "
@@ -400,7 +391,21 @@ def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str
         if key not in config:
             raise ValueError(f"{where}: custom_config is missing {key!r}; received keys {sorted(config)}")
     # both trainers take the pipeline's `source` settings
-    config = checked_counts(config, "source", where, ("shuffle_buffer", "steps_per_execution"))
+    return checked_counts(config, "source", where, ("shuffle_buffer", "steps_per_execution"))
+
+
+def trainer_input(fn_args, known: frozenset, required: Sequence[str], where: str) -> tuple:
+    """`(config, role, spec, data, previous model uri)` of a generic TFX Trainer's `run_fn` (the source and joint
+    trainers; `where`: "source trainer", "joint trainer"; `role`: `where` and the config's domain, if any): the
+    custom_config checked (`checked_config`), the transformed columns checked, the splits' files (the eval
+    split on the chief only: the other workers' numbers would be the same), the previous model when it holds one."""
+    import tensorflow_transform as tft
+    from absl import logging
+
+    from diit_tf.data import streaming
+    from diit_tf.features import FeatureSpec
+
+    config = checked_config(fn_args.custom_config, known, required, where)
     role = f"{where} {config['domain']!r}" if "domain" in config else where
     spec = FeatureSpec.from_dict(config["feature_spec"])
     columns = streaming.check_columns(tft.TFTransformOutput(fn_args.transform_output).transformed_feature_spec(),

@@ -86,9 +86,11 @@ DEFAULTS: dict = {
         "discriminator_learning_rate": None,
         # DIITConfig fields (diit_tf/config.py) over the hparams' `methods.diit.diit_config`.
         "diit": {},
-        # Where the student starts when it has no previous model (the first span): "base" (a fresh model) or
-        # "best_source" (the source model with the best AUC on the span's target rows); null: the hparams'
-        # `training.student_init`.
+        # Where the student starts when it has no previous model (the first span): "base" (a fresh model),
+        # "best_source" (the source model with the best AUC on the span's target rows), "best_source_embeddings"
+        # (that model's embedding tables), or "joint_embeddings" (the embedding tables of a joint model trained on
+        # every row of the span by the init joint trainer, INIT_JOINT_ID in pipeline/diit.py; not with
+        # `joint_teacher`); null: the hparams' `training.student_init`.
         "student_init": None,
         # Streaming input (diit_tf/data/streaming.py): steps in all (TFX TrainArgs.num_steps) and eval batches
         # (EvalArgs.num_steps), null: every row; the shuffle buffer in records (null: 100,000); steps per traced call.
@@ -237,18 +239,13 @@ class PipelineConfig:
         # simulation's KD methods do: DIIT's own mix ratio is not theirs.
         switch = next((name for name in _KD_SWITCHES if self.values[name]["enabled"]), None)
         method = _KD_SWITCHES.get(switch, "diit")
-        if hp.student_init == "joint_embeddings" and self.values["student"]["student_init"] is None \
-                and switch != "joint_teacher":
-            raise ValueError(f"{origin}: `training.student_init` is 'joint_embeddings', a start of the simulation's "
-                             "alone (`diit simulate`); the pipeline's student starts from 'base', 'best_source' or "
-                             "'best_source_embeddings': set `student.student_init` to one of them")
         chosen = {
             "source": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                        "learning_rate": hp.learning_rate("base")},
             "student": {"backbone_options": backbone, "epochs": hp.epochs, "batch_size": hp.batch_size,
                         "mix_batch_size": hp.mix_batch_size,
                         "mix_ratio": float(hp.diit_option("mix_ratio", 1.0)) if switch is None else 1.0,
-                        # the joint teacher leaves no source model to start from
+                        # the joint teacher leaves no source model to start from, and is the joint model itself
                         "student_init": "base" if switch == "joint_teacher" else hp.student_init,
                         "learning_rate": hp.learning_rate(method),
                         "discriminator_learning_rate": float(hp.diit_option("discriminator_learning_rate", lr))},
@@ -324,12 +321,12 @@ class PipelineConfig:
                     all(0 <= r <= 1 for r in rates) if isinstance(ratio, dict) else 0 < ratio <= 1):
                 raise ValueError(f"{where}: `student.mix_ratio` should be null, in (0, 1], or a "
                                  f"{{source: rate in [0, 1]}} object. Received: {ratio!r}")
-        from diit_tf.simulation.hparams import SOURCE_INITS
+        from diit_tf.simulation.hparams import STUDENT_INITS
 
-        inits = ["base", *SOURCE_INITS]  # "joint_embeddings" is the simulation's alone (`diit simulate`)
-        if v["student"]["student_init"] not in (None, *inits):
-            raise ValueError(f"{where}: `student.student_init` should be null or one of {inits}. "
-                             f"Received: {v['student']['student_init']!r}")
+        init = v["student"]["student_init"]
+        if init not in (None, *STUDENT_INITS):
+            raise ValueError(f"{where}: `student.student_init` should be null or one of {list(STUDENT_INITS)}. "
+                             f"Received: {init!r}")
         joint = v["joint_teacher"]
         if not isinstance(joint["enabled"], bool):
             raise ValueError(f"{where}: `joint_teacher.enabled` should be true or false. "
@@ -338,8 +335,13 @@ class PipelineConfig:
         if joint["enabled"] and v["tuner"]["enabled"]:
             raise ValueError(f"{where}: `tuner.enabled` and `joint_teacher.enabled`: the Tuner sweeps DIIT from the "
                              "source models, which the joint teacher replaces; turn one of them off")
-        if joint["enabled"] and v["student"]["student_init"] not in (None, "base"):
-            raise ValueError(f"{where}: `student.student_init` is {v['student']['student_init']!r}, which starts from "
+        if joint["enabled"] and init == "joint_embeddings":
+            raise ValueError(f"{where}: `student.student_init` is 'joint_embeddings', a start from a joint model's "
+                             "embedding tables; with `joint_teacher.enabled` the student already distils from the "
+                             "joint model: set student_init to null or \"base\", or turn the joint teacher off to "
+                             "start from the joint model's tables and learn from the source models")
+        if joint["enabled"] and init not in (None, "base"):
+            raise ValueError(f"{where}: `student.student_init` is {init!r}, which starts from "
                              "a source model; with `joint_teacher.enabled` there is none: set it to null or \"base\"")
         routed = v["kd_origin"]
         if not isinstance(routed["enabled"], bool):

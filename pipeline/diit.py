@@ -36,6 +36,7 @@ from tfx import v1 as tfx  # noqa: E402
 
 from components.diit_trainer import DIITTrainer  # noqa: E402
 from components.example_gen import SpanCsvExampleGen  # noqa: E402
+from components.joint_trainer import JointTrainer  # noqa: E402
 from components.pusher import AtomicPusher  # noqa: E402
 from components.validation_gate import ValidationGate  # noqa: E402
 from diit_tf.features import FeatureSpec  # noqa: E402
@@ -48,6 +49,7 @@ PREDICTION_KEY = "probabilities"
 STUDENT_ID = "diit_trainer"
 BASE_ID = "base_trainer"
 JOINT_ID = "joint_trainer"
+INIT_JOINT_ID = "init_joint_trainer"  # `student.student_init` "joint_embeddings": the joint model of its start
 EVALUATOR_ID = "evaluator"
 PUSHER_ID = "pusher"
 SERVING_MODEL_NAME = "diit"
@@ -153,17 +155,24 @@ def create_pipeline(
     )
     components.append(transform)
 
-    def domain_trainer(trainer_id, previous_id, domain, run_fn=configs.SOURCE_RUN_FN, **changes):
-        """A Trainer of one domain's own model (SOURCE_RUN_FN; or the joint model, JOINT_RUN_FN, `domain` None),
-        warm-started from its own previous model."""
+    # The previous student (warm start of today's student, of the Tuner's trials, and the init joint trainer's cue).
+    previous_student = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
+                              output_key="model"),
+    ).with_id("previous_student")
+
+    def domain_trainer(trainer_id, previous_id, domain, joint_role=False, student_channel=None, **changes):
+        """A Trainer of one domain's own model (SOURCE_RUN_FN; or, `joint_role`, the joint model: a `JointTrainer`
+        with JOINT_RUN_FN, `domain` None, given the previous student in the init role), warm-started from its own
+        previous model."""
         source = {**config["source"], **changes}
         previous = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
             model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=trainer_id,
                                   output_key="model"),
         ).with_id(previous_id)
-        trainer = tfx.components.Trainer(
-            run_fn=run_fn,
+        common = dict(
             examples=transform.outputs["transformed_examples"],
             transform_graph=transform.outputs["transform_graph"],
             base_model=previous.outputs["model"],
@@ -171,7 +180,12 @@ def create_pipeline(
             eval_args=tfx.proto.EvalArgs(splits=["eval"], num_steps=source.pop("eval_steps")),
             custom_config={"feature_spec": spec_dict, "strategy": strategy, **source,
                            **({"domain": domain} if domain is not None else {})},
-        ).with_id(trainer_id)
+        )
+        if joint_role:
+            trainer = JointTrainer(run_fn=configs.JOINT_RUN_FN, previous_student=student_channel, **common)
+        else:
+            trainer = tfx.components.Trainer(run_fn=configs.SOURCE_RUN_FN, **common)
+        trainer = trainer.with_id(trainer_id)
         components.extend([previous, trainer])
         return trainer
 
@@ -180,7 +194,7 @@ def create_pipeline(
     source_models, student = {}, dict(config["student"])
     joint = config["joint_teacher"]
     if joint["enabled"]:
-        trainer = domain_trainer(JOINT_ID, "previous_joint", None, configs.JOINT_RUN_FN,
+        trainer = domain_trainer(JOINT_ID, "previous_joint", None, joint_role=True,
                                  learning_rate=joint["learning_rate"])
         source_models["joint"] = trainer.outputs["model"]
         student["teacher"] = "joint"
@@ -188,17 +202,16 @@ def create_pipeline(
         for domain in spec.sources:
             trainer = domain_trainer(node_id("source_trainer", domain), node_id("previous_source", domain), domain)
             source_models[domain] = trainer.outputs["model"]
+    # The init joint trainer (student_init "joint_embeddings"): the joint model, with the `source` settings, on every
+    # row, whose embedding tables start a student that has no previous model; once there is a previous student it
+    # trains nothing (its artifact says so) and the student warm-starts from its own model. Never pushed.
+    init_model = None
+    if student["student_init"] == "joint_embeddings":
+        init_model = domain_trainer(INIT_JOINT_ID, "previous_init_joint", None, joint_role=True,
+                                    student_channel=previous_student.outputs["model"]).outputs["model"]
     # The target's single-domain base (optional): what the student is compared with, never pushed.
     if config["base_trainer"]["enabled"]:
         domain_trainer(BASE_ID, "previous_base", spec.target)
-
-
-    # The previous student (warm start of today's student and of the Tuner's trials).
-    previous_student = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model, producer_component_id=STUDENT_ID,
-                              output_key="model"),
-    ).with_id("previous_student")
     components.append(previous_student)
 
     # Tuner (optional): a DIIT sweep on this span's transformed examples; its best hyperparameters reach the DIIT
@@ -218,13 +231,15 @@ def create_pipeline(
         components.append(tuner)
         hyperparameters = tuner.outputs["best_hyperparameters"]
 
-    # DIIT trainer: the student, from the K latest source models (or the joint model).
+    # DIIT trainer: the student, from the K latest source models (or the joint model); a first student may start
+    # from the init joint trainer's tables.
     diit_trainer = DIITTrainer(
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         source_models=source_models,
         base_model=previous_student.outputs["model"],
         hyperparameters=hyperparameters,
+        init_model=init_model,
         custom_config={"feature_spec": spec_dict, "strategy": strategy, **student},
     ).with_id(STUDENT_ID)
     components.append(diit_trainer)

@@ -90,6 +90,17 @@ def test_kubeflow_v2_compile(built, tmp_path):
     runner.run(diit.pipeline_from_config(cloud.with_overrides({"joint_teacher": {"enabled": True}}), metadata=False))
     tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
     assert {"joint_trainer", "diit_trainer", "pusher"} <= set(tasks) and "source_trainer_source_a" not in tasks
+    # and so does the init joint trainer beside the source trainers (student_init "joint_embeddings")
+    runner.run(diit.pipeline_from_config(cloud.with_overrides({"student": {"student_init": "joint_embeddings"}}),
+                                         metadata=False))
+    tasks = json.loads(out.read_text())["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert {"init_joint_trainer", "source_trainer_source_a", "diit_trainer", "pusher"} <= set(tasks)
+    producers = {task: {key: value["taskOutputArtifact"]["producerTask"]
+                        for key, value in tasks[task]["inputs"]["artifacts"].items()}
+                 for task in ("init_joint_trainer", "diit_trainer")}
+    assert producers["init_joint_trainer"]["previous_student"] == "previous_student"
+    assert producers["init_joint_trainer"]["base_model"] == "previous_init_joint"
+    assert producers["diit_trainer"]["init_model"] == "init_joint_trainer"
 
 
 def test_base_trainer_beside_the_student(tiny_dataset, tmp_path, make_config):
@@ -125,6 +136,37 @@ def test_the_joint_teacher_replaces_the_source_trainers(tiny_dataset, tmp_path, 
     assert {k: student["diit"][k] for k in ("use_gate", "use_middle", "use_adversarial", "alpha", "beta2")} == \
         {"use_gate": False, "use_middle": False, "use_adversarial": False, "alpha": 0.0, "beta2": 3.0}
     assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"   # the student alone is pushed
+
+
+def test_the_joint_embeddings_start_adds_the_init_joint_trainer_beside_the_sources(tiny_dataset, tmp_path,
+                                                                                   make_config):
+    """student_init "joint_embeddings": the joint trainer in its init role, beside the source trainers, with the
+    source settings, warm-started from its own model and given the previous student; its model is the DIIT
+    trainer's `init_model`, never a teacher; the student alone is pushed."""
+    small = {"backbone": "dnn", "backbone_options": {"hidden_units": [16], "embedding_dim": 4}, "batch_size": 128}
+    config = make_config(tmp_path, tiny_dataset, student={**small, "student_init": "joint_embeddings"},
+                         source={**small, "learning_rate": 0.004})
+    nodes = _by_id(diit.pipeline_from_config(config))
+    init = nodes[diit.INIT_JOINT_ID]
+    assert isinstance(init, diit.JointTrainer) and diit.JOINT_ID not in nodes
+    assert init.exec_properties["run_fn"] == "components.joint_trainer.run_fn"
+    assert nodes["previous_init_joint"].raw_inputs["model"].producer_component_id == diit.INIT_JOINT_ID
+    assert init.inputs["base_model"].producer_component_id == "previous_init_joint"
+    assert init.inputs["previous_student"].producer_component_id == "previous_student"
+    settings = json.loads(init.exec_properties["custom_config"])
+    source = json.loads(nodes["source_trainer_source_a"].exec_properties["custom_config"])
+    assert settings == {k: v for k, v in source.items() if k != "domain"} and settings["learning_rate"] == 0.004
+    student_inputs = nodes["diit_trainer"].inputs
+    assert student_inputs["init_model"].producer_component_id == diit.INIT_JOINT_ID
+    assert student_inputs["base_model"].producer_component_id == "previous_student"
+    assert sorted(student_inputs[k].producer_component_id for k in student_inputs if k.startswith("source_model_")) \
+        == ["source_trainer_source_a", "source_trainer_source_b"]
+    student = json.loads(nodes["diit_trainer"].exec_properties["custom_config"])
+    assert student["student_init"] == "joint_embeddings" and "teacher" not in student
+    assert nodes["pusher"].inputs["model"].producer_component_id == "diit_trainer"
+    # without the option there is no init trainer and no init_model input
+    plain = _by_id(diit.pipeline_from_config(make_config(tmp_path, tiny_dataset)))
+    assert diit.INIT_JOINT_ID not in plain and "init_model" not in plain["diit_trainer"].inputs
 
 
 def test_kd_origin_keeps_the_source_trainers_and_routes_the_students_kd(tiny_dataset, tmp_path, make_config):

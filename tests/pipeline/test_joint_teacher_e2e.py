@@ -2,16 +2,14 @@
 two spans; the joint trainer trains on every row and warm-starts from its own previous model, the student distils
 it alone, and only the student is pushed."""
 import os
-import shutil
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from components.training import load_backbone, read_model_info
-from landing_fixtures import empty_landing
-from pipeline import diit, results
+from landing_fixtures import empty_landing, run_spans
+from pipeline import diit
 
 pytestmark = pytest.mark.slow  # end-to-end LocalDagRunner runs
 
@@ -21,15 +19,7 @@ def runs(tiny_dataset, tmp_path_factory, make_config):
     root = tmp_path_factory.mktemp("joint_e2e")
     landing = empty_landing(root, tiny_dataset)
     config = make_config(root, landing, joint_teacher={"enabled": True, "beta": 2.0})
-    metadata = config.path("metadata_path")
-    out = {"config": config}
-    for span in (1, 2):
-        shutil.copytree(tiny_dataset / f"span-{span}", landing / f"span-{span}")
-        since = int(time.time() * 1000)
-        diit.run(config)
-        out[span] = results.run_summary(metadata, since_ms=since)
-        out[f"joint_{span}"] = results.artifacts(metadata, "Model", diit.JOINT_ID, since)[-1].uri
-    return out
+    return {"config": config, **run_spans(config, tiny_dataset, landing, (1, 2), {"joint": diit.JOINT_ID})}
 
 
 def test_the_student_distils_the_joint_model_and_alone_is_pushed(runs, tiny_dataset):
