@@ -246,6 +246,15 @@ EXPERIMENTS = [
     Experiment("demo-age7-joint", ("--dataset", "movielens-1m-age7", "--periods", "6", "--hparams",
                                    "docs/results/movielens-1m-age7-kd-joint-mix4096-transfer/best_hparams.json",
                                    "--joint-teacher"), command="demo"),
+    # The synthetic unequal sources through the pipeline: the default student (DIIT from the 4 sources, the
+    # benchmark's preset) next to the same student started on its first span from a joint model's embedding
+    # tables (student_init "joint_embeddings", the start the simulation's validation chose there; hparams.json: the
+    # preset with that start).
+    Experiment("demo-unequal-sources", ("--dataset", "synthetic-unequal-sources", "--periods", "6"), command="demo"),
+    Experiment("demo-unequal-sources-joint-start", ("--dataset", "synthetic-unequal-sources", "--periods", "6",
+                                                    "--hparams",
+                                                    "docs/results/demo-unequal-sources-joint-start/hparams.json"),
+               command="demo"),
     # ... and on the genre experts: the default student next to kd_origin (the --kd-origin switch, its beta as its
     # validation chose it), the best single-domain student measured there in the simulation.
     Experiment("demo-genre-experts", ("--dataset", "movielens-1m-genre-experts", "--periods", "6"), command="demo"),
@@ -836,6 +845,8 @@ BLOCKS = {
                                                    "origin gate + target spot student"),
     "demo-genre-experts": lambda: demo_pair_table("demo-genre-experts", "demo-genre-experts-kd-origin",
                                                   "kd_origin student"),
+    "demo-unequal-sources": lambda: demo_pair_table("demo-unequal-sources", "demo-unequal-sources-joint-start",
+                                                    "student from joint's tables"),
     **{e.name: (lambda name=e.name: simulation_section(name))
        for e in EXPERIMENTS if e.command == "simulate" and not e.tuning},
     **{e.name: (lambda name=e.name: transfer_table(name)) for e in EXPERIMENTS if e.name.endswith("-transfer")},
