@@ -245,7 +245,7 @@ def train_student(spec, teacher_uris: Mapping[str, str], data, config: Mapping,
         "gate_fit": gate_fit,
         "gate_fit_origin": gate_fit_origin,
         "batch_size": int(config["batch_size"]),
-        "train_steps": len(history.history["loss"]) if training.is_parameter_server(strategy) else log.step,
+        "train_steps": training.steps_run(strategy, history, log),
         "train_seconds": round(time.time() - start, 2),
         "history": {k: [float(x) for x in v] for k, v in history.history.items()},
     }

@@ -355,13 +355,18 @@ def fit_logged(strategy: tf.distribute.Strategy, shard: str, trainer, batches: t
     start = time.time()
     history = fit_under(strategy, trainer, with_shard_policy(batches, shard), steps=train_steps, role=role,
                         epochs=int(epochs), callbacks=fit_callbacks(role, train_steps, [log]))
-    steps = len(history.history["loss"]) if is_parameter_server(strategy) else log.step
-    return {"train_steps": steps, "train_seconds": round(time.time() - start, 2),
+    return {"train_steps": steps_run(strategy, history, log), "train_seconds": round(time.time() - start, 2),
             "history": {k: [float(x) for x in v] for k, v in history.history.items()}}
 
 
 def is_parameter_server(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def steps_run(strategy: tf.distribute.Strategy, history, log) -> int:
+    """The steps `fit_under` ran: the count of the run's `ScalarLog` callback, or, under parameter servers (where no
+    callback runs), the History's one loss per step."""
+    return len(history.history["loss"]) if is_parameter_server(strategy) else log.step
 
 
 def checked_counts(config: Mapping, block: str, where: str, optional: Sequence[str] = ()) -> dict:
